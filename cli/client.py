@@ -1,0 +1,83 @@
+"""A small client of the node API over aiohttp, with CLI-shaped errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError
+
+
+class NotFound(CliError):
+    """The node does not know the thing asked for."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_REFUSED)
+
+
+class NodeClient:
+    """Talk to one node's client API; every failure becomes a one-line CliError."""
+
+    def __init__(self, url: str, timeout_s: float = 15.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise CliError(f"node URL {url!r} must start with http:// or https://")
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def get(self, path: str) -> dict[str, Any]:
+        """GET a JSON document; 404 raises NotFound."""
+        return asyncio.run(self._request("GET", path, None, None))
+
+    def post_tx(self, tx_bytes: bytes) -> dict[str, Any]:
+        """POST a signed transaction; a refusal raises CliError with exit code 1."""
+        return asyncio.run(
+            self._request("POST", "/txs", tx_bytes, "application/octet-stream")
+        )
+
+    async def _request(self, method: str, path: str, body: bytes | None,
+                       content_type: str | None) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        headers = {"Content-Type": content_type} if content_type else {}
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
+                method, self.url + path, data=body, headers=headers
+            ) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise CliError(f"cannot reach the node at {self.url}: {reason}", EXIT_USAGE) from None
+        try:
+            document: dict[str, Any] = json.loads(text)
+        except ValueError:
+            raise CliError(f"the node at {self.url} answered {status} with no JSON") from None
+        if status == 404:
+            raise NotFound(document.get("message", "not found"))
+        if status >= 400:
+            code = document.get("error", "error")
+            message = document.get("message", text)
+            exit_code = EXIT_REFUSED if method == "POST" and status < 500 else EXIT_USAGE
+            prefix = "transaction refused" if method == "POST" else "node error"
+            raise CliError(f"{prefix} ({code}): {message}", exit_code)
+        return document
+
+    def wait_for_tx(self, tx_id: str, timeout_s: float) -> dict[str, Any]:
+        """Poll a transaction until it is committed or rejected, within a deadline."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                state = self.get(f"/txs/{tx_id}")
+            except NotFound:
+                state = {"status": "unknown"}
+            if state["status"] in ("committed", "rejected"):
+                return state
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"transaction {tx_id} still {state['status']} after {timeout_s:g}s",
+                    EXIT_REFUSED,
+                )
+            time.sleep(0.1)

@@ -1,0 +1,147 @@
+"""What every command shares: errors with exit codes, options, passwords, keys, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from danangchain import ed25519
+from danangchain.address import decode_address
+from danangchain.errors import AddressError, KeystoreError
+from danangchain.keystore import Keystore
+from node.keyfile import read_keystore, unlock_key
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+DEFAULT_NODE = "http://127.0.0.1:26657"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CliError(click.ClickException):
+    """A one-line error with its exit code: 1 refused or failed, 2 usage, input or connection."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def default_keystore() -> Path:
+    """Return the keystore folder: $DANANGCHAIN_KEYSTORE, else ~/.danangchain/keys."""
+    configured = os.environ.get("DANANGCHAIN_KEYSTORE")
+    return Path(configured) if configured else Path.home() / ".danangchain" / "keys"
+
+
+def node_option(command: F) -> F:
+    """Add --node URL (default $DANANGCHAIN_NODE)."""
+    return click.option(
+        "--node", "node_url", envvar="DANANGCHAIN_NODE", default=DEFAULT_NODE, show_default=True,
+        help="Node API URL (env DANANGCHAIN_NODE).",
+    )(command)
+
+
+def keystore_option(command: F) -> F:
+    """Add --keystore DIR (default $DANANGCHAIN_KEYSTORE, else ~/.danangchain/keys)."""
+    return click.option(
+        "--keystore", "keystore_dir", type=click.Path(file_okay=False, path_type=Path),
+        default=None, help="Keystore folder (env DANANGCHAIN_KEYSTORE, else ~/.danangchain/keys).",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    """Add --json for machine-readable output."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(command)
+
+
+def password_option(command: F) -> F:
+    """Add --password-file F (else $DANANGCHAIN_PASSWORD, else a prompt)."""
+    return click.option(
+        "--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="Read the password from this file (else env DANANGCHAIN_PASSWORD, else a prompt).",
+    )(command)
+
+
+def resolve_keystore_dir(keystore_dir: Path | None) -> Path:
+    """Return the keystore folder given, or the default."""
+    return keystore_dir if keystore_dir is not None else default_keystore()
+
+
+def read_password(password_file: Path | None, confirm: bool = False) -> str:
+    """Return the password from a file, the environment, or a hidden prompt."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise CliError(f"cannot read password file {password_file}: {exc.strerror}") from None
+        if not lines or not lines[0]:
+            raise CliError(f"password file {password_file} is empty")
+        return lines[0]
+    from_env = os.environ.get("DANANGCHAIN_PASSWORD")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise CliError("no password: give --password-file or set DANANGCHAIN_PASSWORD")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+
+
+def key_path(keystore_dir: Path | None, name: str) -> Path:
+    """Return the file of a key: a path as given, or NAME.json in the keystore folder."""
+    if name.endswith(".json") or os.sep in name:
+        return Path(name)
+    return resolve_keystore_dir(keystore_dir) / f"{name}.json"
+
+
+def load_keystore(keystore_dir: Path | None, name: str) -> Keystore:
+    """Read a keystore by name or path; a missing or malformed file is a usage error."""
+    try:
+        return read_keystore(key_path(keystore_dir, name))
+    except KeystoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def load_signing_key(keystore_dir: Path | None, name: str,
+                     password_file: Path | None) -> ed25519.SigningKey:
+    """Read and decrypt a key; a wrong password is a one-line usage error."""
+    keystore = load_keystore(keystore_dir, name)
+    try:
+        return unlock_key(keystore, read_password(password_file))
+    except KeystoreError as exc:
+        raise CliError(f"cannot unlock key {name!r}: {exc}") from None
+
+
+def parse_address(text: str) -> bytes:
+    """Parse a dn1... address, or fail with the reason (typos are caught by the checksum)."""
+    try:
+        return decode_address(text)
+    except AddressError as exc:
+        raise CliError(f"bad address {text!r}: {exc}") from None
+
+
+def parse_hex_id(text: str, what: str) -> bytes:
+    """Parse a 32-byte hex id."""
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise CliError(f"{what} must be 64 hex characters")
+    return value
+
+
+def emit(as_json: bool, data: Any, lines: list[str]) -> None:
+    """Print data as JSON for scripts, or as readable lines for people."""
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        for line in lines:
+            click.echo(line)

@@ -1,0 +1,51 @@
+"""The `danangchain` command: one group, one module per command group."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from danangchain import __version__
+from cli.common import EXIT_USAGE
+from cli.keys import keys
+from cli.member import member
+from cli.network import network
+from cli.node_cmd import node
+from cli.query import query
+from cli.quickstart import quickstart
+from cli.tx import tx
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="danangchain")
+def cli() -> None:
+    """DanangChain: a permissioned, tamper-evident ledger for households and businesses.
+
+    Start with: danangchain quickstart
+    """
+
+
+for group in (keys, network, node, member, tx, query, quickstart):
+    cli.add_command(group)
+
+
+def main() -> None:
+    """Run the CLI; any unexpected failure is one line and exit code 2, never a traceback."""
+    try:
+        cli.main(prog_name="danangchain", standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence for the one-line promise
+        if os.environ.get("DANANGCHAIN_DEBUG"):
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""`danangchain member admit|revoke`: a registrar manages who may use the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from danangchain.transaction import ROLES, MemberAdmitBody, MemberRevokeBody
+from cli.client import NodeClient
+from cli.common import load_signing_key, parse_address
+from cli.submit import report_submission, submission_options, submit
+
+
+@click.group()
+def member() -> None:
+    """Admit and revoke members (registrars)."""
+
+
+@member.command("admit")
+@click.argument("address")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="The member's role.")
+@submission_options
+def member_admit(address: str, role: str, from_key: str, wait: bool, timeout: float,
+                 node_url: str, keystore_dir: Path | None, password_file: Path | None,
+                 as_json: bool) -> None:
+    """Admit ADDRESS with a role; signed by a registrar's key.
+
+    Example: danangchain member admit dn1... --role household --from registrar --wait
+    """
+    body = MemberAdmitBody(parse_address(address), role)
+    key = load_signing_key(keystore_dir, from_key, password_file)
+    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
+
+
+@member.command("revoke")
+@click.argument("address")
+@submission_options
+def member_revoke(address: str, from_key: str, wait: bool, timeout: float, node_url: str,
+                  keystore_dir: Path | None, password_file: Path | None, as_json: bool) -> None:
+    """Revoke ADDRESS; it can no longer submit transactions.
+
+    Example: danangchain member revoke dn1... --from registrar --wait
+    """
+    body = MemberRevokeBody(parse_address(address))
+    key = load_signing_key(keystore_dir, from_key, password_file)
+    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)

@@ -1,0 +1,97 @@
+"""`danangchain query`: read the ledger through a node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.client import NodeClient
+from cli.common import emit, json_option, node_option, parse_address, parse_hex_id
+
+
+@click.group()
+def query() -> None:
+    """Look up the chain, transactions, accounts and records."""
+
+
+def _fields(document: dict[str, Any], names: list[str]) -> list[str]:
+    return [f"{name}: {document.get(name)}" for name in names if name in document]
+
+
+@query.command("status")
+@node_option
+@json_option
+def query_status(node_url: str, as_json: bool) -> None:
+    """Show the chain id, height and latest block of a node.
+
+    Example: danangchain query status --node http://127.0.0.1:26657 --json
+    """
+    status = NodeClient(node_url).get("/status")
+    emit(as_json, status, _fields(status, ["chain_id", "height", "latest_block_hash",
+                                           "genesis_hash", "mempool_size", "node_name"]))
+
+
+@query.command("block")
+@click.argument("height", default="latest")
+@node_option
+@json_option
+def query_block(height: str, node_url: str, as_json: bool) -> None:
+    """Show the block at HEIGHT (default: the latest).
+
+    Example: danangchain query block 12
+    """
+    if height != "latest" and not height.isdigit():
+        raise click.BadParameter("HEIGHT must be a whole number or 'latest'")
+    block = NodeClient(node_url).get(f"/blocks/{height}")
+    lines = [f"block {block['height']} {block['hash']}",
+             f"time_ms: {block['header']['time_ms']}", f"transactions: {block['tx_count']}"]
+    lines += [f"  {t['tx_id']} {t['kind']} from {t['sender']}" for t in block["txs"]]
+    emit(as_json, block, lines)
+
+
+@query.command("tx")
+@click.argument("tx_id")
+@node_option
+@json_option
+def query_tx(tx_id: str, node_url: str, as_json: bool) -> None:
+    """Show whether a transaction is pending, committed (where) or rejected (why).
+
+    Example: danangchain query tx 3f2a...
+    """
+    parse_hex_id(tx_id, "transaction id")
+    state = NodeClient(node_url).get(f"/txs/{tx_id}")
+    emit(as_json, state, _fields(state, ["status", "height", "index", "block_hash", "reason"]))
+
+
+@query.command("account")
+@click.argument("address")
+@node_option
+@json_option
+def query_account(address: str, node_url: str, as_json: bool) -> None:
+    """Show a member's role, nonce and records.
+
+    Example: danangchain query account dn1...
+    """
+    parse_address(address)
+    account = NodeClient(node_url).get(f"/accounts/{address}")
+    lines = _fields(account, ["address", "role", "nonce", "next_nonce", "revoked"])
+    lines.append(f"records: {len(account['records'])}")
+    lines += [f"  {rid}" for rid in account["records"]]
+    emit(as_json, account, lines)
+
+
+@query.command("record")
+@click.argument("record_id")
+@node_option
+@json_option
+def query_record(record_id: str, node_url: str, as_json: bool) -> None:
+    """Show a record and whether its counterparty endorsed it.
+
+    Example: danangchain query record 3f2a...
+    """
+    parse_hex_id(record_id, "record id")
+    record = NodeClient(node_url).get(f"/records/{record_id}")
+    emit(as_json, record, _fields(record, ["record_id", "creator", "category", "doc_hash",
+                                           "amount", "counterparty", "memo", "height",
+                                           "endorsed", "endorsed_height"]))

@@ -1,0 +1,78 @@
+"""Sign and submit a transaction: pick the nonce, post, optionally wait, print the outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from danangchain import ed25519
+from danangchain.address import compute_address, encode_address
+from danangchain.transaction import Body, encode_transaction, sign_transaction
+from cli.client import NodeClient, NotFound
+from cli.common import (
+    EXIT_REFUSED,
+    CliError,
+    emit,
+    json_option,
+    keystore_option,
+    node_option,
+    password_option,
+)
+
+
+def get_next_nonce(client: NodeClient, address: bytes) -> int:
+    """Return the sender's next nonce, counting its transactions still pending on the node."""
+    try:
+        account = client.get(f"/accounts/{encode_address(address)}")
+    except NotFound:
+        raise CliError(
+            f"{encode_address(address)} is not a member: a registrar must admit it first",
+            EXIT_REFUSED,
+        ) from None
+    if account.get("revoked"):
+        raise CliError(f"{encode_address(address)} has been revoked", EXIT_REFUSED)
+    return int(account["next_nonce"])
+
+
+def submit(client: NodeClient, key: ed25519.SigningKey, body: Body, wait: bool,
+           timeout_s: float = 60.0) -> dict[str, Any]:
+    """Sign a body with the next nonce, post it, and wait for its outcome when asked."""
+    chain_id = client.get("/status")["chain_id"]
+    nonce = get_next_nonce(client, compute_address(key.public_key))
+    tx = sign_transaction(key, chain_id, nonce, body)
+    answer = client.post_tx(encode_transaction(tx))
+    result: dict[str, Any] = {"tx_id": answer["tx_id"], "status": answer["status"],
+                              "nonce": nonce, "kind": tx.kind}
+    if wait:
+        outcome = client.wait_for_tx(answer["tx_id"], timeout_s)
+        result["status"] = outcome["status"]
+        if outcome["status"] == "committed":
+            result.update(height=outcome["height"], index=outcome["index"],
+                          block_hash=outcome["block_hash"])
+        else:
+            result["reason"] = outcome.get("reason")
+    return result
+
+
+def report_submission(result: dict[str, Any], as_json: bool) -> None:
+    """Print a submission's outcome; exit 1 if the ledger refused it."""
+    lines = [f"{result['kind']} {result['tx_id']}: {result['status']}"]
+    if result["status"] == "committed":
+        lines[0] += f" at height {result['height']}, index {result['index']}"
+    emit(as_json, result, lines)
+    if result["status"] == "rejected":
+        raise CliError(f"transaction rejected: {result.get('reason')}", EXIT_REFUSED)
+
+
+def submission_options(command):  # type: ignore[no-untyped-def]
+    """Add the options every submitting command shares."""
+    for option in (
+        click.option("--from", "from_key", required=True, help="Name or file of the signing key."),
+        click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
+        click.option("--timeout", type=float, default=60.0, show_default=True,
+                     help="Seconds --wait waits."),
+        node_option, keystore_option, password_option, json_option,
+    ):
+        command = option(command)
+    return command

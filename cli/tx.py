@@ -1,0 +1,85 @@
+"""`danangchain tx record|endorse`: households and businesses write to the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+
+from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
+from cli.client import NodeClient
+from cli.common import CliError, load_signing_key, parse_address, parse_hex_id
+from cli.submit import report_submission, submission_options, submit
+
+
+def hash_document(path: Path) -> bytes:
+    """Return the SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise CliError(f"cannot read document {path}: {exc.strerror}") from None
+    return digest.digest()
+
+
+@click.group()
+def tx() -> None:
+    """Record documents and transactions, and endorse records about you."""
+
+
+@tx.command("record")
+@click.option("--category", type=click.Choice(CATEGORIES), required=True)
+@click.option("--doc", "doc_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The document; only its SHA-256 goes on the ledger.")
+@click.option("--doc-hash", help="The document's SHA-256 in hex, instead of --doc.")
+@click.option("--amount", type=click.IntRange(0, 10**18), help="Amount in VND (whole dong).")
+@click.option("--counterparty", help="The member the record is about (dn1...).")
+@click.option("--memo", default="", help=f"A short note (at most {MAX_MEMO_SIZE} bytes).")
+@click.option("--amends", help="Id of your earlier record that this one amends.")
+@click.option("--cancels", help="Id of your earlier record that this one cancels.")
+@submission_options
+def tx_record(category: str, doc_file: Path | None, doc_hash: str | None, amount: int | None,
+              counterparty: str | None, memo: str, amends: str | None, cancels: str | None,
+              from_key: str, wait: bool, timeout: float, node_url: str,
+              keystore_dir: Path | None, password_file: Path | None, as_json: bool) -> None:
+    """Record a document (by its hash) or a transaction on the ledger.
+
+    Example: danangchain tx record --from shop --category invoice --doc inv.pdf
+    --amount 1500000 --counterparty dn1... --wait
+    """
+    if (doc_file is None) == (doc_hash is None):
+        raise CliError("give exactly one of --doc FILE or --doc-hash HEX")
+    if amends and cancels:
+        raise CliError("give at most one of --amends or --cancels")
+    if len(memo.encode()) > MAX_MEMO_SIZE:
+        raise CliError(f"--memo is longer than {MAX_MEMO_SIZE} bytes")
+    digest = hash_document(doc_file) if doc_file else parse_hex_id(doc_hash or "", "--doc-hash")
+    reference = amends or cancels
+    body = RecordBody(
+        category=category,
+        doc_hash=digest,
+        amount=amount,
+        counterparty=parse_address(counterparty) if counterparty else None,
+        memo=memo,
+        reference=parse_hex_id(reference, "record id") if reference else None,
+        reference_kind=("amends" if amends else "cancels") if reference else None,
+    )
+    key = load_signing_key(keystore_dir, from_key, password_file)
+    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
+
+
+@tx.command("endorse")
+@click.argument("record_id")
+@submission_options
+def tx_endorse(record_id: str, from_key: str, wait: bool, timeout: float, node_url: str,
+               keystore_dir: Path | None, password_file: Path | None, as_json: bool) -> None:
+    """Endorse RECORD_ID, a record that names you as its counterparty.
+
+    Example: danangchain tx endorse 3f2a... --from household --wait
+    """
+    body = EndorseBody(parse_hex_id(record_id, "record id"))
+    key = load_signing_key(keystore_dir, from_key, password_file)
+    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)

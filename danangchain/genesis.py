@@ -1,0 +1,143 @@
+"""Genesis: the network's first validators and registrars, its hash and its initial state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from danangchain.address import decode_address, encode_address
+from danangchain.encoding import pack
+from danangchain.errors import DanangChainError, DecodeError
+from danangchain.state import (
+    EMPTY_ROOT,
+    KEY_VALIDATORS,
+    Member,
+    compute_state_root,
+    encode_member,
+    member_key,
+)
+from danangchain.transaction import MAX_CHAIN_ID_SIZE, ROLES
+from danangchain.validators import (
+    Validator,
+    ValidatorSet,
+    compute_validator_set_hash,
+    encode_validator_set,
+)
+
+DOMAIN_GENESIS = "danangchain/genesis/v1"
+GENESIS_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """The agreed start of a chain."""
+
+    chain_id: str
+    time_ms: int
+    validator_set: ValidatorSet
+    members: tuple[tuple[bytes, str], ...]
+
+    @property
+    def hash(self) -> bytes:
+        """Return the genesis hash that block 1 links to and auditors pin."""
+        return compute_genesis_hash(self)
+
+
+def compute_genesis_hash(genesis: Genesis) -> bytes:
+    """Return the SHA-256 of the canonical encoding of a genesis."""
+    members = [[address, role] for address, role in genesis.members]
+    encoded = pack(
+        [
+            DOMAIN_GENESIS,
+            genesis.chain_id,
+            genesis.time_ms,
+            encode_validator_set(genesis.validator_set),
+            members,
+        ]
+    )
+    return hashlib.sha256(encoded).digest()
+
+
+def compute_genesis_writes(genesis: Genesis) -> dict[bytes, bytes | None]:
+    """Return the state writes that genesis makes: its members and its validator set."""
+    writes: dict[bytes, bytes | None] = {
+        KEY_VALIDATORS: encode_validator_set(genesis.validator_set)
+    }
+    for address, role in genesis.members:
+        writes[member_key(address)] = encode_member(Member(role, 0, False, 0))
+    return writes
+
+
+def compute_genesis_state_root(genesis: Genesis) -> bytes:
+    """Return the state root at height 0."""
+    return compute_state_root(EMPTY_ROOT, compute_genesis_writes(genesis))
+
+
+def make_genesis(
+    chain_id: str, time_ms: int, validators: list[Validator], members: list[tuple[bytes, str]]
+) -> Genesis:
+    """Build a genesis with members sorted by address, refusing duplicates and bad roles."""
+    if not chain_id or len(chain_id.encode()) > MAX_CHAIN_ID_SIZE:
+        raise DecodeError(f"chain id must be 1..{MAX_CHAIN_ID_SIZE} bytes")
+    addresses = [address for address, _ in members]
+    if len(set(addresses)) != len(addresses):
+        raise DecodeError("genesis lists a member twice")
+    for _, role in members:
+        if role not in ROLES:
+            raise DecodeError(f"genesis role {role!r} is not one of {', '.join(ROLES)}")
+    return Genesis(chain_id, time_ms, ValidatorSet.of(validators), tuple(sorted(members)))
+
+
+def encode_genesis_json(genesis: Genesis) -> str:
+    """Return the readable JSON form of a genesis, as kept in each node's home."""
+    document = {
+        "version": GENESIS_VERSION,
+        "chain_id": genesis.chain_id,
+        "genesis_time_ms": genesis.time_ms,
+        "validators": [
+            {"public_key": v.public_key.hex(), "name": v.name, "power": v.power}
+            for v in genesis.validator_set.validators
+        ],
+        "members": [
+            {"address": encode_address(address), "role": role} for address, role in genesis.members
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def decode_genesis_json(text: str) -> Genesis:
+    """Parse a genesis JSON document; raise DecodeError with the reason."""
+    try:
+        document = json.loads(text)
+        if document.get("version") != GENESIS_VERSION:
+            raise DecodeError(f"genesis version {document.get('version')!r} is not supported")
+        validators = [_decode_validator(item) for item in document["validators"]]
+        members = [
+            (decode_address(item["address"]), str(item["role"])) for item in document["members"]
+        ]
+        time_ms = document["genesis_time_ms"]
+        if not isinstance(time_ms, int) or time_ms < 0:
+            raise DecodeError("genesis_time_ms must be a non-negative integer")
+        return make_genesis(str(document["chain_id"]), time_ms, validators, members)
+    except DanangChainError as exc:
+        raise DecodeError(f"genesis: {exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DecodeError(f"genesis: malformed document ({exc!r})") from None
+
+
+def _decode_validator(item: Any) -> Validator:
+    """Parse one validator entry of a genesis document."""
+    key = bytes.fromhex(item["public_key"])
+    if len(key) != 32:
+        raise DecodeError("validator public key must be 32 bytes")
+    power = item.get("power", 1)
+    if not isinstance(power, int) or power < 1:
+        raise DecodeError("validator power must be a positive integer")
+    return Validator(key, str(item["name"]), power)
+
+
+def get_genesis_validators_hash(genesis: Genesis) -> bytes:
+    """Return the hash of the validator set that signs height 1."""
+    return compute_validator_set_hash(genesis.validator_set)

@@ -1,0 +1,204 @@
+"""The state transition of a block: build one from candidates, or validate and apply one.
+
+Both paths run the same rules in the same order, so what a proposer builds is exactly
+what every validator and every auditor recomputes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from danangchain.block import (
+    MAX_BLOCK_SIZE,
+    MAX_BLOCK_TXS,
+    Block,
+    Header,
+    compute_header_hash,
+    compute_tx_root,
+)
+from danangchain.errors import InvalidBlock, InvalidTransaction
+from danangchain.genesis import Genesis, compute_genesis_state_root
+from danangchain.rules import apply_transaction
+from danangchain.state import KEY_VALIDATORS, StateReader, StateView, compute_state_root
+from danangchain.transaction import Transaction, compute_tx_id
+from danangchain.validators import (
+    CommitCertificate,
+    ValidatorSet,
+    compute_certificate_hash,
+    compute_validator_set_hash,
+    decode_validator_set,
+    verify_certificate,
+)
+
+IsVerified = Callable[[bytes], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTip:
+    """The last committed block as the next block sees it."""
+
+    height: int
+    block_hash: bytes
+    time_ms: int
+    state_root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A decoded transaction with its canonical bytes and id, as a mempool holds it."""
+
+    tx: Transaction
+    tx_bytes: bytes
+    tx_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """A valid block with the state writes it makes and the ids of its transactions."""
+
+    block: Block
+    writes: dict[bytes, bytes | None]
+    tx_ids: tuple[bytes, ...]
+
+
+def make_candidate(tx: Transaction, tx_bytes: bytes) -> Candidate:
+    """Wrap a decoded transaction with its bytes and id."""
+    return Candidate(tx, tx_bytes, compute_tx_id(tx_bytes))
+
+
+def get_genesis_tip(genesis: Genesis) -> ChainTip:
+    """Return the tip that block 1 builds on."""
+    return ChainTip(0, genesis.hash, genesis.time_ms, compute_genesis_state_root(genesis))
+
+
+def get_validator_set(state: StateReader) -> ValidatorSet:
+    """Return the validator set recorded in state."""
+    data = state.get(KEY_VALIDATORS)
+    if data is None:
+        raise InvalidBlock("state holds no validator set")
+    return decode_validator_set(data)
+
+
+def build_block(
+    state: StateReader,
+    tip: ChainTip,
+    chain_id: str,
+    candidates: Sequence[Candidate],
+    time_ms: int,
+    proposer: bytes,
+    last_commit: CommitCertificate | None,
+    is_verified: IsVerified = lambda tx_id: False,
+) -> tuple[BlockResult, list[tuple[bytes, InvalidTransaction]]]:
+    """Build the next block from candidates in order, leaving out (and returning) invalid ones."""
+    height = tip.height + 1
+    view = StateView(state)
+    included: list[Candidate] = []
+    rejected: list[tuple[bytes, InvalidTransaction]] = []
+    size = 0
+    for candidate in candidates:
+        if len(included) >= MAX_BLOCK_TXS or size + len(candidate.tx_bytes) > MAX_BLOCK_SIZE // 2:
+            break
+        attempt = view.fork()
+        try:
+            apply_transaction(
+                attempt, candidate.tx, candidate.tx_id, chain_id, height,
+                verify_signature=not is_verified(candidate.tx_id),
+            )
+        except InvalidTransaction as exc:
+            rejected.append((candidate.tx_id, exc))
+            continue
+        for key, value in attempt.writes.items():
+            view.put(key, value)
+        included.append(candidate)
+        size += len(candidate.tx_bytes)
+    validator_set = get_validator_set(view)
+    tx_bytes = tuple(c.tx_bytes for c in included)
+    header = Header(
+        chain_id=chain_id,
+        height=height,
+        time_ms=max(time_ms, tip.time_ms + 1),
+        previous_hash=tip.block_hash,
+        tx_root=compute_tx_root(tx_bytes),
+        state_root=compute_state_root(tip.state_root, view.writes),
+        validators_hash=compute_validator_set_hash(get_validator_set(state)),
+        next_validators_hash=compute_validator_set_hash(validator_set),
+        proposer=proposer,
+        last_commit_hash=compute_certificate_hash(last_commit),
+    )
+    block = Block(header, tx_bytes, last_commit, tuple(c.tx for c in included))
+    return BlockResult(block, view.writes, tuple(c.tx_id for c in included)), rejected
+
+
+def apply_block(
+    state: StateReader,
+    tip: ChainTip,
+    chain_id: str,
+    block: Block,
+    previous_validator_set: ValidatorSet | None,
+    is_verified: IsVerified = lambda tx_id: False,
+) -> BlockResult:
+    """Validate a block against the tip and state, and return its writes; raise InvalidBlock."""
+    header = block.header
+    validator_set = get_validator_set(state)
+    check_header_links(header, tip, chain_id, validator_set)
+    check_last_commit(block, tip, chain_id, previous_validator_set)
+    # Verify the transaction root covers exactly the transactions carried.
+    if compute_tx_root(block.tx_bytes) != header.tx_root:
+        raise InvalidBlock("transaction root does not match the block's transactions")
+    view = StateView(state)
+    tx_ids = tuple(compute_tx_id(raw) for raw in block.tx_bytes)
+    if len(set(tx_ids)) != len(tx_ids):
+        raise InvalidBlock("block carries the same transaction twice")
+    for index, (tx, tx_id) in enumerate(zip(block.transactions, tx_ids, strict=True)):
+        try:
+            apply_transaction(
+                view, tx, tx_id, chain_id, header.height, verify_signature=not is_verified(tx_id)
+            )
+        except InvalidTransaction as exc:
+            raise InvalidBlock(f"transaction {index} ({tx_id.hex()}): {exc}") from None
+    # Verify the next validator set and the state root the proposer claims.
+    if compute_validator_set_hash(get_validator_set(view)) != header.next_validators_hash:
+        raise InvalidBlock("next validator set hash does not match the state")
+    if compute_state_root(tip.state_root, view.writes) != header.state_root:
+        raise InvalidBlock("state root does not match the result of the transactions")
+    return BlockResult(block, view.writes, tx_ids)
+
+
+def check_header_links(
+    header: Header, tip: ChainTip, chain_id: str, validator_set: ValidatorSet
+) -> None:
+    """Check a header's chain id, height, link, time, validator set and proposer."""
+    if header.chain_id != chain_id:
+        raise InvalidBlock(f"chain id {header.chain_id!r} is not {chain_id!r}")
+    if header.height != tip.height + 1:
+        raise InvalidBlock(f"height {header.height} does not follow {tip.height}")
+    if header.previous_hash != tip.block_hash:
+        raise InvalidBlock("previous hash does not link to the last block")
+    if header.time_ms <= tip.time_ms:
+        raise InvalidBlock(f"time {header.time_ms} is not after the last block's {tip.time_ms}")
+    if header.validators_hash != compute_validator_set_hash(validator_set):
+        raise InvalidBlock("validator set hash does not match the set of this height")
+    if validator_set.power_of(header.proposer) == 0:
+        raise InvalidBlock("proposer is not a validator of this height")
+
+
+def check_last_commit(
+    block: Block, tip: ChainTip, chain_id: str, previous_validator_set: ValidatorSet | None
+) -> None:
+    """Check the certificate a block carries for its parent (none for block 1)."""
+    if compute_certificate_hash(block.last_commit) != block.header.last_commit_hash:
+        raise InvalidBlock("last commit hash does not match the certificate carried")
+    if tip.height == 0:
+        if block.last_commit is not None:
+            raise InvalidBlock("block 1 cannot carry a certificate")
+        return
+    if block.last_commit is None or previous_validator_set is None:
+        raise InvalidBlock(f"block {block.height} lacks the certificate of block {tip.height}")
+    verify_certificate(block.last_commit, chain_id, tip.height, tip.block_hash, previous_validator_set)
+
+
+def get_tip_after(result: BlockResult) -> ChainTip:
+    """Return the tip that a committed block makes."""
+    header = result.block.header
+    return ChainTip(header.height, compute_header_hash(header), header.time_ms, header.state_root)

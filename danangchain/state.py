@@ -1,0 +1,217 @@
+"""Ledger state: the key schema, member and record entries, an overlay view, the state root.
+
+State is a key-value map. The core reads it through `StateReader` (the node backs it
+with LevelDB, tests with a dict) and never mutates the base: a block is applied to a
+`StateView` overlay whose write set the node stores in the same batch as the block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from danangchain.address import ADDRESS_SIZE
+from danangchain.encoding import (
+    expect_bytes,
+    expect_int,
+    expect_list,
+    expect_optional_bytes,
+    expect_str,
+    pack,
+    unpack,
+)
+from danangchain.errors import DecodeError
+from danangchain.transaction import HASH_SIZE, MAX_CATEGORY_SIZE, MAX_MEMO_SIZE
+
+DOMAIN_STATE = "danangchain/state/v1"
+EMPTY_ROOT = bytes(32)
+
+PREFIX_MEMBER = b"M"
+PREFIX_RECORD = b"R"
+KEY_VALIDATORS = b"V"
+
+WriteSet = Mapping[bytes, bytes | None]
+
+
+class StateReader(Protocol):
+    """Read access to committed state, keyed by the schema below."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value stored at key, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An admitted address: its role, next-nonce bookkeeping and revocation."""
+
+    role: str
+    nonce: int
+    revoked: bool
+    admitted_height: int
+    revoked_height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A committed record and whether its counterparty endorsed it."""
+
+    creator: bytes
+    category: str
+    doc_hash: bytes
+    amount: int | None
+    counterparty: bytes | None
+    memo: str
+    reference: bytes | None
+    reference_kind: str | None
+    height: int
+    endorsed_height: int | None = None
+
+
+def member_key(address: bytes) -> bytes:
+    """Return the state key of a member entry."""
+    return PREFIX_MEMBER + address
+
+
+def record_key(record_id: bytes) -> bytes:
+    """Return the state key of a record entry."""
+    return PREFIX_RECORD + record_id
+
+
+def encode_member(member: Member) -> bytes:
+    """Encode a member entry canonically."""
+    return pack(
+        [member.role, member.nonce, member.revoked, member.admitted_height, member.revoked_height]
+    )
+
+
+def decode_member(data: bytes) -> Member:
+    """Decode a member entry."""
+    role, nonce, revoked, admitted, revoked_height = expect_list(unpack(data), 5, "member")
+    if not isinstance(revoked, bool):
+        raise DecodeError("member.revoked: expected a boolean")
+    return Member(
+        role=expect_str(role, "role", 16),
+        nonce=expect_int(nonce, "nonce"),
+        revoked=revoked,
+        admitted_height=expect_int(admitted, "admitted_height"),
+        revoked_height=None if revoked_height is None else expect_int(revoked_height, "height"),
+    )
+
+
+def encode_record(record: Record) -> bytes:
+    """Encode a record entry canonically."""
+    return pack(
+        [
+            record.creator,
+            record.category,
+            record.doc_hash,
+            record.amount,
+            record.counterparty,
+            record.memo,
+            record.reference,
+            record.reference_kind,
+            record.height,
+            record.endorsed_height,
+        ]
+    )
+
+
+def decode_record(data: bytes) -> Record:
+    """Decode a record entry."""
+    fields: list[Any] = expect_list(unpack(data), 10, "record")
+    creator, category, doc_hash, amount, counterparty, memo, ref, ref_kind, height, endorsed = fields
+    return Record(
+        creator=expect_bytes(creator, "creator", size=ADDRESS_SIZE),
+        category=expect_str(category, "category", MAX_CATEGORY_SIZE),
+        doc_hash=expect_bytes(doc_hash, "doc_hash", size=HASH_SIZE),
+        amount=None if amount is None else expect_int(amount, "amount"),
+        counterparty=expect_optional_bytes(counterparty, "counterparty", ADDRESS_SIZE),
+        memo=expect_str(memo, "memo", MAX_MEMO_SIZE),
+        reference=expect_optional_bytes(ref, "reference", HASH_SIZE),
+        reference_kind=None if ref_kind is None else expect_str(ref_kind, "reference_kind", 16),
+        height=expect_int(height, "height"),
+        endorsed_height=None if endorsed is None else expect_int(endorsed, "endorsed_height"),
+    )
+
+
+class StateView:
+    """A copy-on-write overlay over committed state; the base is never changed."""
+
+    __slots__ = ("_base", "_writes")
+
+    def __init__(self, base: StateReader, writes: dict[bytes, bytes | None] | None = None) -> None:
+        self._base = base
+        self._writes: dict[bytes, bytes | None] = dict(writes or {})
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value at key, seeing this view's own writes first."""
+        if key in self._writes:
+            return self._writes[key]
+        return self._base.get(key)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """Record a write (None deletes) in this view only."""
+        self._writes[key] = value
+
+    def fork(self) -> StateView:
+        """Return a child view whose writes can be kept or thrown away as a unit."""
+        return StateView(self)
+
+    @property
+    def writes(self) -> dict[bytes, bytes | None]:
+        """Return a copy of this view's write set."""
+        return dict(self._writes)
+
+    def get_member(self, address: bytes) -> Member | None:
+        """Return the member entry of an address, or None."""
+        data = self.get(member_key(address))
+        return None if data is None else decode_member(data)
+
+    def put_member(self, address: bytes, member: Member) -> None:
+        """Write a member entry."""
+        self.put(member_key(address), encode_member(member))
+
+    def get_record(self, record_id: bytes) -> Record | None:
+        """Return a record entry, or None."""
+        data = self.get(record_key(record_id))
+        return None if data is None else decode_record(data)
+
+    def put_record(self, record_id: bytes, record: Record) -> None:
+        """Write a record entry."""
+        self.put(record_key(record_id), encode_record(record))
+
+
+class EmptyState:
+    """The state before genesis: every key is absent."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return None for every key."""
+        return None
+
+
+class DictState:
+    """State held in a dict: for tests and for the auditor's replay."""
+
+    def __init__(self, items: dict[bytes, bytes] | None = None) -> None:
+        self.items: dict[bytes, bytes] = dict(items or {})
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value at key, or None."""
+        return self.items.get(key)
+
+    def apply(self, writes: WriteSet) -> None:
+        """Apply a committed write set."""
+        for key, value in writes.items():
+            if value is None:
+                self.items.pop(key, None)
+            else:
+                self.items[key] = value
+
+
+def compute_state_root(previous_root: bytes, writes: WriteSet) -> bytes:
+    """Chain the previous root with the block's sorted write set."""
+    entries = [[key, writes[key]] for key in sorted(writes)]
+    return hashlib.sha256(pack([DOMAIN_STATE, previous_root, entries])).digest()

@@ -1,0 +1,229 @@
+"""Transactions: the four kinds, their canonical encoding, signing bytes and id."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from danangchain import ed25519
+from danangchain.address import ADDRESS_SIZE
+from danangchain.encoding import (
+    expect_bytes,
+    expect_int,
+    expect_list,
+    expect_optional_bytes,
+    expect_str,
+    pack,
+    unpack,
+)
+from danangchain.errors import DecodeError, InvalidTransaction
+
+TX_VERSION = 1
+DOMAIN_TX = "danangchain/tx/v1"
+MAX_TX_SIZE = 4096
+MAX_CHAIN_ID_SIZE = 64
+MAX_MEMO_SIZE = 512
+MAX_CATEGORY_SIZE = 32
+HASH_SIZE = 32
+
+KIND_RECORD = "record"
+KIND_ENDORSE = "endorse"
+KIND_MEMBER_ADMIT = "member_admit"
+KIND_MEMBER_REVOKE = "member_revoke"
+KINDS = (KIND_RECORD, KIND_ENDORSE, KIND_MEMBER_ADMIT, KIND_MEMBER_REVOKE)
+
+CATEGORIES = (
+    "invoice",
+    "contract",
+    "notarisation",
+    "payment",
+    "administrative_result",
+    "other",
+)
+REFERENCE_KINDS = ("amends", "cancels")
+ROLES = ("household", "business", "auditor", "registrar")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBody:
+    """A household's or business's record of a document or transaction."""
+
+    category: str
+    doc_hash: bytes
+    amount: int | None = None
+    counterparty: bytes | None = None
+    memo: str = ""
+    reference: bytes | None = None
+    reference_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndorseBody:
+    """The named counterparty's confirmation of a record about them."""
+
+    record_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAdmitBody:
+    """A registrar's admission of an address with a role."""
+
+    address: bytes
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRevokeBody:
+    """A registrar's revocation of a member."""
+
+    address: bytes
+
+
+Body = RecordBody | EndorseBody | MemberAdmitBody | MemberRevokeBody
+
+_KIND_OF_BODY: dict[type, str] = {
+    RecordBody: KIND_RECORD,
+    EndorseBody: KIND_ENDORSE,
+    MemberAdmitBody: KIND_MEMBER_ADMIT,
+    MemberRevokeBody: KIND_MEMBER_REVOKE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """A signed transaction; `encoded` and `tx_id` are derived once at construction."""
+
+    chain_id: str
+    sender: bytes
+    nonce: int
+    body: Body
+    signature: bytes
+
+    @property
+    def kind(self) -> str:
+        """Return the kind name of this transaction's body."""
+        return _KIND_OF_BODY[type(self.body)]
+
+
+def encode_body(body: Body) -> list[Any]:
+    """Encode a body as its fixed-order field array."""
+    if isinstance(body, RecordBody):
+        return [
+            body.category,
+            body.doc_hash,
+            body.amount,
+            body.counterparty,
+            body.memo,
+            body.reference,
+            body.reference_kind,
+        ]
+    if isinstance(body, EndorseBody):
+        return [body.record_id]
+    if isinstance(body, MemberAdmitBody):
+        return [body.address, body.role]
+    return [body.address]
+
+
+def decode_body(kind: str, fields: Any) -> Body:
+    """Decode and check a body's fields for the given kind."""
+    if kind == KIND_RECORD:
+        return _decode_record_body(fields)
+    if kind == KIND_ENDORSE:
+        (record_id,) = expect_list(fields, 1, "endorse body")
+        return EndorseBody(expect_bytes(record_id, "record_id", size=HASH_SIZE))
+    if kind == KIND_MEMBER_ADMIT:
+        address, role = expect_list(fields, 2, "member_admit body")
+        role = expect_str(role, "role", 16)
+        if role not in ROLES:
+            raise DecodeError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        return MemberAdmitBody(expect_bytes(address, "address", size=ADDRESS_SIZE), role)
+    if kind == KIND_MEMBER_REVOKE:
+        (address,) = expect_list(fields, 1, "member_revoke body")
+        return MemberRevokeBody(expect_bytes(address, "address", size=ADDRESS_SIZE))
+    raise DecodeError(f"unknown transaction kind {kind!r}")
+
+
+def _decode_record_body(fields: Any) -> RecordBody:
+    """Decode and check the fields of a record body."""
+    category, doc_hash, amount, counterparty, memo, reference, reference_kind = expect_list(
+        fields, 7, "record body"
+    )
+    category = expect_str(category, "category", MAX_CATEGORY_SIZE)
+    if category not in CATEGORIES:
+        raise DecodeError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+    if amount is not None:
+        amount = expect_int(amount, "amount", minimum=0, maximum=10**18)
+    if reference_kind is not None and reference_kind not in REFERENCE_KINDS:
+        raise DecodeError(f"reference kind {reference_kind!r} is not one of amends, cancels")
+    if (reference is None) != (reference_kind is None):
+        raise DecodeError("a reference and its kind (amends or cancels) go together")
+    return RecordBody(
+        category=category,
+        doc_hash=expect_bytes(doc_hash, "doc_hash", size=HASH_SIZE),
+        amount=amount,
+        counterparty=expect_optional_bytes(counterparty, "counterparty", ADDRESS_SIZE),
+        memo=expect_str(memo, "memo", MAX_MEMO_SIZE),
+        reference=expect_optional_bytes(reference, "reference", HASH_SIZE),
+        reference_kind=reference_kind,
+    )
+
+
+def compute_signing_bytes(chain_id: str, sender: bytes, nonce: int, body: Body) -> bytes:
+    """Return the domain-separated bytes a sender signs: everything but the signature."""
+    kind = _KIND_OF_BODY[type(body)]
+    return pack([DOMAIN_TX, chain_id, sender, nonce, kind, encode_body(body)])
+
+
+def encode_transaction(tx: Transaction) -> bytes:
+    """Encode a signed transaction canonically."""
+    return pack(
+        [TX_VERSION, tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body), tx.signature]
+    )
+
+
+def compute_tx_id(encoded: bytes) -> bytes:
+    """Return a transaction's id: the SHA-256 of its canonical signed bytes."""
+    return hashlib.sha256(encoded).digest()
+
+
+def decode_transaction(data: bytes) -> Transaction:
+    """Decode a transaction from canonical bytes; raise InvalidTransaction with the reason."""
+    if len(data) > MAX_TX_SIZE:
+        raise InvalidTransaction(
+            f"transaction is {len(data)} bytes, the limit is {MAX_TX_SIZE}", "too_large"
+        )
+    try:
+        return decode_transaction_fields(unpack(data, max_size=MAX_TX_SIZE))
+    except DecodeError as exc:
+        raise InvalidTransaction(f"bad encoding: {exc}", "bad_encoding") from None
+
+
+def decode_transaction_fields(value: Any) -> Transaction:
+    """Build a Transaction from its decoded field array; raise DecodeError if malformed."""
+    version, chain_id, sender, nonce, kind, body, signature = expect_list(value, 7, "transaction")
+    if version != TX_VERSION:
+        raise DecodeError(f"transaction version {version!r} is not supported")
+    kind = expect_str(kind, "kind", 32)
+    return Transaction(
+        chain_id=expect_str(chain_id, "chain_id", MAX_CHAIN_ID_SIZE),
+        sender=expect_bytes(sender, "sender", size=ed25519.PUBLIC_KEY_SIZE),
+        nonce=expect_int(nonce, "nonce", minimum=1),
+        body=decode_body(kind, body),
+        signature=expect_bytes(signature, "signature", size=ed25519.SIGNATURE_SIZE),
+    )
+
+
+def sign_transaction(
+    key: ed25519.SigningKey, chain_id: str, nonce: int, body: Body
+) -> Transaction:
+    """Build and sign a transaction from the sender's key."""
+    message = compute_signing_bytes(chain_id, key.public_key, nonce, body)
+    return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))
+
+
+def verify_transaction_signature(tx: Transaction) -> None:
+    """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
+    message = compute_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.body)
+    if not ed25519.is_valid_signature(tx.sender, message, tx.signature):
+        raise InvalidTransaction("signature does not verify for the sender's key", "bad_signature")

@@ -1,0 +1,203 @@
+"""The client API: JSON over HTTP. Handlers are thin; errors are JSON with one clear message."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from danangchain import __version__
+from danangchain.address import decode_address, encode_address
+from danangchain.errors import AddressError, InvalidTransaction
+from danangchain.ledger import get_validator_set
+from danangchain.transaction import MAX_TX_SIZE
+from node.ledger import NodeLedger
+from node.mempool import MempoolFull
+from node.store import StoreError
+from node.views import render_block, render_member, render_record, render_transaction
+
+log = logging.getLogger("danangchain.api")
+
+LEDGER = web.AppKey("ledger", NodeLedger)
+NODE_INFO = web.AppKey("node_info", dict)
+MAX_REQUEST_SIZE = 64 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A client mistake, answered as a JSON error with a status and a stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    """Return a JSON error response: a stable code and one human sentence."""
+    return web.json_response({"error": code, "message": message, **extra}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error; never leak a traceback to a client."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        code = codes.get(exc.status, exc.reason.lower().replace(" ", "_"))
+        return json_error(exc.status, code, exc.reason)
+    except StoreError as exc:
+        log.error("store error: %s", exc)
+        return json_error(500, "store_error", str(exc))
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return json_error(500, "internal_error", "internal error; see the node's log")
+
+
+def parse_hash(text: str, what: str) -> bytes:
+    """Parse a 32-byte hex id from a URL, or raise a 400."""
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise ApiError(400, "bad_id", f"{what} must be 64 hex characters")
+    return value
+
+
+def parse_height(text: str) -> int:
+    """Parse a block height from a URL, or raise a 400."""
+    if not text.isdigit() or len(text) > 19:
+        raise ApiError(400, "bad_height", "height must be a whole number or 'latest'")
+    return int(text)
+
+
+async def get_status(request: web.Request) -> web.Response:
+    """GET /status: the chain and this node at a glance."""
+    ledger = request.app[LEDGER]
+    tip = ledger.tip
+    validators = get_validator_set(ledger.store.state)
+    return web.json_response({
+        "chain_id": ledger.chain_id,
+        "height": tip.height,
+        "latest_block_hash": tip.block_hash.hex(),
+        "latest_block_time_ms": tip.time_ms,
+        "state_root": tip.state_root.hex(),
+        "genesis_hash": ledger.genesis.hash.hex(),
+        "mempool_size": len(ledger.mempool),
+        "validators": [v.public_key.hex() for v in validators.validators],
+        "version": __version__,
+        **request.app[NODE_INFO],
+    })
+
+
+async def post_tx(request: web.Request) -> web.Response:
+    """POST /txs: admit a signed transaction (raw canonical bytes, or JSON {"tx": hex})."""
+    body = await request.read()
+    if len(body) > 2 * MAX_TX_SIZE + 64:
+        return json_error(413, "too_large", f"transaction is larger than {MAX_TX_SIZE} bytes")
+    if request.content_type == "application/json":
+        try:
+            document = json.loads(body)
+            tx_bytes = bytes.fromhex(document["tx"])
+        except (ValueError, KeyError, TypeError):
+            return json_error(400, "bad_encoding", 'expected a JSON object {"tx": "<hex>"}')
+    else:
+        tx_bytes = body
+    if len(tx_bytes) > MAX_TX_SIZE:
+        return json_error(413, "too_large", f"transaction is larger than {MAX_TX_SIZE} bytes")
+    ledger = request.app[LEDGER]
+    try:
+        tx_id = ledger.submit(tx_bytes)
+    except InvalidTransaction as exc:
+        status = 409 if exc.code == "duplicate" else 413 if exc.code == "too_large" else 400
+        return json_error(status, exc.code, str(exc))
+    except MempoolFull as exc:
+        return json_error(503, "mempool_full", str(exc))
+    return web.json_response({"tx_id": tx_id.hex(), "status": "pending"}, status=202)
+
+
+async def get_tx(request: web.Request) -> web.Response:
+    """GET /txs/{id}: pending, committed (height, index), rejected, or unknown."""
+    ledger = request.app[LEDGER]
+    tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
+    location = ledger.store.get_tx_location(tx_id)
+    if location is not None:
+        height, index = location
+        block = ledger.store.get_block(height)
+        assert block is not None
+        return web.json_response({
+            "status": "committed",
+            "height": height,
+            "index": index,
+            "block_hash": block.hash.hex(),
+            "tx": render_transaction(block.transactions[index], tx_id),
+        })
+    if tx_id in ledger.mempool:
+        return web.json_response({"status": "pending", "tx_id": tx_id.hex()})
+    if tx_id in ledger.rejections:
+        return web.json_response(
+            {"status": "rejected", "tx_id": tx_id.hex(), "reason": ledger.rejections[tx_id]}
+        )
+    return json_error(404, "not_found", "no such transaction", status="unknown", tx_id=tx_id.hex())
+
+
+async def get_block(request: web.Request) -> web.Response:
+    """GET /blocks/{height} or /blocks/latest: a block with its transactions."""
+    ledger = request.app[LEDGER]
+    text = request.match_info["height"]
+    height = ledger.tip.height if text == "latest" else parse_height(text)
+    if height == 0 and text == "latest":
+        return json_error(404, "not_found", "no block has been committed yet")
+    block = ledger.store.get_block(height) if height > 0 else None
+    if block is None:
+        return json_error(404, "not_found", f"no block at height {height} (tip {ledger.tip.height})")
+    return web.json_response(render_block(block, ledger.store.get_certificate(height)))
+
+
+async def get_account(request: web.Request) -> web.Response:
+    """GET /accounts/{address}: a member's role, nonces and records."""
+    ledger = request.app[LEDGER]
+    try:
+        address = decode_address(request.match_info["address"])
+    except AddressError as exc:
+        return json_error(400, "bad_address", str(exc))
+    member = ledger.get_committed_view().get_member(address)
+    if member is None:
+        return json_error(404, "not_found", f"{encode_address(address)} is not a member")
+    account = render_member(address, member, ledger.get_pending_member(address))
+    account["records"] = [rid.hex() for rid in ledger.store.get_record_ids_of(address)]
+    return web.json_response(account)
+
+
+async def get_record(request: web.Request) -> web.Response:
+    """GET /records/{id}: a committed record and whether it was endorsed."""
+    ledger = request.app[LEDGER]
+    record_id = parse_hash(request.match_info["record_id"], "record id")
+    record = ledger.get_committed_view().get_record(record_id)
+    if record is None:
+        return json_error(404, "not_found", "no such record")
+    return web.json_response(render_record(record_id, record))
+
+
+def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application:
+    """Build the client API application around a node's ledger."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_REQUEST_SIZE)
+    app[LEDGER] = ledger
+    app[NODE_INFO] = node_info
+    app.router.add_get("/status", get_status)
+    app.router.add_post("/txs", post_tx)
+    app.router.add_get("/txs/{tx_id}", get_tx)
+    app.router.add_get("/blocks/{height}", get_block)
+    app.router.add_get("/accounts/{address}", get_account)
+    app.router.add_get("/records/{record_id}", get_record)
+    return app

@@ -1,0 +1,121 @@
+"""A node home's config.toml: read strictly, written from one template."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_FILE = "config.toml"
+
+
+class ConfigError(Exception):
+    """A config file that is missing or malformed; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything a node reads from its home folder's config.toml."""
+
+    home: Path
+    name: str
+    api_host: str = "127.0.0.1"
+    api_port: int = 26657
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 26656
+    peers: tuple[str, ...] = field(default_factory=tuple)
+    genesis_file: str = "genesis.json"
+    key_file: str = "node_key.json"
+    data_dir: str = "data"
+    block_min_interval_ms: int = 50
+    block_max_txs: int = 5000
+    mempool_max_txs: int = 50_000
+    mempool_max_bytes: int = 64 * 1024 * 1024
+
+    @property
+    def api_url(self) -> str:
+        """Return the URL clients use to reach this node's API."""
+        return f"http://{self.api_host}:{self.api_port}"
+
+    def path(self, relative: str) -> Path:
+        """Return a path from the config, resolved against the home folder."""
+        return self.home / relative
+
+
+def render_config(config: NodeConfig) -> str:
+    """Return the text of config.toml for a node."""
+    peers = ", ".join(f'"{peer}"' for peer in config.peers)
+    return f"""# DanangChain node configuration. Paths are relative to this folder.
+[node]
+name = "{config.name}"
+genesis_file = "{config.genesis_file}"
+key_file = "{config.key_file}"
+data_dir = "{config.data_dir}"
+
+[api]
+# The client API (JSON over HTTP). Keep it on 127.0.0.1 unless a proxy guards it.
+host = "{config.api_host}"
+port = {config.api_port}
+
+[p2p]
+host = "{config.p2p_host}"
+port = {config.p2p_port}
+peers = [{peers}]
+
+[block]
+# A block is made as soon as transactions wait, at most one per min_interval_ms.
+min_interval_ms = {config.block_min_interval_ms}
+max_txs = {config.block_max_txs}
+
+[mempool]
+max_txs = {config.mempool_max_txs}
+max_bytes = {config.mempool_max_bytes}
+"""
+
+
+def _get(table: dict[str, Any], section: str, name: str, kind: type, default: Any) -> Any:
+    """Return one typed field of a section, or its default; raise ConfigError if mistyped."""
+    value = table.get(section, {}).get(name, default)
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"config: [{section}] {name} must be an integer")
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"config: [{section}] {name} must be a string")
+    if kind is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ConfigError(f"config: [{section}] {name} must be a list of strings")
+    return value
+
+
+def load_config(home: Path) -> NodeConfig:
+    """Read a node's config.toml from its home folder."""
+    path = home / CONFIG_FILE
+    try:
+        table = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: is {home} a node home made by 'network init'?") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    d = NodeConfig(home=home, name="")
+    config = NodeConfig(
+        home=home,
+        name=_get(table, "node", "name", str, home.name),
+        genesis_file=_get(table, "node", "genesis_file", str, d.genesis_file),
+        key_file=_get(table, "node", "key_file", str, d.key_file),
+        data_dir=_get(table, "node", "data_dir", str, d.data_dir),
+        api_host=_get(table, "api", "host", str, d.api_host),
+        api_port=_get(table, "api", "port", int, d.api_port),
+        p2p_host=_get(table, "p2p", "host", str, d.p2p_host),
+        p2p_port=_get(table, "p2p", "port", int, d.p2p_port),
+        peers=tuple(_get(table, "p2p", "peers", list, [])),
+        block_min_interval_ms=_get(table, "block", "min_interval_ms", int, d.block_min_interval_ms),
+        block_max_txs=_get(table, "block", "max_txs", int, d.block_max_txs),
+        mempool_max_txs=_get(table, "mempool", "max_txs", int, d.mempool_max_txs),
+        mempool_max_bytes=_get(table, "mempool", "max_bytes", int, d.mempool_max_bytes),
+    )
+    if not 0 < config.api_port < 65536 or not 0 < config.p2p_port < 65536:
+        raise ConfigError("config: ports must be between 1 and 65535")
+    if not 1 <= config.block_max_txs <= 5000:
+        raise ConfigError("config: [block] max_txs must be between 1 and 5000")
+    return config

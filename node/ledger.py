@@ -1,0 +1,135 @@
+"""The node's ledger service: joins the pure core, the store, the mempool and the clock.
+
+A block-production engine (the single-validator `SoloEngine` now, the BFT driver
+later) uses exactly three calls: `propose_block`, `validate_block` and `commit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from danangchain.errors import InvalidTransaction
+from danangchain.genesis import Genesis, compute_genesis_writes
+from danangchain.ledger import (
+    BlockResult,
+    ChainTip,
+    apply_block,
+    build_block,
+    get_genesis_tip,
+    get_tip_after,
+    get_validator_set,
+    make_candidate,
+)
+from danangchain.block import Block
+from danangchain.state import Member, StateView
+from danangchain.transaction import decode_transaction
+from danangchain.validators import CommitCertificate, ValidatorSet
+from node.mempool import Mempool
+from node.store import Store
+
+MAX_REMEMBERED_REJECTIONS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds a node keeps: per block and for its mempool."""
+
+    block_max_txs: int = 5000
+    mempool_max_txs: int = 50_000
+    mempool_max_bytes: int = 64 * 1024 * 1024
+
+
+def wall_clock_ms() -> int:
+    """Return the wall clock in milliseconds: the one clock block times come from."""
+    return time.time_ns() // 1_000_000
+
+
+class NodeLedger:
+    """Committed chain plus pending transactions, with the operations engines and the API use."""
+
+    def __init__(self, genesis: Genesis, store: Store, limits: Limits,
+                 clock: Callable[[], int] = wall_clock_ms) -> None:
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.store = store
+        self.limits = limits
+        self.clock = clock
+        store.initialise(genesis.hash, compute_genesis_writes(genesis), get_genesis_tip(genesis))
+        self.tip: ChainTip = store.get_tip()
+        self.mempool = Mempool(self.chain_id, limits.mempool_max_txs, limits.mempool_max_bytes)
+        self.rejections: OrderedDict[bytes, str] = OrderedDict()
+        self.tx_arrived = asyncio.Event()
+        self.block_committed = asyncio.Event()
+        self.started_ms = clock()
+
+    # Transactions
+
+    def submit(self, tx_bytes: bytes) -> bytes:
+        """Admit a transaction to the mempool and return its id; raise InvalidTransaction."""
+        tx = decode_transaction(tx_bytes)
+        candidate = make_candidate(tx, tx_bytes)
+        if self.store.get_tx_location(candidate.tx_id) is not None:
+            raise InvalidTransaction("transaction is already committed", "duplicate")
+        self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
+        self.rejections.pop(candidate.tx_id, None)
+        self.tx_arrived.set()
+        return candidate.tx_id
+
+    def get_pending_member(self, address: bytes) -> Member | None:
+        """Return an address's member entry with pending transactions applied."""
+        return self.mempool.pending_view(self.store.state).get_member(address)
+
+    def get_committed_view(self) -> StateView:
+        """Return a read-only view of committed state."""
+        return StateView(self.store.state)
+
+    def get_validator_set(self) -> ValidatorSet:
+        """Return the validator set that signs the next height."""
+        return get_validator_set(self.store.state)
+
+    # Block production: the engine's three calls
+
+    def propose_block(self, proposer: bytes) -> BlockResult:
+        """Build the next block from the mempool, dropping what no longer applies."""
+        last_commit = self.store.get_certificate(self.tip.height) if self.tip.height else None
+        result, rejected = build_block(
+            self.store.state, self.tip, self.chain_id,
+            self.mempool.candidates(self.limits.block_max_txs), self.clock(), proposer,
+            last_commit, is_verified=self.mempool.__contains__,
+        )
+        if rejected:
+            self._remember_rejections(rejected)
+            self._remember_rejections(
+                self.mempool.remove([tx_id for tx_id, _ in rejected], self.store.state,
+                                    self.tip.height + 1)
+            )
+        return result
+
+    def validate_block(self, block: Block) -> BlockResult:
+        """Validate a block proposed by another validator; raise InvalidBlock."""
+        previous_set = self.get_validator_set() if self.tip.height else None
+        return apply_block(self.store.state, self.tip, self.chain_id, block, previous_set,
+                           is_verified=self.mempool.__contains__)
+
+    def commit(self, result: BlockResult, certificate: CommitCertificate) -> None:
+        """Write a certified block in one synced batch, then update the mempool."""
+        tip = get_tip_after(result)
+        self.store.commit(result, certificate, tip)
+        self.tip = tip
+        dropped = self.mempool.remove(result.tx_ids, self.store.state, tip.height + 1)
+        self._remember_rejections(dropped)
+        if not len(self.mempool):
+            self.tx_arrived.clear()
+        self.block_committed.set()
+        self.block_committed = asyncio.Event()
+
+    def _remember_rejections(self, rejected: list[tuple[bytes, InvalidTransaction]]) -> None:
+        """Keep the reason a pending transaction was dropped, for clients that ask later."""
+        for tx_id, error in rejected:
+            self.rejections[tx_id] = f"{error.code}: {error}"
+        while len(self.rejections) > MAX_REMEMBERED_REJECTIONS:
+            self.rejections.popitem(last=False)

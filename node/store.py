@@ -1,0 +1,229 @@
+"""The node's LevelDB store: the only module that imports plyvel.
+
+Key layout (one table byte, then big-endian heights so keys sort in height order):
+  b"b" height  -> block bytes            b"c" height -> commit certificate of that block
+  b"t" tx_id   -> [height, index]        b"s" key    -> state value (the core's schema)
+  b"a" address height index -> record id (records made by or about an address)
+  b"m" name    -> metadata: schema version, genesis hash, tip
+Each committed block is one WriteBatch written with sync=True, so after a kill at any
+instant the store holds either all of a block or none of it.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import plyvel
+
+from danangchain.block import Block, decode_block, encode_block
+from danangchain.encoding import expect_bytes, expect_int, expect_list, pack, unpack
+from danangchain.errors import DanangChainError
+from danangchain.ledger import BlockResult, ChainTip
+from danangchain.transaction import RecordBody
+from danangchain.address import compute_address
+from danangchain.validators import CommitCertificate, decode_certificate, encode_certificate
+
+SCHEMA_VERSION = 1
+_META_SCHEMA = b"mschema"
+_META_GENESIS = b"mgenesis"
+_META_TIP = b"mtip"
+
+
+class StoreError(Exception):
+    """The data folder cannot be used: corrupt, or made for another chain."""
+
+
+def _height(height: int) -> bytes:
+    return struct.pack(">Q", height)
+
+
+def block_key(height: int) -> bytes:
+    """Return the key of the block at a height."""
+    return b"b" + _height(height)
+
+
+def certificate_key(height: int) -> bytes:
+    """Return the key of the certificate of the block at a height."""
+    return b"c" + _height(height)
+
+
+def tx_key(tx_id: bytes) -> bytes:
+    """Return the key of a transaction's location."""
+    return b"t" + tx_id
+
+
+def state_key(key: bytes) -> bytes:
+    """Return the store key of a state entry."""
+    return b"s" + key
+
+
+def address_record_key(address: bytes, height: int, index: int) -> bytes:
+    """Return the key of an address-to-record index entry."""
+    return b"a" + address + _height(height) + struct.pack(">I", index)
+
+
+def encode_tip(tip: ChainTip) -> bytes:
+    """Encode the tip metadata."""
+    return pack([tip.height, tip.block_hash, tip.time_ms, tip.state_root])
+
+
+def decode_tip(data: bytes) -> ChainTip:
+    """Decode the tip metadata."""
+    height, block_hash, time_ms, state_root = expect_list(unpack(data), 4, "tip")
+    return ChainTip(
+        expect_int(height, "tip height"),
+        expect_bytes(block_hash, "tip hash", size=32),
+        expect_int(time_ms, "tip time"),
+        expect_bytes(state_root, "tip state root", size=32),
+    )
+
+
+class CommittedState:
+    """The core's StateReader over the store's state table."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the committed value at a state key, or None."""
+        value: bytes | None = self._db.get(state_key(key))
+        return value
+
+
+class Store:
+    """Blocks, certificates, the transaction index, state and the tip, in one LevelDB."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
+        except plyvel.IOError as exc:
+            raise StoreError(f"cannot open the data folder {path}: {exc}") from None
+        except plyvel.CorruptionError as exc:
+            raise StoreError(f"the data folder {path} is corrupt: {exc}") from None
+        self.state = CommittedState(self._db)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def initialise(self, genesis_hash: bytes, genesis_writes: dict[bytes, bytes | None],
+                   tip: ChainTip) -> None:
+        """Write genesis state into an empty store, or check that the store is this chain's."""
+        stored = self._db.get(_META_GENESIS)
+        if stored is None:
+            with self._db.write_batch(sync=True) as batch:
+                for key, value in genesis_writes.items():
+                    if value is not None:
+                        batch.put(state_key(key), value)
+                batch.put(_META_SCHEMA, pack(SCHEMA_VERSION))
+                batch.put(_META_TIP, encode_tip(tip))
+                batch.put(_META_GENESIS, genesis_hash)
+            return
+        if stored != genesis_hash:
+            raise StoreError(
+                "the data folder belongs to another chain (genesis hash "
+                f"{stored.hex()}, expected {genesis_hash.hex()})"
+            )
+        if self._db.get(_META_SCHEMA) != pack(SCHEMA_VERSION):
+            raise StoreError("the data folder uses an unknown schema version")
+        self.check_tip()
+
+    def get_tip(self) -> ChainTip:
+        """Return the last committed block's tip."""
+        data = self._db.get(_META_TIP)
+        if data is None:
+            raise StoreError("the data folder has no tip: it was never initialised")
+        try:
+            return decode_tip(data)
+        except DanangChainError as exc:
+            raise StoreError(f"the stored tip is corrupt: {exc}") from None
+
+    def check_tip(self) -> None:
+        """Refuse a store whose tip does not match its last block and certificate."""
+        tip = self.get_tip()
+        if tip.height == 0:
+            if self._db.get(block_key(1)) is not None:
+                raise StoreError("the store has blocks beyond its tip at height 0")
+            return
+        block = self.get_block(tip.height)
+        if block is None or block.hash != tip.block_hash:
+            raise StoreError(f"the block at the tip (height {tip.height}) is missing or differs")
+        if block.header.state_root != tip.state_root:
+            raise StoreError(f"the state root at height {tip.height} differs from its block")
+        if self.get_certificate(tip.height) is None:
+            raise StoreError(f"the certificate of the tip (height {tip.height}) is missing")
+        if self._db.get(block_key(tip.height + 1)) is not None:
+            raise StoreError(f"the store has a block beyond its tip at height {tip.height}")
+
+    def commit(self, result: BlockResult, certificate: CommitCertificate, tip: ChainTip) -> None:
+        """Write a block, its certificate, indexes, state writes and the new tip atomically."""
+        block = result.block
+        height = block.height
+        with self._db.write_batch(sync=True) as batch:
+            batch.put(block_key(height), encode_block(block))
+            batch.put(certificate_key(height), encode_certificate(certificate))
+            for index, (tx, tx_id) in enumerate(zip(block.transactions, result.tx_ids, strict=True)):
+                batch.put(tx_key(tx_id), pack([height, index]))
+                for address in _addresses_of_record(tx.body, tx.sender):
+                    batch.put(address_record_key(address, height, index), tx_id)
+            for key, value in result.writes.items():
+                if value is None:
+                    batch.delete(state_key(key))
+                else:
+                    batch.put(state_key(key), value)
+            batch.put(_META_TIP, encode_tip(tip))
+
+    def get_block_bytes(self, height: int) -> bytes | None:
+        """Return the stored bytes of a block, or None."""
+        value: bytes | None = self._db.get(block_key(height))
+        return value
+
+    def get_block(self, height: int) -> Block | None:
+        """Return the block at a height, or None; raise StoreError if it is corrupt."""
+        data = self.get_block_bytes(height)
+        if data is None:
+            return None
+        try:
+            return decode_block(data)
+        except DanangChainError as exc:
+            raise StoreError(f"stored block {height} is corrupt: {exc}") from None
+
+    def get_certificate(self, height: int) -> CommitCertificate | None:
+        """Return the certificate of the block at a height, or None."""
+        data = self._db.get(certificate_key(height))
+        if data is None:
+            return None
+        try:
+            return decode_certificate(data)
+        except DanangChainError as exc:
+            raise StoreError(f"stored certificate {height} is corrupt: {exc}") from None
+
+    def get_tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
+        """Return (height, index) of a committed transaction, or None."""
+        data = self._db.get(tx_key(tx_id))
+        if data is None:
+            return None
+        height, index = expect_list(unpack(data), 2, "tx location")
+        return int(height), int(index)
+
+    def get_record_ids_of(self, address: bytes, limit: int = 1000) -> list[bytes]:
+        """Return ids of records made by or naming an address, oldest first."""
+        prefix = b"a" + address
+        ids: list[bytes] = []
+        for _, value in self._db.iterator(prefix=prefix):
+            ids.append(value)
+            if len(ids) >= limit:
+                break
+        return ids
+
+
+def _addresses_of_record(body: object, sender: bytes) -> tuple[bytes, ...]:
+    """Return the addresses a record transaction concerns (creator, counterparty)."""
+    if not isinstance(body, RecordBody):
+        return ()
+    creator = compute_address(sender)
+    if body.counterparty is None:
+        return (creator,)
+    return (creator, body.counterparty)

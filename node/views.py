@@ -1,0 +1,144 @@
+"""JSON renderings of ledger values for the client API: bytes as hex, addresses as dn1..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from danangchain.address import compute_address, encode_address
+from danangchain.block import Block, Header
+from danangchain.state import Member, Record
+from danangchain.transaction import (
+    EndorseBody,
+    MemberAdmitBody,
+    MemberRevokeBody,
+    RecordBody,
+    Transaction,
+    compute_tx_id,
+    encode_transaction,
+)
+from danangchain.validators import CommitCertificate
+
+
+def _address_or_none(address: bytes | None) -> str | None:
+    return None if address is None else encode_address(address)
+
+
+def _hex_or_none(value: bytes | None) -> str | None:
+    return None if value is None else value.hex()
+
+
+def render_body(tx: Transaction) -> dict[str, Any]:
+    """Render a transaction body's fields."""
+    body = tx.body
+    if isinstance(body, RecordBody):
+        return {
+            "category": body.category,
+            "doc_hash": body.doc_hash.hex(),
+            "amount": body.amount,
+            "counterparty": _address_or_none(body.counterparty),
+            "memo": body.memo,
+            "reference": _hex_or_none(body.reference),
+            "reference_kind": body.reference_kind,
+        }
+    if isinstance(body, EndorseBody):
+        return {"record_id": body.record_id.hex()}
+    if isinstance(body, MemberAdmitBody):
+        return {"address": encode_address(body.address), "role": body.role}
+    assert isinstance(body, MemberRevokeBody)
+    return {"address": encode_address(body.address)}
+
+
+def render_transaction(tx: Transaction, tx_id: bytes | None = None) -> dict[str, Any]:
+    """Render a signed transaction."""
+    if tx_id is None:
+        tx_id = compute_tx_id(encode_transaction(tx))
+    return {
+        "tx_id": tx_id.hex(),
+        "chain_id": tx.chain_id,
+        "kind": tx.kind,
+        "sender": encode_address(compute_address(tx.sender)),
+        "sender_public_key": tx.sender.hex(),
+        "nonce": tx.nonce,
+        "body": render_body(tx),
+        "signature": tx.signature.hex(),
+    }
+
+
+def render_header(header: Header) -> dict[str, Any]:
+    """Render a block header."""
+    return {
+        "chain_id": header.chain_id,
+        "height": header.height,
+        "time_ms": header.time_ms,
+        "previous_hash": header.previous_hash.hex(),
+        "tx_root": header.tx_root.hex(),
+        "state_root": header.state_root.hex(),
+        "validators_hash": header.validators_hash.hex(),
+        "next_validators_hash": header.next_validators_hash.hex(),
+        "proposer": header.proposer.hex(),
+        "last_commit_hash": header.last_commit_hash.hex(),
+    }
+
+
+def render_certificate(cert: CommitCertificate | None) -> dict[str, Any] | None:
+    """Render a commit certificate."""
+    if cert is None:
+        return None
+    return {
+        "height": cert.height,
+        "round": cert.round,
+        "block_hash": cert.block_hash.hex(),
+        "signatures": [
+            {"validator": key.hex(), "signature": sig.hex()} for key, sig in cert.signatures
+        ],
+    }
+
+
+def render_block(block: Block, certificate: CommitCertificate | None) -> dict[str, Any]:
+    """Render a block with its transactions and, when known, its own certificate."""
+    txs = [
+        render_transaction(tx, compute_tx_id(raw))
+        for tx, raw in zip(block.transactions, block.tx_bytes, strict=True)
+    ]
+    return {
+        "hash": block.hash.hex(),
+        "height": block.height,
+        "header": render_header(block.header),
+        "tx_count": len(txs),
+        "txs": txs,
+        "last_commit": render_certificate(block.last_commit),
+        "certificate": render_certificate(certificate),
+    }
+
+
+def render_member(address: bytes, member: Member, pending: Member | None) -> dict[str, Any]:
+    """Render an account: its role, nonces and revocation."""
+    next_nonce = (pending or member).nonce + 1
+    return {
+        "address": encode_address(address),
+        "role": member.role,
+        "nonce": member.nonce,
+        "next_nonce": next_nonce,
+        "pending_txs": next_nonce - member.nonce - 1,
+        "revoked": member.revoked,
+        "admitted_height": member.admitted_height,
+        "revoked_height": member.revoked_height,
+    }
+
+
+def render_record(record_id: bytes, record: Record) -> dict[str, Any]:
+    """Render a committed record and its endorsement."""
+    return {
+        "record_id": record_id.hex(),
+        "creator": encode_address(record.creator),
+        "category": record.category,
+        "doc_hash": record.doc_hash.hex(),
+        "amount": record.amount,
+        "counterparty": _address_or_none(record.counterparty),
+        "memo": record.memo,
+        "reference": _hex_or_none(record.reference),
+        "reference_kind": record.reference_kind,
+        "height": record.height,
+        "endorsed": record.endorsed_height is not None,
+        "endorsed_height": record.endorsed_height,
+    }
