@@ -34,21 +34,21 @@ class NodeClient:
 
     def post_tx(self, tx_bytes: bytes) -> dict[str, Any]:
         """POST a signed transaction; a refusal raises CliError with exit code 1."""
-        return asyncio.run(
-            self._request("POST", "/txs", tx_bytes, "application/octet-stream")
-        )
+        return asyncio.run(self._request("POST", "/txs", tx_bytes, "application/octet-stream"))
 
-    async def _request(self, method: str, path: str, body: bytes | None,
-                       content_type: str | None) -> dict[str, Any]:
+    async def _request(
+        self, method: str, path: str, body: bytes | None, content_type: str | None
+    ) -> dict[str, Any]:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         headers = {"Content-Type": content_type} if content_type else {}
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.request(
-                method, self.url + path, data=body, headers=headers
-            ) as response:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(method, self.url + path, data=body, headers=headers) as response,
+            ):
                 text = await response.text()
                 status = response.status
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
             raise CliError(f"cannot reach the node at {self.url}: {reason}", EXIT_USAGE) from None
         try:

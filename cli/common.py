@@ -45,7 +45,11 @@ def default_keystore() -> Path:
 def node_option(command: F) -> F:
     """Add --node URL (default $DANANGCHAIN_NODE)."""
     return click.option(
-        "--node", "node_url", envvar="DANANGCHAIN_NODE", default=DEFAULT_NODE, show_default=True,
+        "--node",
+        "node_url",
+        envvar="DANANGCHAIN_NODE",
+        default=DEFAULT_NODE,
+        show_default=True,
         help="Node API URL (env DANANGCHAIN_NODE).",
     )(command)
 
@@ -53,8 +57,11 @@ def node_option(command: F) -> F:
 def keystore_option(command: F) -> F:
     """Add --keystore DIR (default $DANANGCHAIN_KEYSTORE, else ~/.danangchain/keys)."""
     return click.option(
-        "--keystore", "keystore_dir", type=click.Path(file_okay=False, path_type=Path),
-        default=None, help="Keystore folder (env DANANGCHAIN_KEYSTORE, else ~/.danangchain/keys).",
+        "--keystore",
+        "keystore_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Keystore folder (env DANANGCHAIN_KEYSTORE, else ~/.danangchain/keys).",
     )(command)
 
 
@@ -66,7 +73,9 @@ def json_option(command: F) -> F:
 def password_option(command: F) -> F:
     """Add --password-file F (else $DANANGCHAIN_PASSWORD, else a prompt)."""
     return click.option(
-        "--password-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
         help="Read the password from this file (else env DANANGCHAIN_PASSWORD, else a prompt).",
     )(command)
 
@@ -109,8 +118,9 @@ def load_keystore(keystore_dir: Path | None, name: str) -> Keystore:
         raise CliError(str(exc)) from None
 
 
-def load_signing_key(keystore_dir: Path | None, name: str,
-                     password_file: Path | None) -> ed25519.SigningKey:
+def load_signing_key(
+    keystore_dir: Path | None, name: str, password_file: Path | None
+) -> ed25519.SigningKey:
     """Read and decrypt a key; a wrong password is a one-line usage error."""
     keystore = load_keystore(keystore_dir, name)
     try:

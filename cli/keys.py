@@ -6,9 +6,6 @@ from pathlib import Path
 
 import click
 
-from danangchain.address import encode_address
-from danangchain.errors import KeystoreError
-from danangchain.keystore import Keystore
 from cli.common import (
     CliError,
     emit,
@@ -20,6 +17,9 @@ from cli.common import (
     read_password,
     resolve_keystore_dir,
 )
+from danangchain.address import encode_address
+from danangchain.errors import KeystoreError
+from danangchain.keystore import Keystore
 from node.keyfile import generate_signing_key, read_keystore, save_key
 
 
@@ -46,8 +46,9 @@ def keys() -> None:
 @keystore_option
 @password_option
 @json_option
-def keys_new(name: str, keystore_dir: Path | None, password_file: Path | None,
-             as_json: bool) -> None:
+def keys_new(
+    name: str, keystore_dir: Path | None, password_file: Path | None, as_json: bool
+) -> None:
     """Create a key NAME, encrypted under a password, and print its address."""
     if not name or "/" in name or name.startswith("."):
         raise CliError(f"key name {name!r} must be a plain file name")

@@ -31,18 +31,34 @@ def find_free_port_pair() -> int:
     raise CliError("cannot find two free ports on 127.0.0.1")
 
 
-def start_node_process(home: Path, password_file: Path, log_path: Path,
-                       detach: bool = False) -> subprocess.Popen[bytes]:
+def start_node_process(
+    home: Path, password_file: Path, log_path: Path, detach: bool = False
+) -> subprocess.Popen[bytes]:
     """Start `danangchain node start` for a home as a child process, logging to a file."""
-    command = [sys.executable, "-m", "cli.main", "node", "start", "--home", str(home),
-               "--password-file", str(password_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "node",
+        "start",
+        "--home",
+        str(home),
+        "--password-file",
+        str(password_file),
+    ]
     with log_path.open("ab") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=detach)
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=detach,
+        )
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], url: str, log_path: Path,
-                       timeout_s: float = 30.0) -> dict[str, object]:
+def wait_until_serving(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, timeout_s: float = 30.0
+) -> dict[str, object]:
     """Poll /status until the node answers, failing early if its process exits."""
     client = NodeClient(url, timeout_s=2.0)
     deadline = time.monotonic() + timeout_s

@@ -7,7 +7,6 @@ import sys
 
 import click
 
-from danangchain import __version__
 from cli.common import EXIT_USAGE
 from cli.keys import keys
 from cli.member import member
@@ -16,6 +15,7 @@ from cli.node_cmd import node
 from cli.query import query
 from cli.quickstart import quickstart
 from cli.tx import tx
+from danangchain import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

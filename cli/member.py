@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from danangchain.transaction import ROLES, MemberAdmitBody, MemberRevokeBody
 from cli.client import NodeClient
 from cli.common import load_signing_key, parse_address
 from cli.submit import report_submission, submission_options, submit
+from danangchain.transaction import ROLES, MemberAdmitBody, MemberRevokeBody
 
 
 @click.group()
@@ -21,9 +21,17 @@ def member() -> None:
 @click.argument("address")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="The member's role.")
 @submission_options
-def member_admit(address: str, role: str, from_key: str, wait: bool, timeout: float,
-                 node_url: str, keystore_dir: Path | None, password_file: Path | None,
-                 as_json: bool) -> None:
+def member_admit(
+    address: str,
+    role: str,
+    from_key: str,
+    wait: bool,
+    timeout: float,
+    node_url: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Admit ADDRESS with a role; signed by a registrar's key.
 
     Example: danangchain member admit dn1... --role household --from registrar --wait
@@ -36,8 +44,16 @@ def member_admit(address: str, role: str, from_key: str, wait: bool, timeout: fl
 @member.command("revoke")
 @click.argument("address")
 @submission_options
-def member_revoke(address: str, from_key: str, wait: bool, timeout: float, node_url: str,
-                  keystore_dir: Path | None, password_file: Path | None, as_json: bool) -> None:
+def member_revoke(
+    address: str,
+    from_key: str,
+    wait: bool,
+    timeout: float,
+    node_url: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Revoke ADDRESS; it can no longer submit transactions.
 
     Example: danangchain member revoke dn1... --from registrar --wait

@@ -8,25 +8,27 @@ from typing import Any
 
 import click
 
+from cli.common import CliError, emit, json_option, password_option, read_password
 from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
 from danangchain.genesis import encode_genesis_json, make_genesis
 from danangchain.validators import Validator
-from cli.common import CliError, emit, json_option, password_option, read_password
 from node.config import NodeConfig, render_config
 from node.keyfile import generate_signing_key, save_key
 
 MAX_SOLO_VALIDATORS = 1
 
 
-def init_network(folder: Path, validators: int, chain_id: str, base_port: int,
-                 password: str) -> dict[str, Any]:
+def init_network(
+    folder: Path, validators: int, chain_id: str, base_port: int, password: str
+) -> dict[str, Any]:
     """Create keys, genesis and one home per validator; return what was made."""
     node_keys = [generate_signing_key() for _ in range(validators)]
     registrar = generate_signing_key()
     registrar_address = compute_address(registrar.public_key)
     genesis = make_genesis(
-        chain_id, time.time_ns() // 1_000_000,
+        chain_id,
+        time.time_ns() // 1_000_000,
         [Validator(key.public_key, f"node{i}") for i, key in enumerate(node_keys)],
         [(registrar_address, "registrar")],
     )
@@ -36,20 +38,33 @@ def init_network(folder: Path, validators: int, chain_id: str, base_port: int,
     save_key(registrar_path, "registrar", registrar, password)
     nodes = []
     for index, key in enumerate(node_keys):
-        config = NodeConfig(home=folder / f"node{index}", name=f"node{index}",
-                            api_port=base_port + 2 * index, p2p_port=base_port + 2 * index + 1)
+        config = NodeConfig(
+            home=folder / f"node{index}",
+            name=f"node{index}",
+            api_port=base_port + 2 * index,
+            p2p_port=base_port + 2 * index + 1,
+        )
         config.home.mkdir()
         (config.home / config.genesis_file).write_text(genesis_text)
         (config.home / "config.toml").write_text(render_config(config))
         save_key(config.home / config.key_file, config.name, key, password)
-        nodes.append({"name": config.name, "home": str(config.home), "api_url": config.api_url,
-                      "address": encode_address(compute_address(key.public_key))})
+        nodes.append(
+            {
+                "name": config.name,
+                "home": str(config.home),
+                "api_url": config.api_url,
+                "address": encode_address(compute_address(key.public_key)),
+            }
+        )
     return {
         "chain_id": chain_id,
         "genesis_hash": genesis.hash.hex(),
         "nodes": nodes,
-        "registrar": {"name": "registrar", "path": str(registrar_path),
-                      "address": encode_address(registrar_address)},
+        "registrar": {
+            "name": "registrar",
+            "path": str(registrar_path),
+            "address": encode_address(registrar_address),
+        },
         "keystore": str(registrar_path.parent),
     }
 
@@ -61,16 +76,36 @@ def network() -> None:
 
 @network.command("init")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--validators", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="How many validator nodes.")
-@click.option("--chain-id", default="danangchain-local", show_default=True,
-              help="The network's name; transactions signed for another chain are refused.")
-@click.option("--base-port", type=click.IntRange(1024, 65000), default=26657, show_default=True,
-              help="API port of node0; node i uses base+2i (API) and base+2i+1 (peers).")
+@click.option(
+    "--validators",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="How many validator nodes.",
+)
+@click.option(
+    "--chain-id",
+    default="danangchain-local",
+    show_default=True,
+    help="The network's name; transactions signed for another chain are refused.",
+)
+@click.option(
+    "--base-port",
+    type=click.IntRange(1024, 65000),
+    default=26657,
+    show_default=True,
+    help="API port of node0; node i uses base+2i (API) and base+2i+1 (peers).",
+)
 @password_option
 @json_option
-def network_init(folder: Path, validators: int, chain_id: str, base_port: int,
-                 password_file: Path | None, as_json: bool) -> None:
+def network_init(
+    folder: Path,
+    validators: int,
+    chain_id: str,
+    base_port: int,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Write a new network into FOLDER: genesis, node homes and the registrar's key.
 
     Example: danangchain network init ./mynet --validators 1 --password-file pw.txt

@@ -28,8 +28,21 @@ def query_status(node_url: str, as_json: bool) -> None:
     Example: danangchain query status --node http://127.0.0.1:26657 --json
     """
     status = NodeClient(node_url).get("/status")
-    emit(as_json, status, _fields(status, ["chain_id", "height", "latest_block_hash",
-                                           "genesis_hash", "mempool_size", "node_name"]))
+    emit(
+        as_json,
+        status,
+        _fields(
+            status,
+            [
+                "chain_id",
+                "height",
+                "latest_block_hash",
+                "genesis_hash",
+                "mempool_size",
+                "node_name",
+            ],
+        ),
+    )
 
 
 @query.command("block")
@@ -44,8 +57,11 @@ def query_block(height: str, node_url: str, as_json: bool) -> None:
     if height != "latest" and not height.isdigit():
         raise click.BadParameter("HEIGHT must be a whole number or 'latest'")
     block = NodeClient(node_url).get(f"/blocks/{height}")
-    lines = [f"block {block['height']} {block['hash']}",
-             f"time_ms: {block['header']['time_ms']}", f"transactions: {block['tx_count']}"]
+    lines = [
+        f"block {block['height']} {block['hash']}",
+        f"time_ms: {block['header']['time_ms']}",
+        f"transactions: {block['tx_count']}",
+    ]
     lines += [f"  {t['tx_id']} {t['kind']} from {t['sender']}" for t in block["txs"]]
     emit(as_json, block, lines)
 
@@ -92,6 +108,22 @@ def query_record(record_id: str, node_url: str, as_json: bool) -> None:
     """
     parse_hex_id(record_id, "record id")
     record = NodeClient(node_url).get(f"/records/{record_id}")
-    emit(as_json, record, _fields(record, ["record_id", "creator", "category", "doc_hash",
-                                           "amount", "counterparty", "memo", "height",
-                                           "endorsed", "endorsed_height"]))
+    emit(
+        as_json,
+        record,
+        _fields(
+            record,
+            [
+                "record_id",
+                "creator",
+                "category",
+                "doc_hash",
+                "amount",
+                "counterparty",
+                "memo",
+                "height",
+                "endorsed",
+                "endorsed_height",
+            ],
+        ),
+    )

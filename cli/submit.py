@@ -6,9 +6,6 @@ from typing import Any
 
 import click
 
-from danangchain import ed25519
-from danangchain.address import compute_address, encode_address
-from danangchain.transaction import Body, encode_transaction, sign_transaction
 from cli.client import NodeClient, NotFound
 from cli.common import (
     EXIT_REFUSED,
@@ -19,6 +16,9 @@ from cli.common import (
     node_option,
     password_option,
 )
+from danangchain import ed25519
+from danangchain.address import compute_address, encode_address
+from danangchain.transaction import Body, encode_transaction, sign_transaction
 
 
 def get_next_nonce(client: NodeClient, address: bytes) -> int:
@@ -35,21 +35,27 @@ def get_next_nonce(client: NodeClient, address: bytes) -> int:
     return int(account["next_nonce"])
 
 
-def submit(client: NodeClient, key: ed25519.SigningKey, body: Body, wait: bool,
-           timeout_s: float = 60.0) -> dict[str, Any]:
+def submit(
+    client: NodeClient, key: ed25519.SigningKey, body: Body, wait: bool, timeout_s: float = 60.0
+) -> dict[str, Any]:
     """Sign a body with the next nonce, post it, and wait for its outcome when asked."""
     chain_id = client.get("/status")["chain_id"]
     nonce = get_next_nonce(client, compute_address(key.public_key))
     tx = sign_transaction(key, chain_id, nonce, body)
     answer = client.post_tx(encode_transaction(tx))
-    result: dict[str, Any] = {"tx_id": answer["tx_id"], "status": answer["status"],
-                              "nonce": nonce, "kind": tx.kind}
+    result: dict[str, Any] = {
+        "tx_id": answer["tx_id"],
+        "status": answer["status"],
+        "nonce": nonce,
+        "kind": tx.kind,
+    }
     if wait:
         outcome = client.wait_for_tx(answer["tx_id"], timeout_s)
         result["status"] = outcome["status"]
         if outcome["status"] == "committed":
-            result.update(height=outcome["height"], index=outcome["index"],
-                          block_hash=outcome["block_hash"])
+            result.update(
+                height=outcome["height"], index=outcome["index"], block_hash=outcome["block_hash"]
+            )
         else:
             result["reason"] = outcome.get("reason")
     return result
@@ -70,9 +76,13 @@ def submission_options(command):  # type: ignore[no-untyped-def]
     for option in (
         click.option("--from", "from_key", required=True, help="Name or file of the signing key."),
         click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
-        click.option("--timeout", type=float, default=60.0, show_default=True,
-                     help="Seconds --wait waits."),
-        node_option, keystore_option, password_option, json_option,
+        click.option(
+            "--timeout", type=float, default=60.0, show_default=True, help="Seconds --wait waits."
+        ),
+        node_option,
+        keystore_option,
+        password_option,
+        json_option,
     ):
         command = option(command)
     return command

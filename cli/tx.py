@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
 from cli.client import NodeClient
 from cli.common import CliError, load_signing_key, parse_address, parse_hex_id
 from cli.submit import report_submission, submission_options, submit
+from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
 
 
 def hash_document(path: Path) -> bytes:
@@ -32,8 +32,12 @@ def tx() -> None:
 
 @tx.command("record")
 @click.option("--category", type=click.Choice(CATEGORIES), required=True)
-@click.option("--doc", "doc_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The document; only its SHA-256 goes on the ledger.")
+@click.option(
+    "--doc",
+    "doc_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The document; only its SHA-256 goes on the ledger.",
+)
 @click.option("--doc-hash", help="The document's SHA-256 in hex, instead of --doc.")
 @click.option("--amount", type=click.IntRange(0, 10**18), help="Amount in VND (whole dong).")
 @click.option("--counterparty", help="The member the record is about (dn1...).")
@@ -41,10 +45,23 @@ def tx() -> None:
 @click.option("--amends", help="Id of your earlier record that this one amends.")
 @click.option("--cancels", help="Id of your earlier record that this one cancels.")
 @submission_options
-def tx_record(category: str, doc_file: Path | None, doc_hash: str | None, amount: int | None,
-              counterparty: str | None, memo: str, amends: str | None, cancels: str | None,
-              from_key: str, wait: bool, timeout: float, node_url: str,
-              keystore_dir: Path | None, password_file: Path | None, as_json: bool) -> None:
+def tx_record(
+    category: str,
+    doc_file: Path | None,
+    doc_hash: str | None,
+    amount: int | None,
+    counterparty: str | None,
+    memo: str,
+    amends: str | None,
+    cancels: str | None,
+    from_key: str,
+    wait: bool,
+    timeout: float,
+    node_url: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Record a document (by its hash) or a transaction on the ledger.
 
     Example: danangchain tx record --from shop --category invoice --doc inv.pdf
@@ -74,8 +91,16 @@ def tx_record(category: str, doc_file: Path | None, doc_hash: str | None, amount
 @tx.command("endorse")
 @click.argument("record_id")
 @submission_options
-def tx_endorse(record_id: str, from_key: str, wait: bool, timeout: float, node_url: str,
-               keystore_dir: Path | None, password_file: Path | None, as_json: bool) -> None:
+def tx_endorse(
+    record_id: str,
+    from_key: str,
+    wait: bool,
+    timeout: float,
+    node_url: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Endorse RECORD_ID, a record that names you as its counterparty.
 
     Example: danangchain tx endorse 3f2a... --from household --wait

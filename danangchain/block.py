@@ -112,15 +112,15 @@ def decode_header_fields(value: Any) -> Header:
 
 def encode_block(block: Block) -> bytes:
     """Encode a block canonically."""
-    last_commit = None if block.last_commit is None else encode_certificate_fields(block.last_commit)
+    last_commit = (
+        None if block.last_commit is None else encode_certificate_fields(block.last_commit)
+    )
     return pack([encode_header_fields(block.header), list(block.tx_bytes), last_commit])
 
 
 def decode_block(data: bytes) -> Block:
     """Decode a block and its transactions; raise DecodeError with the reason."""
-    header_fields, txs, last_commit = expect_list(
-        unpack(data, max_size=MAX_BLOCK_SIZE), 3, "block"
-    )
+    header_fields, txs, last_commit = expect_list(unpack(data, max_size=MAX_BLOCK_SIZE), 3, "block")
     header = decode_header_fields(header_fields)
     if not isinstance(txs, list) or len(txs) > MAX_BLOCK_TXS:
         raise DecodeError(f"block transactions: expected at most {MAX_BLOCK_TXS}")
@@ -138,4 +138,3 @@ def decode_block(data: bytes) -> Block:
 def compute_tx_root(tx_bytes: tuple[bytes, ...] | list[bytes]) -> bytes:
     """Return the Merkle root over a block's encoded transactions."""
     return compute_merkle_root(list(tx_bytes))
-

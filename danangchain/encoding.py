@@ -134,7 +134,9 @@ def expect_int(value: Any, what: str, minimum: int = 0, maximum: int = _INT_MAX)
     return value
 
 
-def expect_bytes(value: Any, what: str, size: int | None = None, max_size: int | None = None) -> bytes:
+def expect_bytes(
+    value: Any, what: str, size: int | None = None, max_size: int | None = None
+) -> bytes:
     """Return value as bytes of the given exact or maximum size, else raise DecodeError."""
     if not isinstance(value, bytes):
         raise DecodeError(f"{what}: expected bytes")

@@ -102,7 +102,11 @@ def build_block(
         attempt = view.fork()
         try:
             apply_transaction(
-                attempt, candidate.tx, candidate.tx_id, chain_id, height,
+                attempt,
+                candidate.tx,
+                candidate.tx_id,
+                chain_id,
+                height,
                 verify_signature=not is_verified(candidate.tx_id),
             )
         except InvalidTransaction as exc:
@@ -195,7 +199,9 @@ def check_last_commit(
         return
     if block.last_commit is None or previous_validator_set is None:
         raise InvalidBlock(f"block {block.height} lacks the certificate of block {tip.height}")
-    verify_certificate(block.last_commit, chain_id, tip.height, tip.block_hash, previous_validator_set)
+    verify_certificate(
+        block.last_commit, chain_id, tip.height, tip.block_hash, previous_validator_set
+    )
 
 
 def get_tip_after(result: BlockResult) -> ChainTip:

@@ -122,7 +122,9 @@ def encode_record(record: Record) -> bytes:
 def decode_record(data: bytes) -> Record:
     """Decode a record entry."""
     fields: list[Any] = expect_list(unpack(data), 10, "record")
-    creator, category, doc_hash, amount, counterparty, memo, ref, ref_kind, height, endorsed = fields
+    creator, category, doc_hash, amount, counterparty, memo, ref, ref_kind, height, endorsed = (
+        fields
+    )
     return Record(
         creator=expect_bytes(creator, "creator", size=ADDRESS_SIZE),
         category=expect_str(category, "category", MAX_CATEGORY_SIZE),

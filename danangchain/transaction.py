@@ -214,9 +214,7 @@ def decode_transaction_fields(value: Any) -> Transaction:
     )
 
 
-def sign_transaction(
-    key: ed25519.SigningKey, chain_id: str, nonce: int, body: Body
-) -> Transaction:
+def sign_transaction(key: ed25519.SigningKey, chain_id: str, nonce: int, body: Body) -> Transaction:
     """Build and sign a transaction from the sender's key."""
     message = compute_signing_bytes(chain_id, key.public_key, nonce, body)
     return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))

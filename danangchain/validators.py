@@ -95,9 +95,7 @@ def decode_validator_set(data: bytes) -> ValidatorSet:
 
 def compute_validator_set_hash(validator_set: ValidatorSet) -> bytes:
     """Return the hash that block headers commit to."""
-    return hashlib.sha256(
-        pack([DOMAIN_VALIDATORS, encode_validator_set(validator_set)])
-    ).digest()
+    return hashlib.sha256(pack([DOMAIN_VALIDATORS, encode_validator_set(validator_set)])).digest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,9 +37,9 @@ class ApiError(Exception):
         self.code = code
 
 
-def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+def json_error(http_status: int, code: str, message: str, **extra: Any) -> web.Response:
     """Return a JSON error response: a stable code and one human sentence."""
-    return web.json_response({"error": code, "message": message, **extra}, status=status)
+    return web.json_response({"error": code, "message": message, **extra}, status=http_status)
 
 
 @web.middleware
@@ -86,18 +86,20 @@ async def get_status(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     tip = ledger.tip
     validators = get_validator_set(ledger.store.state)
-    return web.json_response({
-        "chain_id": ledger.chain_id,
-        "height": tip.height,
-        "latest_block_hash": tip.block_hash.hex(),
-        "latest_block_time_ms": tip.time_ms,
-        "state_root": tip.state_root.hex(),
-        "genesis_hash": ledger.genesis.hash.hex(),
-        "mempool_size": len(ledger.mempool),
-        "validators": [v.public_key.hex() for v in validators.validators],
-        "version": __version__,
-        **request.app[NODE_INFO],
-    })
+    return web.json_response(
+        {
+            "chain_id": ledger.chain_id,
+            "height": tip.height,
+            "latest_block_hash": tip.block_hash.hex(),
+            "latest_block_time_ms": tip.time_ms,
+            "state_root": tip.state_root.hex(),
+            "genesis_hash": ledger.genesis.hash.hex(),
+            "mempool_size": len(ledger.mempool),
+            "validators": [v.public_key.hex() for v in validators.validators],
+            "version": __version__,
+            **request.app[NODE_INFO],
+        }
+    )
 
 
 async def post_tx(request: web.Request) -> web.Response:
@@ -135,13 +137,15 @@ async def get_tx(request: web.Request) -> web.Response:
         height, index = location
         block = ledger.store.get_block(height)
         assert block is not None
-        return web.json_response({
-            "status": "committed",
-            "height": height,
-            "index": index,
-            "block_hash": block.hash.hex(),
-            "tx": render_transaction(block.transactions[index], tx_id),
-        })
+        return web.json_response(
+            {
+                "status": "committed",
+                "height": height,
+                "index": index,
+                "block_hash": block.hash.hex(),
+                "tx": render_transaction(block.transactions[index], tx_id),
+            }
+        )
     if tx_id in ledger.mempool:
         return web.json_response({"status": "pending", "tx_id": tx_id.hex()})
     if tx_id in ledger.rejections:
@@ -160,7 +164,9 @@ async def get_block(request: web.Request) -> web.Response:
         return json_error(404, "not_found", "no block has been committed yet")
     block = ledger.store.get_block(height) if height > 0 else None
     if block is None:
-        return json_error(404, "not_found", f"no block at height {height} (tip {ledger.tip.height})")
+        return json_error(
+            404, "not_found", f"no block at height {height} (tip {ledger.tip.height})"
+        )
     return web.json_response(render_block(block, ledger.store.get_certificate(height)))
 
 

@@ -92,7 +92,9 @@ def load_config(home: Path) -> NodeConfig:
     try:
         table = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{path} not found: is {home} a node home made by 'network init'?") from None
+        raise ConfigError(
+            f"{path} not found: is {home} a node home made by 'network init'?"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

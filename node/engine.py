@@ -46,8 +46,8 @@ class SoloEngine:
             if not len(ledger.mempool):
                 ledger.tx_arrived.clear()
             return
-        vote = sign_vote(self.key, ledger.chain_id, PRECOMMIT, result.block.height, 0,
-                         result.block.hash)
+        vote = sign_vote(
+            self.key, ledger.chain_id, PRECOMMIT, result.block.height, 0, result.block.hash
+        )
         ledger.commit(result, make_certificate([vote]))
-        log.info("committed block %d with %d transactions", result.block.height,
-                 len(result.tx_ids))
+        log.info("committed block %d with %d transactions", result.block.height, len(result.tx_ids))

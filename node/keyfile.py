@@ -41,11 +41,19 @@ def write_private_file(path: Path, text: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
-def save_key(path: Path, name: str, key: ed25519.SigningKey, password: str,
-             kdf_n: int = DEFAULT_KDF_N) -> Keystore:
+def save_key(
+    path: Path, name: str, key: ed25519.SigningKey, password: str, kdf_n: int = DEFAULT_KDF_N
+) -> Keystore:
     """Encrypt a key under a password and write it as a keystore file."""
-    keystore = encrypt_seed(name, key.seed, key.public_key, password,
-                            os.urandom(SALT_SIZE), os.urandom(NONCE_SIZE), kdf_n)
+    keystore = encrypt_seed(
+        name,
+        key.seed,
+        key.public_key,
+        password,
+        os.urandom(SALT_SIZE),
+        os.urandom(NONCE_SIZE),
+        kdf_n,
+    )
     write_private_file(path, encode_keystore_json(keystore))
     return keystore
 

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from danangchain.block import Block
 from danangchain.errors import InvalidTransaction
 from danangchain.genesis import Genesis, compute_genesis_writes
 from danangchain.ledger import (
@@ -24,7 +25,6 @@ from danangchain.ledger import (
     get_validator_set,
     make_candidate,
 )
-from danangchain.block import Block
 from danangchain.state import Member, StateView
 from danangchain.transaction import decode_transaction
 from danangchain.validators import CommitCertificate, ValidatorSet
@@ -51,8 +51,13 @@ def wall_clock_ms() -> int:
 class NodeLedger:
     """Committed chain plus pending transactions, with the operations engines and the API use."""
 
-    def __init__(self, genesis: Genesis, store: Store, limits: Limits,
-                 clock: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        store: Store,
+        limits: Limits,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.store = store
@@ -97,23 +102,35 @@ class NodeLedger:
         """Build the next block from the mempool, dropping what no longer applies."""
         last_commit = self.store.get_certificate(self.tip.height) if self.tip.height else None
         result, rejected = build_block(
-            self.store.state, self.tip, self.chain_id,
-            self.mempool.candidates(self.limits.block_max_txs), self.clock(), proposer,
-            last_commit, is_verified=self.mempool.__contains__,
+            self.store.state,
+            self.tip,
+            self.chain_id,
+            self.mempool.candidates(self.limits.block_max_txs),
+            self.clock(),
+            proposer,
+            last_commit,
+            is_verified=self.mempool.__contains__,
         )
         if rejected:
             self._remember_rejections(rejected)
             self._remember_rejections(
-                self.mempool.remove([tx_id for tx_id, _ in rejected], self.store.state,
-                                    self.tip.height + 1)
+                self.mempool.remove(
+                    [tx_id for tx_id, _ in rejected], self.store.state, self.tip.height + 1
+                )
             )
         return result
 
     def validate_block(self, block: Block) -> BlockResult:
         """Validate a block proposed by another validator; raise InvalidBlock."""
         previous_set = self.get_validator_set() if self.tip.height else None
-        return apply_block(self.store.state, self.tip, self.chain_id, block, previous_set,
-                           is_verified=self.mempool.__contains__)
+        return apply_block(
+            self.store.state,
+            self.tip,
+            self.chain_id,
+            block,
+            previous_set,
+            is_verified=self.mempool.__contains__,
+        )
 
     def commit(self, result: BlockResult, certificate: CommitCertificate) -> None:
         """Write a certified block in one synced batch, then update the mempool."""

@@ -57,11 +57,18 @@ class Mempool:
         """Check a transaction against state plus pending ones and keep it; raise if refused."""
         if candidate.tx_id in self._entries:
             raise InvalidTransaction("transaction is already pending", "duplicate")
-        if len(self._entries) >= self.max_txs or self._bytes + len(candidate.tx_bytes) > self.max_bytes:
+        if (
+            len(self._entries) >= self.max_txs
+            or self._bytes + len(candidate.tx_bytes) > self.max_bytes
+        ):
             raise MempoolFull(f"mempool is full ({len(self._entries)} transactions)")
         attempt = self.pending_view(state).fork()
         apply_transaction(
-            attempt, candidate.tx, candidate.tx_id, self.chain_id, next_height,
+            attempt,
+            candidate.tx,
+            candidate.tx_id,
+            self.chain_id,
+            next_height,
             verify_signature=False,
         )
         # Verify the signature last: it is the costly check, and done once per node.
@@ -72,8 +79,9 @@ class Mempool:
         self._entries[candidate.tx_id] = candidate
         self._bytes += len(candidate.tx_bytes)
 
-    def remove(self, tx_ids: Sequence[bytes], state: StateReader,
-               next_height: int) -> list[tuple[bytes, InvalidTransaction]]:
+    def remove(
+        self, tx_ids: Sequence[bytes], state: StateReader, next_height: int
+    ) -> list[tuple[bytes, InvalidTransaction]]:
         """Drop transactions (committed or refused), re-apply the rest to state; return drops."""
         for tx_id in tx_ids:
             candidate = self._entries.pop(tx_id, None)
@@ -85,7 +93,11 @@ class Mempool:
             attempt = self._pending.fork()
             try:
                 apply_transaction(
-                    attempt, candidate.tx, tx_id, self.chain_id, next_height,
+                    attempt,
+                    candidate.tx,
+                    tx_id,
+                    self.chain_id,
+                    next_height,
                     verify_signature=False,
                 )
             except InvalidTransaction as exc:

@@ -82,5 +82,11 @@ def run_node(home: Path, password: str) -> None:
     key = unlock_key(read_keystore(config.path(config.key_file)), password)
     app = build_node(config, key)
     announce = f"node {config.name} serving the API on {config.api_url}"
-    web.run_app(app, host=config.api_host, port=config.api_port,
-                print=lambda _: print(announce, flush=True), access_log=None, shutdown_timeout=5)
+    web.run_app(
+        app,
+        host=config.api_host,
+        port=config.api_port,
+        print=lambda _: print(announce, flush=True),
+        access_log=None,
+        shutdown_timeout=5,
+    )

@@ -15,12 +15,12 @@ import struct
 
 import plyvel
 
+from danangchain.address import compute_address
 from danangchain.block import Block, decode_block, encode_block
 from danangchain.encoding import expect_bytes, expect_int, expect_list, pack, unpack
 from danangchain.errors import DanangChainError
 from danangchain.ledger import BlockResult, ChainTip
 from danangchain.transaction import RecordBody
-from danangchain.address import compute_address
 from danangchain.validators import CommitCertificate, decode_certificate, encode_certificate
 
 SCHEMA_VERSION = 1
@@ -108,8 +108,9 @@ class Store:
         """Close the database."""
         self._db.close()
 
-    def initialise(self, genesis_hash: bytes, genesis_writes: dict[bytes, bytes | None],
-                   tip: ChainTip) -> None:
+    def initialise(
+        self, genesis_hash: bytes, genesis_writes: dict[bytes, bytes | None], tip: ChainTip
+    ) -> None:
         """Write genesis state into an empty store, or check that the store is this chain's."""
         stored = self._db.get(_META_GENESIS)
         if stored is None:
@@ -164,7 +165,9 @@ class Store:
         with self._db.write_batch(sync=True) as batch:
             batch.put(block_key(height), encode_block(block))
             batch.put(certificate_key(height), encode_certificate(certificate))
-            for index, (tx, tx_id) in enumerate(zip(block.transactions, result.tx_ids, strict=True)):
+            for index, (tx, tx_id) in enumerate(
+                zip(block.transactions, result.tx_ids, strict=True)
+            ):
                 batch.put(tx_key(tx_id), pack([height, index]))
                 for address in _addresses_of_record(tx.body, tx.sender):
                     batch.put(address_record_key(address, height, index), tx_id)
