@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from cli.bench import bench
 from cli.common import EXIT_USAGE
 from cli.keys import keys
 from cli.member import member
@@ -27,7 +28,7 @@ def cli() -> None:
     """
 
 
-for group in (keys, network, node, member, tx, query, quickstart):
+for group in (keys, network, node, member, tx, query, quickstart, bench):
     cli.add_command(group)
 
 
