@@ -14,6 +14,14 @@ from typing import Any
 import aiohttp
 import click
 
+from cli.common import CliError, emit, json_option
+from cli.localnet import (
+    find_free_port_pair,
+    start_node_process,
+    stop_node_process,
+    wait_until_serving,
+)
+from cli.network import init_network
 from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.transaction import (
@@ -23,14 +31,6 @@ from danangchain.transaction import (
     encode_transaction,
     sign_transaction,
 )
-from cli.common import CliError, emit, json_option
-from cli.localnet import (
-    find_free_port_pair,
-    start_node_process,
-    stop_node_process,
-    wait_until_serving,
-)
-from cli.network import init_network
 from node.keyfile import read_keystore, unlock_key
 
 WARM_UP_FRACTION = 0.1
@@ -61,8 +61,9 @@ def presign_records(chain_id: str, senders: list[ed25519.SigningKey], count: int
     return encoded
 
 
-async def _post_all(url: str, txs: list[bytes], concurrency: int,
-                    sent_at: dict[bytes, float]) -> int:
+async def _post_all(
+    url: str, txs: list[bytes], concurrency: int, sent_at: dict[bytes, float]
+) -> int:
     """Submit transactions with `concurrency` workers, each sender's in order; return refusals."""
     refused = 0
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -74,8 +75,9 @@ async def _post_all(url: str, txs: list[bytes], concurrency: int,
         while not queue.empty():
             tx = queue.get_nowait()
             sent_at[compute_tx_id(tx)] = time.perf_counter()
-            async with session.post(url + "/txs", data=tx,
-                                    headers={"Content-Type": "application/octet-stream"}) as r:
+            async with session.post(
+                url + "/txs", data=tx, headers={"Content-Type": "application/octet-stream"}
+            ) as r:
                 await r.read()
                 if r.status != 202:
                     refused += 1
@@ -86,8 +88,13 @@ async def _post_all(url: str, txs: list[bytes], concurrency: int,
     return refused
 
 
-async def _watch_commits(url: str, expected: int, committed_at: dict[bytes, float],
-                         block_sizes: list[int], timeout_s: float) -> None:
+async def _watch_commits(
+    url: str,
+    expected: int,
+    committed_at: dict[bytes, float],
+    block_sizes: list[int],
+    timeout_s: float,
+) -> None:
     """Follow new blocks and note when each transaction is first seen committed."""
     height = 0
     deadline = time.perf_counter() + timeout_s
@@ -105,13 +112,22 @@ async def _watch_commits(url: str, expected: int, committed_at: dict[bytes, floa
                 committed_at.setdefault(bytes.fromhex(tx["tx_id"]), now)
 
 
-async def _load(url: str, chain_id: str, registrar: ed25519.SigningKey, senders: int, txs: int,
-                concurrency: int) -> dict[str, Any]:
+async def _load(
+    url: str, chain_id: str, registrar: ed25519.SigningKey, senders: int, txs: int, concurrency: int
+) -> dict[str, Any]:
     """Admit senders, then submit pre-signed records and time their commits."""
     keys = [ed25519.signing_key_from_seed(os.urandom(32)) for _ in range(senders)]
-    admits = [encode_transaction(sign_transaction(
-        registrar, chain_id, i + 1, MemberAdmitBody(compute_address(k.public_key), "business")))
-        for i, k in enumerate(keys)]
+    admits = [
+        encode_transaction(
+            sign_transaction(
+                registrar,
+                chain_id,
+                i + 1,
+                MemberAdmitBody(compute_address(k.public_key), "business"),
+            )
+        )
+        for i, k in enumerate(keys)
+    ]
     admitted: dict[bytes, float] = {}
     await _post_all(url, admits, 1, {})
     await _watch_commits(url, len(admits), admitted, [], 60)
@@ -123,14 +139,20 @@ async def _load(url: str, chain_id: str, registrar: ed25519.SigningKey, senders:
     block_sizes: list[int] = []
     started = time.perf_counter()
     watcher = asyncio.create_task(
-        _watch_commits(url, len(admits) + txs, committed_at, block_sizes, 600))
+        _watch_commits(url, len(admits) + txs, committed_at, block_sizes, 600)
+    )
     refused = await _post_all(url, records, concurrency, sent_at)
     await watcher
     return _summarise(sent_at, committed_at, block_sizes, started, refused)
 
 
-def _summarise(sent_at: dict[bytes, float], committed_at: dict[bytes, float],
-               block_sizes: list[int], started: float, refused: int) -> dict[str, Any]:
+def _summarise(
+    sent_at: dict[bytes, float],
+    committed_at: dict[bytes, float],
+    block_sizes: list[int],
+    started: float,
+    refused: int,
+) -> dict[str, Any]:
     """Turn submission and commit times into throughput and latency figures."""
     latencies = sorted(committed_at[t] - sent_at[t] for t in sent_at if t in committed_at)
     times = sorted(committed_at[t] for t in sent_at if t in committed_at)
@@ -169,13 +191,28 @@ def _peak_memory_mb(pid: int) -> float | None:
 
 
 @click.command()
-@click.option("--validators", type=click.IntRange(1, 1), default=1, show_default=True,
-              help="Validators in the local network (1 until multi-validator consensus lands).")
-@click.option("--txs", type=click.IntRange(100, 1_000_000), default=20_000, show_default=True,
-              help="Record transactions to submit.")
+@click.option(
+    "--validators",
+    type=click.IntRange(1, 1),
+    default=1,
+    show_default=True,
+    help="Validators in the local network (1 until multi-validator consensus lands).",
+)
+@click.option(
+    "--txs",
+    type=click.IntRange(100, 1_000_000),
+    default=20_000,
+    show_default=True,
+    help="Record transactions to submit.",
+)
 @click.option("--senders", type=click.IntRange(1, 5000), default=200, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
-              help="Submissions in flight at once.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 512),
+    default=32,
+    show_default=True,
+    help="Submissions in flight at once.",
+)
 @json_option
 def bench(validators: int, txs: int, senders: int, concurrency: int, as_json: bool) -> None:
     """Start a local network, submit pre-signed transactions as fast as it admits them,
@@ -188,17 +225,27 @@ def bench(validators: int, txs: int, senders: int, concurrency: int, as_json: bo
     password_file = folder / "password"
     password_file.write_text(password + "\n")
     try:
-        made = init_network(folder / "net", validators, "danangchain-bench",
-                            find_free_port_pair(), password)
+        made = init_network(
+            folder / "net", validators, "danangchain-bench", find_free_port_pair(), password
+        )
         node = made["nodes"][0]
         log_path = folder / "node.log"
         process = start_node_process(Path(node["home"]), password_file, log_path)
         try:
             wait_until_serving(process, node["api_url"], log_path)
-            registrar = unlock_key(read_keystore(Path(made["keystore"]) / "registrar.json"),
-                                   password)
-            figures = asyncio.run(_load(node["api_url"], made["chain_id"], registrar,
-                                        min(senders, txs), txs, concurrency))
+            registrar = unlock_key(
+                read_keystore(Path(made["keystore"]) / "registrar.json"), password
+            )
+            figures = asyncio.run(
+                _load(
+                    node["api_url"],
+                    made["chain_id"],
+                    registrar,
+                    min(senders, txs),
+                    txs,
+                    concurrency,
+                )
+            )
             figures["peak_memory_mb_per_node"] = _peak_memory_mb(process.pid)
         finally:
             stop_node_process(process)
@@ -206,6 +253,10 @@ def bench(validators: int, txs: int, senders: int, concurrency: int, as_json: bo
         shutil.rmtree(folder, ignore_errors=True)
     raw = measure_raw_verify_rate()
     cores = os.cpu_count() or 1
-    figures.update(validators=validators, cores=cores, raw_verify_per_s=round(raw, 1),
-                   bound_ratio=round(figures["committed_tps"] / (cores * raw / validators), 3))
+    figures.update(
+        validators=validators,
+        cores=cores,
+        raw_verify_per_s=round(raw, 1),
+        bound_ratio=round(figures["committed_tps"] / (cores * raw / validators), 3),
+    )
     emit(as_json, figures, [f"{name:<28} {value}" for name, value in figures.items()])

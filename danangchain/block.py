@@ -37,6 +37,7 @@ class Header:
     time_ms: int
     previous_hash: bytes
     tx_root: bytes
+    tx_count: int
     state_root: bytes
     validators_hash: bytes
     next_validators_hash: bytes
@@ -73,6 +74,7 @@ def encode_header_fields(header: Header) -> list[Any]:
         header.time_ms,
         header.previous_hash,
         header.tx_root,
+        header.tx_count,
         header.state_root,
         header.validators_hash,
         header.next_validators_hash,
@@ -93,8 +95,8 @@ def compute_header_hash(header: Header) -> bytes:
 
 def decode_header_fields(value: Any) -> Header:
     """Build a header from its decoded field array."""
-    fields = expect_list(value, 11, "header")
-    if fields[0] != BLOCK_VERSION:
+    fields = expect_list(value, 12, "header")
+    if expect_int(fields[0], "block version") != BLOCK_VERSION:
         raise DecodeError(f"block version {fields[0]!r} is not supported")
     return Header(
         chain_id=expect_str(fields[1], "chain_id", MAX_CHAIN_ID_SIZE),
@@ -102,11 +104,12 @@ def decode_header_fields(value: Any) -> Header:
         time_ms=expect_int(fields[3], "time_ms"),
         previous_hash=expect_bytes(fields[4], "previous_hash", size=HASH_SIZE),
         tx_root=expect_bytes(fields[5], "tx_root", size=HASH_SIZE),
-        state_root=expect_bytes(fields[6], "state_root", size=HASH_SIZE),
-        validators_hash=expect_bytes(fields[7], "validators_hash", size=HASH_SIZE),
-        next_validators_hash=expect_bytes(fields[8], "next_validators_hash", size=HASH_SIZE),
-        proposer=expect_bytes(fields[9], "proposer", size=ed25519.PUBLIC_KEY_SIZE),
-        last_commit_hash=expect_bytes(fields[10], "last_commit_hash", size=HASH_SIZE),
+        tx_count=expect_int(fields[6], "tx_count", maximum=MAX_BLOCK_TXS),
+        state_root=expect_bytes(fields[7], "state_root", size=HASH_SIZE),
+        validators_hash=expect_bytes(fields[8], "validators_hash", size=HASH_SIZE),
+        next_validators_hash=expect_bytes(fields[9], "next_validators_hash", size=HASH_SIZE),
+        proposer=expect_bytes(fields[10], "proposer", size=ed25519.PUBLIC_KEY_SIZE),
+        last_commit_hash=expect_bytes(fields[11], "last_commit_hash", size=HASH_SIZE),
     )
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from danangchain import ed25519
 from danangchain.address import decode_address, encode_address
 from danangchain.encoding import pack
 from danangchain.errors import DanangChainError, DecodeError
@@ -84,6 +85,9 @@ def make_genesis(
     addresses = [address for address, _ in members]
     if len(set(addresses)) != len(addresses):
         raise DecodeError("genesis lists a member twice")
+    for validator in validators:
+        if not ed25519.is_strict_public_key(validator.public_key):
+            raise DecodeError(f"validator {validator.name} has an unsafe or malformed key")
     for _, role in members:
         if role not in ROLES:
             raise DecodeError(f"genesis role {role!r} is not one of {', '.join(ROLES)}")
@@ -111,7 +115,8 @@ def decode_genesis_json(text: str) -> Genesis:
     """Parse a genesis JSON document; raise DecodeError with the reason."""
     try:
         document = json.loads(text)
-        if document.get("version") != GENESIS_VERSION:
+        version = document.get("version")
+        if type(version) is not int or version != GENESIS_VERSION:
             raise DecodeError(f"genesis version {document.get('version')!r} is not supported")
         validators = [_decode_validator(item) for item in document["validators"]]
         members = [

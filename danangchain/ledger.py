@@ -124,6 +124,7 @@ def build_block(
         time_ms=max(time_ms, tip.time_ms + 1),
         previous_hash=tip.block_hash,
         tx_root=compute_tx_root(tx_bytes),
+        tx_count=len(tx_bytes),
         state_root=compute_state_root(tip.state_root, view.writes),
         validators_hash=compute_validator_set_hash(get_validator_set(state)),
         next_validators_hash=compute_validator_set_hash(validator_set),
@@ -147,7 +148,11 @@ def apply_block(
     validator_set = get_validator_set(state)
     check_header_links(header, tip, chain_id, validator_set)
     check_last_commit(block, tip, chain_id, previous_validator_set)
-    # Verify the transaction root covers exactly the transactions carried.
+    # Verify the transaction root and count cover exactly the transactions carried.
+    if len(block.tx_bytes) != header.tx_count or len(block.transactions) != header.tx_count:
+        raise InvalidBlock(
+            f"header says {header.tx_count} transactions, block carries {len(block.tx_bytes)}"
+        )
     if compute_tx_root(block.tx_bytes) != header.tx_root:
         raise InvalidBlock("transaction root does not match the block's transactions")
     view = StateView(state)

@@ -103,6 +103,14 @@ def process_record(
             raise InvalidTransaction(
                 "only the creator of a record may amend or cancel it", "not_creator"
             )
+        # Verify a cancelled record stays final: no second cancellation, no amendment.
+        if earlier.cancelled_height is not None:
+            raise InvalidTransaction(
+                f"record {body.reference.hex()} was cancelled at height {earlier.cancelled_height}",
+                "record_cancelled",
+            )
+        if body.reference_kind == "cancels":
+            view.put_record(body.reference, replace(earlier, cancelled_height=height))
     view.put_record(
         tx_id,
         Record(
@@ -128,6 +136,10 @@ def process_endorse(view: StateView, sender: bytes, body: EndorseBody, height: i
     if record.counterparty != sender:
         raise InvalidTransaction(
             "only the record's named counterparty may endorse it", "not_counterparty"
+        )
+    if record.cancelled_height is not None:
+        raise InvalidTransaction(
+            f"record was cancelled at height {record.cancelled_height}", "record_cancelled"
         )
     if record.endorsed_height is not None:
         raise InvalidTransaction(

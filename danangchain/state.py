@@ -68,6 +68,7 @@ class Record:
     reference_kind: str | None
     height: int
     endorsed_height: int | None = None
+    cancelled_height: int | None = None
 
 
 def member_key(address: bytes) -> bytes:
@@ -115,16 +116,16 @@ def encode_record(record: Record) -> bytes:
             record.reference_kind,
             record.height,
             record.endorsed_height,
+            record.cancelled_height,
         ]
     )
 
 
 def decode_record(data: bytes) -> Record:
     """Decode a record entry."""
-    fields: list[Any] = expect_list(unpack(data), 10, "record")
-    creator, category, doc_hash, amount, counterparty, memo, ref, ref_kind, height, endorsed = (
-        fields
-    )
+    fields: list[Any] = expect_list(unpack(data), 11, "record")
+    creator, category, doc_hash, amount, counterparty, memo, ref, ref_kind = fields[:8]
+    height, endorsed, cancelled = fields[8:]
     return Record(
         creator=expect_bytes(creator, "creator", size=ADDRESS_SIZE),
         category=expect_str(category, "category", MAX_CATEGORY_SIZE),
@@ -136,6 +137,7 @@ def decode_record(data: bytes) -> Record:
         reference_kind=None if ref_kind is None else expect_str(ref_kind, "reference_kind", 16),
         height=expect_int(height, "height"),
         endorsed_height=None if endorsed is None else expect_int(endorsed, "endorsed_height"),
+        cancelled_height=None if cancelled is None else expect_int(cancelled, "cancelled_height"),
     )
 
 

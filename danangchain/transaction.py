@@ -92,7 +92,7 @@ _KIND_OF_BODY: dict[type, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """A signed transaction; `encoded` and `tx_id` are derived once at construction."""
+    """A signed transaction; its id is the SHA-256 of `encode_transaction(tx)`."""
 
     chain_id: str
     sender: bytes
@@ -202,7 +202,7 @@ def decode_transaction(data: bytes) -> Transaction:
 def decode_transaction_fields(value: Any) -> Transaction:
     """Build a Transaction from its decoded field array; raise DecodeError if malformed."""
     version, chain_id, sender, nonce, kind, body, signature = expect_list(value, 7, "transaction")
-    if version != TX_VERSION:
+    if expect_int(version, "transaction version") != TX_VERSION:
         raise DecodeError(f"transaction version {version!r} is not supported")
     kind = expect_str(kind, "kind", 32)
     return Transaction(

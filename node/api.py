@@ -54,7 +54,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         code = codes.get(exc.status, exc.reason.lower().replace(" ", "_"))
-        return json_error(exc.status, code, exc.reason)
+        response = json_error(exc.status, code, exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except StoreError as exc:
         log.error("store error: %s", exc)
         return json_error(500, "store_error", str(exc))
@@ -76,7 +79,7 @@ def parse_hash(text: str, what: str) -> bytes:
 
 def parse_height(text: str) -> int:
     """Parse a block height from a URL, or raise a 400."""
-    if not text.isdigit() or len(text) > 19:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
         raise ApiError(400, "bad_height", "height must be a whole number or 'latest'")
     return int(text)
 
@@ -111,7 +114,7 @@ async def post_tx(request: web.Request) -> web.Response:
         try:
             document = json.loads(body)
             tx_bytes = bytes.fromhex(document["tx"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return json_error(400, "bad_encoding", 'expected a JSON object {"tx": "<hex>"}')
     else:
         tx_bytes = body

@@ -68,7 +68,6 @@ class NodeLedger:
         self.mempool = Mempool(self.chain_id, limits.mempool_max_txs, limits.mempool_max_bytes)
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
-        self.block_committed = asyncio.Event()
         self.started_ms = clock()
 
     # Transactions
@@ -141,8 +140,6 @@ class NodeLedger:
         self._remember_rejections(dropped)
         if not len(self.mempool):
             self.tx_arrived.clear()
-        self.block_committed.set()
-        self.block_committed = asyncio.Event()
 
     def _remember_rejections(self, rejected: list[tuple[bytes, InvalidTransaction]]) -> None:
         """Keep the reason a pending transaction was dropped, for clients that ask later."""

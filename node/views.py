@@ -72,6 +72,7 @@ def render_header(header: Header) -> dict[str, Any]:
         "time_ms": header.time_ms,
         "previous_hash": header.previous_hash.hex(),
         "tx_root": header.tx_root.hex(),
+        "tx_count": header.tx_count,
         "state_root": header.state_root.hex(),
         "validators_hash": header.validators_hash.hex(),
         "next_validators_hash": header.next_validators_hash.hex(),
@@ -141,4 +142,6 @@ def render_record(record_id: bytes, record: Record) -> dict[str, Any]:
         "height": record.height,
         "endorsed": record.endorsed_height is not None,
         "endorsed_height": record.endorsed_height,
+        "cancelled": record.cancelled_height is not None,
+        "cancelled_height": record.cancelled_height,
     }
