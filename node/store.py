@@ -33,6 +33,12 @@ class StoreError(Exception):
     """The data folder cannot be used: corrupt, or made for another chain."""
 
 
+def _reason(exc: Exception) -> str:
+    """Return LevelDB's message as text (plyvel hands it over as bytes)."""
+    message = exc.args[0] if exc.args else exc
+    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+
+
 def _height(height: int) -> bytes:
     return struct.pack(">Q", height)
 
@@ -99,9 +105,9 @@ class Store:
         try:
             self._db = plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
         except plyvel.IOError as exc:
-            raise StoreError(f"cannot open the data folder {path}: {exc}") from None
+            raise StoreError(f"cannot open the data folder {path}: {_reason(exc)}") from None
         except plyvel.CorruptionError as exc:
-            raise StoreError(f"the data folder {path} is corrupt: {exc}") from None
+            raise StoreError(f"the data folder {path} is corrupt: {_reason(exc)}") from None
         self.state = CommittedState(self._db)
 
     def close(self) -> None:
