@@ -15,13 +15,9 @@ import aiohttp
 import click
 
 from cli.common import CliError, emit, json_option
-from cli.localnet import (
-    find_free_port_pair,
-    start_node_process,
-    stop_node_process,
-    wait_until_serving,
-)
+from cli.localnet import find_free_ports, stop_node_process
 from cli.network import init_network
+from cli.testnet import start_all
 from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.transaction import (
@@ -62,18 +58,18 @@ def presign_records(chain_id: str, senders: list[ed25519.SigningKey], count: int
 
 
 async def _post_all(
-    url: str, txs: list[bytes], concurrency: int, sent_at: dict[bytes, float]
+    targets: list[tuple[str, bytes]], concurrency: int, sent_at: dict[bytes, float]
 ) -> int:
-    """Submit transactions with `concurrency` workers, each sender's in order; return refusals."""
+    """Submit (node URL, transaction) pairs with `concurrency` workers; return refusals."""
     refused = 0
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for tx in txs:
-        queue.put_nowait(tx)
+    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+    for target in targets:
+        queue.put_nowait(target)
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal refused
         while not queue.empty():
-            tx = queue.get_nowait()
+            url, tx = queue.get_nowait()
             sent_at[compute_tx_id(tx)] = time.perf_counter()
             async with session.post(
                 url + "/txs", data=tx, headers={"Content-Type": "application/octet-stream"}
@@ -113,7 +109,8 @@ async def _watch_commits(
 
 
 async def _load(
-    url: str, chain_id: str, registrar: ed25519.SigningKey, senders: int, txs: int, concurrency: int
+    urls: list[str], chain_id: str, registrar: ed25519.SigningKey, senders: int, txs: int,
+    concurrency: int,
 ) -> dict[str, Any]:
     """Admit senders, then submit pre-signed records and time their commits."""
     keys = [ed25519.signing_key_from_seed(os.urandom(32)) for _ in range(senders)]
@@ -129,7 +126,8 @@ async def _load(
         for i, k in enumerate(keys)
     ]
     admitted: dict[bytes, float] = {}
-    await _post_all(url, admits, 1, {})
+    url = urls[0]
+    await _post_all([(url, tx) for tx in admits], 1, {})
     await _watch_commits(url, len(admits), admitted, [], 60)
     if len(admitted) < len(admits):
         raise CliError("the benchmark's senders were not admitted in time")
@@ -141,7 +139,10 @@ async def _load(
     watcher = asyncio.create_task(
         _watch_commits(url, len(admits) + txs, committed_at, block_sizes, 600)
     )
-    refused = await _post_all(url, records, concurrency, sent_at)
+    # A sender's transactions all go to one node (round-robin over senders), so its
+    # nonces arrive in order; gossip brings them to every other node.
+    targets = [(urls[(number % senders) % len(urls)], tx) for number, tx in enumerate(records)]
+    refused = await _post_all(targets, concurrency, sent_at)
     await watcher
     return _summarise(sent_at, committed_at, block_sizes, started, refused)
 
@@ -193,10 +194,10 @@ def _peak_memory_mb(pid: int) -> float | None:
 @click.command()
 @click.option(
     "--validators",
-    type=click.IntRange(1, 1),
-    default=1,
+    type=click.IntRange(1, 16),
+    default=4,
     show_default=True,
-    help="Validators in the local network (1 until multi-validator consensus lands).",
+    help="Validators in the local network, each its own process.",
 )
 @click.option(
     "--txs",
@@ -226,29 +227,24 @@ def bench(validators: int, txs: int, senders: int, concurrency: int, as_json: bo
     password_file.write_text(password + "\n")
     try:
         made = init_network(
-            folder / "net", validators, "danangchain-bench", find_free_port_pair(), password
+            folder / "net", validators, "danangchain-bench", find_free_ports(validators),
+            password,
         )
-        node = made["nodes"][0]
-        log_path = folder / "node.log"
-        process = start_node_process(Path(node["home"]), password_file, log_path)
+        homes = [Path(node["home"]) for node in made["nodes"]]
+        processes = start_all(homes, password_file, announce=False)
         try:
-            wait_until_serving(process, node["api_url"], log_path)
             registrar = unlock_key(
                 read_keystore(Path(made["keystore"]) / "registrar.json"), password
             )
+            urls = [url for url, _ in processes]
             figures = asyncio.run(
-                _load(
-                    node["api_url"],
-                    made["chain_id"],
-                    registrar,
-                    min(senders, txs),
-                    txs,
-                    concurrency,
-                )
+                _load(urls, made["chain_id"], registrar, min(senders, txs), txs, concurrency)
             )
-            figures["peak_memory_mb_per_node"] = _peak_memory_mb(process.pid)
+            memory = [_peak_memory_mb(process.pid) for _, process in processes]
+            figures["peak_memory_mb_per_node"] = max((m for m in memory if m), default=None)
         finally:
-            stop_node_process(process)
+            for _, process in processes:
+                stop_node_process(process)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     raw = measure_raw_verify_rate()

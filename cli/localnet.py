@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import random
 import socket
 import subprocess
 import sys
@@ -14,21 +15,31 @@ from cli.client import NodeClient
 from cli.common import CliError
 
 
-def find_free_port_pair() -> int:
-    """Return a port p on 127.0.0.1 such that p and p+1 are both free now."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65000:
-            continue
+PORT_RANGE = (20_000, 32_000)
+
+
+def find_free_ports(nodes: int = 1) -> int:
+    """Return a base port p on 127.0.0.1 such that p .. p+2*nodes-1 are all free now
+    (node i uses p+2i for its API and p+2i+1 for its peers).
+
+    Ports are drawn below the kernel's ephemeral range, so that a node restarted later
+    does not find its port taken by some process's outgoing connection.
+    """
+    low, high = PORT_RANGE
+    for _ in range(500):
+        base = random.randrange(low, high - 2 * nodes)
+        if all(_is_free(base + offset) for offset in range(2 * nodes)):
+            return base
+    raise CliError(f"cannot find {2 * nodes} free ports in a row on 127.0.0.1")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
         try:
-            with socket.socket() as second:
-                second.bind(("127.0.0.1", port + 1))
-            return int(port)
+            probe.bind(("127.0.0.1", port))
         except OSError:
-            continue
-    raise CliError("cannot find two free ports on 127.0.0.1")
+            return False
+    return True
 
 
 def start_node_process(

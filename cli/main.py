@@ -15,6 +15,7 @@ from cli.network import network
 from cli.node_cmd import node
 from cli.query import query
 from cli.quickstart import quickstart
+from cli.testnet import testnet
 from cli.tx import tx
 from danangchain import __version__
 
@@ -28,7 +29,7 @@ def cli() -> None:
     """
 
 
-for group in (keys, network, node, member, tx, query, quickstart, bench):
+for group in (keys, network, node, member, tx, query, quickstart, bench, testnet):
     cli.add_command(group)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +17,48 @@ from danangchain.validators import Validator
 from node.config import NodeConfig, render_config
 from node.keyfile import generate_signing_key, save_key
 
-MAX_SOLO_VALIDATORS = 1
-
 
 def init_network(
-    folder: Path, validators: int, chain_id: str, base_port: int, password: str
+    folder: Path, validators: int, chain_id: str, base_port: int, password: str,
+    full_nodes: int = 0,
 ) -> dict[str, Any]:
-    """Create keys, genesis and one home per validator; return what was made."""
-    node_keys = [generate_signing_key() for _ in range(validators)]
+    """Create keys, genesis and one home per node (validators first); return what was made."""
+    node_keys = [generate_signing_key() for _ in range(validators + full_nodes)]
     registrar = generate_signing_key()
     registrar_address = compute_address(registrar.public_key)
     genesis = make_genesis(
         chain_id,
         time.time_ns() // 1_000_000,
-        [Validator(key.public_key, f"node{i}") for i, key in enumerate(node_keys)],
+        [Validator(key.public_key, f"node{i}") for i, key in enumerate(node_keys[:validators])],
         [(registrar_address, "registrar")],
     )
     genesis_text = encode_genesis_json(genesis)
     folder.mkdir(parents=True, exist_ok=True)
     registrar_path = folder / "keys" / "registrar.json"
     save_key(registrar_path, "registrar", registrar, password)
+    configs = [
+        NodeConfig(home=folder / f"node{i}", name=f"node{i}", api_port=base_port + 2 * i,
+                   p2p_port=base_port + 2 * i + 1)
+        for i in range(len(node_keys))
+    ]
+    validator_peers = [f"http://{c.p2p_host}:{c.p2p_port}" for c in configs[:validators]]
     nodes = []
-    for index, key in enumerate(node_keys):
-        config = NodeConfig(
-            home=folder / f"node{index}",
-            name=f"node{index}",
-            api_port=base_port + 2 * index,
-            p2p_port=base_port + 2 * index + 1,
-        )
+    for index, (config, key) in enumerate(zip(configs, node_keys, strict=True)):
+        peers = tuple(url for i, url in enumerate(validator_peers) if i != index)
+        config = replace(config, peers=peers)
         config.home.mkdir()
         (config.home / config.genesis_file).write_text(genesis_text)
         (config.home / "config.toml").write_text(render_config(config))
         save_key(config.home / config.key_file, config.name, key, password)
-        nodes.append(
-            {
-                "name": config.name,
-                "home": str(config.home),
-                "api_url": config.api_url,
-                "address": encode_address(compute_address(key.public_key)),
-            }
-        )
+        nodes.append({"name": config.name, "home": str(config.home), "api_url": config.api_url,
+                      "validator": index < validators,
+                      "address": encode_address(compute_address(key.public_key))})
     return {
         "chain_id": chain_id,
         "genesis_hash": genesis.hash.hex(),
         "nodes": nodes,
-        "registrar": {
-            "name": "registrar",
-            "path": str(registrar_path),
-            "address": encode_address(registrar_address),
-        },
+        "registrar": {"name": "registrar", "path": str(registrar_path),
+                      "address": encode_address(registrar_address)},
         "keystore": str(registrar_path.parent),
     }
 
@@ -84,6 +78,13 @@ def network() -> None:
     help="How many validator nodes.",
 )
 @click.option(
+    "--full-nodes",
+    type=click.IntRange(0, 16),
+    default=0,
+    show_default=True,
+    help="How many non-validating nodes that follow the chain.",
+)
+@click.option(
     "--chain-id",
     default="danangchain-local",
     show_default=True,
@@ -101,6 +102,7 @@ def network() -> None:
 def network_init(
     folder: Path,
     validators: int,
+    full_nodes: int,
     chain_id: str,
     base_port: int,
     password_file: Path | None,
@@ -108,18 +110,13 @@ def network_init(
 ) -> None:
     """Write a new network into FOLDER: genesis, node homes and the registrar's key.
 
-    Example: danangchain network init ./mynet --validators 1 --password-file pw.txt
+    Example: danangchain network init ./mynet --validators 4 --password-file pw.txt
     """
-    if validators > MAX_SOLO_VALIDATORS:
-        raise CliError(
-            f"--validators {validators}: this version runs single-validator networks only; "
-            "multi-validator consensus is not available yet"
-        )
     if folder.exists() and any(folder.iterdir()):
         raise CliError(f"{folder} is not empty; choose a new folder")
     password = read_password(password_file, confirm=True)
     try:
-        made = init_network(folder, validators, chain_id, base_port, password)
+        made = init_network(folder, validators, chain_id, base_port, password, full_nodes)
     except DecodeError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

@@ -14,13 +14,9 @@ import click
 
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
-from cli.localnet import (
-    find_free_port_pair,
-    start_node_process,
-    stop_node_process,
-    wait_until_serving,
-)
+from cli.localnet import find_free_ports, stop_node_process
 from cli.network import init_network
+from cli.testnet import start_all
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from danangchain.transaction import Body, EndorseBody, MemberAdmitBody, RecordBody
@@ -46,80 +42,81 @@ def _run_step(
 
 
 def run_story(
-    folder: Path, password: str, password_file: Path, keep_running: bool
+    folder: Path, password: str, password_file: Path, keep_running: bool, validators: int
 ) -> dict[str, Any]:
-    """Init a network, start its node, admit two members, record and endorse an invoice."""
+    """Init a network, start its nodes, admit two members, record and endorse an invoice."""
     started = time.monotonic()
     made = init_network(
-        folder / "net", 1, "danangchain-quickstart", find_free_port_pair(), password
+        folder / "net", validators, "danangchain-quickstart", find_free_ports(validators),
+        password,
     )
-    node = made["nodes"][0]
-    log_path = folder / "node.log"
-    process = start_node_process(Path(node["home"]), password_file, log_path, detach=keep_running)
+    homes = [Path(node["home"]) for node in made["nodes"]]
+    processes = start_all(homes, password_file, announce=False, detach=keep_running)
     try:
-        wait_until_serving(process, node["api_url"], log_path)
-        client = NodeClient(node["api_url"])
+        # Each step goes to another node: any node accepts, all of them agree.
+        clients = [NodeClient(url) for url, _ in processes]
         keystore = Path(made["keystore"])
         registrar = unlock_key(read_keystore(keystore / "registrar.json"), password)
         household, business = generate_signing_key(), generate_signing_key()
         save_key(keystore / "household.json", "household", household, password)
         save_key(keystore / "business.json", "business", business, password)
         steps: list[dict[str, Any]] = []
-        for key, role in ((household, "household"), (business, "business")):
-            _run_step(
-                client,
-                registrar,
-                MemberAdmitBody(compute_address(key.public_key), role),
-                f"admit the {role}",
-                steps,
-            )
+        for number, (key, role) in enumerate(((household, "household"), (business, "business"))):
+            _run_step(clients[number % len(clients)], registrar,
+                      MemberAdmitBody(compute_address(key.public_key), role),
+                      f"admit the {role}", steps)
         invoice = b"Invoice 2026-0001: 12 sacks of rice, 1,500,000 VND"
-        record = _run_step(
-            client,
-            business,
-            RecordBody(
-                category="invoice",
-                doc_hash=hashlib.sha256(invoice).digest(),
-                amount=1_500_000,
-                counterparty=compute_address(household.public_key),
-                memo="quickstart invoice",
-            ),
-            "business records an invoice to the household",
-            steps,
-        )
-        _run_step(
-            client,
-            household,
-            EndorseBody(bytes.fromhex(record["tx_id"])),
-            "household endorses the invoice",
-            steps,
-        )
-        endorsed = client.get(f"/records/{record['tx_id']}")
-        status = client.get("/status")
+        record = _run_step(clients[2 % len(clients)], business, RecordBody(
+            category="invoice", doc_hash=hashlib.sha256(invoice).digest(), amount=1_500_000,
+            counterparty=compute_address(household.public_key), memo="quickstart invoice",
+        ), "business records an invoice to the household", steps)
+        _run_step(clients[3 % len(clients)], household,
+                  EndorseBody(bytes.fromhex(record["tx_id"])),
+                  "household endorses the invoice", steps)
+        endorsed = clients[0].get(f"/records/{record['tx_id']}")
+        agreed = wait_for_agreement(clients, steps[-1]["height"])
     finally:
         if not keep_running:
-            stop_node_process(process)
+            for _, process in processes:
+                stop_node_process(process)
     return {
-        "chain_id": status["chain_id"],
-        "height": status["height"],
-        "latest_block_hash": status["latest_block_hash"],
-        "api_url": node["api_url"],
+        "chain_id": made["chain_id"],
+        "validators": validators,
+        "height": steps[-1]["height"],
+        "latest_block_hash": agreed,
+        "api_urls": [url for url, _ in processes],
         "household": encode_address(compute_address(household.public_key)),
         "business": encode_address(compute_address(business.public_key)),
         "record_id": record["tx_id"],
         "endorsed": endorsed["endorsed"],
         "steps": steps,
         "seconds": round(time.monotonic() - started, 3),
-        "node_pid": process.pid if keep_running else None,
-        "home": node["home"],
+        "node_pids": [p.pid for _, p in processes] if keep_running else None,
         "keystore": made["keystore"],
     }
+
+
+def wait_for_agreement(clients: list[NodeClient], height: int) -> str:
+    """Wait until every node has the block at `height`; return its hash, the same on all."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    hashes: set[str] = set()
+    while time.monotonic() < deadline:
+        try:
+            hashes = {c.get(f"/blocks/{height}")["hash"] for c in clients}
+        except CliError:
+            time.sleep(0.1)
+            continue
+        if len(hashes) == 1:
+            return hashes.pop()
+        raise CliError(f"nodes disagree at height {height}: {sorted(hashes)}", EXIT_REFUSED)
+    raise CliError(f"not every node reached height {height} in time", EXIT_REFUSED)
 
 
 def summarise(story: dict[str, Any], keep_running: bool, password_file: Path) -> list[str]:
     """Return the readable summary of a quickstart run."""
     lines = [
-        f"DanangChain quickstart on chain {story['chain_id']}",
+        f"DanangChain quickstart on chain {story['chain_id']} "
+        f"({story['validators']} validators, each its own process)",
         f"  household {story['household']}",
         f"  business  {story['business']}",
     ]
@@ -129,25 +126,28 @@ def summarise(story: dict[str, Any], keep_running: bool, password_file: Path) ->
             f"tx {step['tx_id'][:16]}…  {step['seconds']:.2f}s"
         )
     lines.append(f"record {story['record_id']} endorsed: {story['endorsed']}")
-    lines.append(f"chain height {story['height']}, latest block {story['latest_block_hash'][:16]}…")
+    lines.append(f"chain height {story['height']}, the same block on every node: "
+                 f"{story['latest_block_hash'][:16]}…")
     lines.append(f"done in {story['seconds']:.2f}s")
     if keep_running:
-        lines += [
-            f"node running at {story['api_url']} (pid {story['node_pid']}; "
-            f"stop it with: kill {story['node_pid']})",
-            f"  keys in {story['keystore']}, password in {password_file}",
-            f"  try: danangchain query record {story['record_id']} --node {story['api_url']}",
-        ]
+        pids = " ".join(str(pid) for pid in story["node_pids"])
+        lines += [f"nodes running at {', '.join(story['api_urls'])}",
+                  f"  stop them with: kill {pids}",
+                  f"  keys in {story['keystore']}, password in {password_file}",
+                  f"  try: danangchain query record {story['record_id']} "
+                  f"--node {story['api_urls'][0]}"]
     return lines
 
 
 @click.command()
 @click.option(
-    "--keep-running", is_flag=True, help="Leave the node running afterwards and print its URL."
+    "--keep-running", is_flag=True, help="Leave the nodes running afterwards and print their URLs."
 )
+@click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Validators in the local network.")
 @json_option
-def quickstart(keep_running: bool, as_json: bool) -> None:
-    """Run a one-validator ledger in a temporary folder: admit a household and a business,
+def quickstart(keep_running: bool, validators: int, as_json: bool) -> None:
+    """Run a local ledger network in a temporary folder: admit a household and a business,
     record an invoice, endorse it, and print what happened.
 
     Example: danangchain quickstart
@@ -158,7 +158,7 @@ def quickstart(keep_running: bool, as_json: bool) -> None:
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)
     try:
-        story = run_story(folder, password, password_file, keep_running)
+        story = run_story(folder, password, password_file, keep_running, validators)
         emit(as_json, story, summarise(story, keep_running, password_file))
     finally:
         if not keep_running:

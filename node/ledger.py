@@ -68,12 +68,16 @@ class NodeLedger:
         self.mempool = Mempool(self.chain_id, limits.mempool_max_txs, limits.mempool_max_bytes)
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
+        self.tx_listeners: list[Callable[[bytes, bool], None]] = []
         self.started_ms = clock()
 
     # Transactions
 
-    def submit(self, tx_bytes: bytes) -> bytes:
-        """Admit a transaction to the mempool and return its id; raise InvalidTransaction."""
+    def submit(self, tx_bytes: bytes, from_peer: bool = False) -> bytes:
+        """Admit a transaction to the mempool and return its id; raise InvalidTransaction.
+
+        Listeners (gossip, the consensus driver) hear of every admitted transaction.
+        """
         tx = decode_transaction(tx_bytes)
         candidate = make_candidate(tx, tx_bytes)
         if self.store.get_tx_location(candidate.tx_id) is not None:
@@ -81,6 +85,8 @@ class NodeLedger:
         self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
         self.rejections.pop(candidate.tx_id, None)
         self.tx_arrived.set()
+        for listener in self.tx_listeners:
+            listener(tx_bytes, from_peer)
         return candidate.tx_id
 
     def get_pending_member(self, address: bytes) -> Member | None:

@@ -1,13 +1,13 @@
-"""Start a node from its home folder: config, genesis, key, store, engine, API."""
+"""Start a node from its home folder: config, genesis, key, store, engine, API and peers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from danangchain.errors import DecodeError
 from danangchain.genesis import Genesis, decode_genesis_json
 from node.api import create_app
 from node.config import ConfigError, NodeConfig, load_config
+from node.consensus_driver import ConsensusDriver
 from node.engine import SoloEngine
 from node.keyfile import read_keystore, unlock_key
 from node.ledger import Limits, NodeLedger
@@ -36,57 +37,73 @@ def load_genesis(config: NodeConfig) -> Genesis:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def build_node(config: NodeConfig, key: ed25519.SigningKey) -> web.Application:
-    """Wire store, ledger, engine and API for a node; the store opens when the app starts."""
+def is_solo_validator(ledger: NodeLedger, key: ed25519.SigningKey) -> bool:
+    """Tell whether this node is the only validator: then it needs no consensus traffic."""
+    validators = ledger.get_validator_set().validators
+    return len(validators) == 1 and validators[0].public_key == key.public_key
+
+
+async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event) -> None:
+    """Run a node until `stop` is set: API, block production and, in a network, its peers."""
     genesis = load_genesis(config)
     store = Store(str(config.path(config.data_dir)))
+    runners: list[web.AppRunner] = []
     try:
         limits = Limits(config.block_max_txs, config.mempool_max_txs, config.mempool_max_bytes)
         ledger = NodeLedger(genesis, store, limits)
-        engine = SoloEngine(ledger, key, config.block_min_interval_ms / 1000)
-    except BaseException:
+        if is_solo_validator(ledger, key):
+            engine: Any = SoloEngine(ledger, key, config.block_min_interval_ms / 1000)
+            apps = [(create_app(ledger, node_info(config, key)), config.api_host, config.api_port)]
+        else:
+            engine = ConsensusDriver(ledger, key, list(config.peers))
+            apps = [(create_app(ledger, node_info(config, key)), config.api_host, config.api_port),
+                    (engine.peer_server().create_app(), config.p2p_host, config.p2p_port)]
+        for app, host, port in apps:
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
+        print(f"node {config.name} serving the API on {config.api_url}", flush=True)
+        task = asyncio.create_task(_guard(engine.run(), stop))
+        await stop.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
         store.close()
-        raise
-    info = {
+
+
+def node_info(config: NodeConfig, key: ed25519.SigningKey) -> dict[str, str]:
+    """Return what /status says about this node itself."""
+    return {
         "node_name": config.name,
         "node_address": encode_address(compute_address(key.public_key)),
         "node_public_key": key.public_key.hex(),
     }
-    app = create_app(ledger, info)
-
-    async def run_engine(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_guard(engine.run()))
-        yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        store.close()
-
-    app.cleanup_ctx.append(run_engine)
-    return app
 
 
-async def _guard(coroutine: asyncio.Future[None] | object) -> None:
+async def _guard(coroutine: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
     """Run the engine; if it fails, log why and stop the whole node instead of limping on."""
     try:
-        await coroutine  # type: ignore[misc]
+        await coroutine
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("block production failed; stopping the node")
-        os.kill(os.getpid(), signal.SIGTERM)
+        stop.set()
+
+
+async def _serve_until_signalled(config: NodeConfig, key: ed25519.SigningKey) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(config, key, stop)
 
 
 def run_node(home: Path, password: str) -> None:
     """Run a node in the foreground until SIGINT or SIGTERM."""
     config = load_config(home)
     key = unlock_key(read_keystore(config.path(config.key_file)), password)
-    app = build_node(config, key)
-    announce = f"node {config.name} serving the API on {config.api_url}"
-    web.run_app(
-        app,
-        host=config.api_host,
-        port=config.api_port,
-        print=lambda _: print(announce, flush=True),
-        access_log=None,
-        shutdown_timeout=5,
-    )
+    asyncio.run(_serve_until_signalled(config, key))

@@ -27,6 +27,7 @@ SCHEMA_VERSION = 1
 _META_SCHEMA = b"mschema"
 _META_GENESIS = b"mgenesis"
 _META_TIP = b"mtip"
+_META_SIGNING = b"msigning"
 
 
 class StoreError(Exception):
@@ -113,6 +114,30 @@ class Store:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    # Consensus: the signing record and evidence of equivocation
+
+    def put_signing_record(self, record: bytes) -> None:
+        """Sync what this validator last signed to disk, before the message leaves."""
+        self._db.put(_META_SIGNING, record, sync=True)
+
+    def get_signing_record(self) -> bytes | None:
+        """Return the last signing record, or None."""
+        value: bytes | None = self._db.get(_META_SIGNING)
+        return value
+
+    def put_evidence(self, height: int, digest: bytes, evidence: bytes) -> None:
+        """Keep two conflicting signed votes of one validator."""
+        self._db.put(b"e" + _height(height) + digest[:8], evidence)
+
+    def list_evidence(self, limit: int = 100) -> list[bytes]:
+        """Return kept evidence, newest heights last."""
+        found: list[bytes] = []
+        for _, value in self._db.iterator(prefix=b"e"):
+            found.append(value)
+            if len(found) >= limit:
+                break
+        return found
 
     def initialise(
         self, genesis_hash: bytes, genesis_writes: dict[bytes, bytes | None], tip: ChainTip

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cli.localnet import (
-    find_free_port_pair,
+    find_free_ports,
     start_node_process,
     stop_node_process,
     wait_until_serving,
@@ -79,7 +79,7 @@ def local_node(tmp_path: Path) -> Iterator[LocalNode]:
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
     made = run_cli_json("network", "init", str(tmp_path / "net"), "--validators", "1",
-                        "--base-port", str(find_free_port_pair()),
+                        "--base-port", str(find_free_ports()),
                         "--password-file", str(password_file))
     node = LocalNode(tmp_path, password_file, made)
     node.start()

@@ -72,6 +72,7 @@ class ModelRecord:
     creator: bytes
     counterparty: bytes | None
     endorsed_height: int | None = None
+    cancelled_height: int | None = None
 
 
 def predict_code(
@@ -115,6 +116,8 @@ def predict_body_code(
                 return "unknown_record"
             if earlier.creator != sender:
                 return "not_creator"
+            if earlier.cancelled_height is not None:
+                return "record_cancelled"
         return None
     if isinstance(body, EndorseBody):
         record = records.get(body.record_id)
@@ -122,6 +125,8 @@ def predict_body_code(
             return "unknown_record"
         if record.counterparty != sender:
             return "not_counterparty"
+        if record.cancelled_height is not None:
+            return "record_cancelled"
         return "already_endorsed" if record.endorsed_height is not None else None
     if member.role != "registrar":
         return "not_registrar"
@@ -197,6 +202,9 @@ class LedgerMachine(RuleBasedStateMachine):
         body = tx.body
         if isinstance(body, RecordBody):
             self.records[get_tx_id(tx)] = ModelRecord(sender, body.counterparty)
+            if body.reference_kind == "cancels":
+                assert body.reference is not None
+                self.records[body.reference].cancelled_height = self.height
         elif isinstance(body, EndorseBody):
             record = self.records[body.record_id]
             # Only the counterparty endorses, and only once.
@@ -340,6 +348,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert stored.creator == expected_record.creator
             assert stored.counterparty == expected_record.counterparty
             assert stored.endorsed_height == expected_record.endorsed_height
+            assert stored.cancelled_height == expected_record.cancelled_height
 
     @invariant()
     def replay_from_genesis_gives_the_same_state(self) -> None:

@@ -1,0 +1,281 @@
+"""The consensus driver: maps the pure machine's actions onto peers, timers and the store.
+
+Events (peer messages, timeouts, answers) go through one queue and are handled one at a
+time, so the machine sees a single ordered stream, as in the simulations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections import OrderedDict, deque
+from typing import Any
+
+import aiohttp
+
+from danangchain import ed25519
+from danangchain.block import decode_block
+from danangchain.consensus import (
+    BlockValidated,
+    Broadcast,
+    CertifiedBlockReceived,
+    CommitBlock,
+    Consensus,
+    Event,
+    EvidenceFound,
+    MessageDropped,
+    MessageReceived,
+    PeerAhead,
+    PersistSigning,
+    ProposalBlockReady,
+    RequestProposalBlock,
+    ScheduleTimeout,
+    StartHeight,
+    TimeoutFired,
+    Timeouts,
+    TxsAvailable,
+    ValidateBlock,
+    decode_message,
+    decode_signing_record,
+    encode_message,
+    encode_signing_record,
+)
+from danangchain.encoding import pack
+from danangchain.errors import DanangChainError, InvalidBlock
+from danangchain.ledger import BlockResult
+from danangchain.validators import decode_certificate, encode_certificate
+from node.ledger import NodeLedger
+from node.p2p import PeerLink, PeerServer
+
+log = logging.getLogger("danangchain.consensus")
+
+MAX_EVENTS = 50_000
+REBROADCAST_S = 1.0
+SYNC_POLL_S = 1.0
+VERIFIED_CACHE = 200_000
+
+
+class VerifiedCache:
+    """Strict Ed25519 verification remembered per (key, message, signature): a vote that
+    peers relay many times is verified once."""
+
+    def __init__(self, size: int = VERIFIED_CACHE) -> None:
+        self.size = size
+        self.results: OrderedDict[tuple[bytes, bytes, bytes], bool] = OrderedDict()
+
+    def __call__(self, key: bytes, message: bytes, signature: bytes) -> bool:
+        triple = (key, message, signature)
+        result = self.results.get(triple)
+        if result is None:
+            result = ed25519.is_valid_signature(key, message, signature)
+            self.results[triple] = result
+            if len(self.results) > self.size:
+                self.results.popitem(last=False)
+        return result
+
+
+class ConsensusDriver:
+    """Run one node's consensus: a validator if its key is in the set, else a follower."""
+
+    def __init__(self, ledger: NodeLedger, key: ed25519.SigningKey, peers: list[str],
+                 timeouts: Timeouts | None = None) -> None:
+        self.ledger = ledger
+        self.store = ledger.store
+        self.key = key
+        self.peer_urls = peers
+        self.counters: dict[str, int] = {}
+        restored_bytes = self.store.get_signing_record()
+        restored = None if restored_bytes is None else decode_signing_record(restored_bytes)
+        is_validator = ledger.get_validator_set().power_of(key.public_key) > 0
+        self.machine = Consensus(ledger.chain_id, key if is_validator else None,
+                                 timeouts or Timeouts(),
+                                 restored=restored, verify=VerifiedCache())
+        self.events: asyncio.Queue[Event] = asyncio.Queue(MAX_EVENTS)
+        self.results: dict[bytes, BlockResult] = {}
+        self.peers: list[PeerLink] = []
+        self.sync_wanted = asyncio.Event()
+        self.syncing = False
+        ledger.tx_listeners.append(self._on_tx_admitted)
+
+    # Wiring
+
+    def peer_server(self) -> PeerServer:
+        """Return the handlers peers call on this node."""
+        return PeerServer(self._on_peer_messages, self._on_peer_txs,
+                          lambda: self.ledger.tip.height, self._certified_block)
+
+    async def run(self) -> None:
+        """Run until cancelled: the event loop, peer senders, rebroadcast and sync."""
+        async with aiohttp.ClientSession() as session:
+            self.peers = [PeerLink(url, session, self.counters) for url in self.peer_urls]
+            tasks = [asyncio.create_task(peer.run()) for peer in self.peers]
+            tasks += [asyncio.create_task(self._rebroadcast()),
+                      asyncio.create_task(self._sync_loop())]
+            self._post(StartHeight(self.ledger.tip.height + 1, self.ledger.get_validator_set(),
+                                   txs_available=len(self.ledger.mempool) > 0))
+            try:
+                await self._process_events()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _post(self, event: Event) -> None:
+        try:
+            self.events.put_nowait(event)
+        except asyncio.QueueFull:
+            self._count("events dropped: queue full")
+
+    def _count(self, what: str) -> None:
+        self.counters[what] = self.counters.get(what, 0) + 1
+
+    # Inputs
+
+    def _on_peer_messages(self, batch: list[bytes]) -> None:
+        for encoded in batch:
+            try:
+                message = decode_message(encoded)
+            except DanangChainError:
+                self._count("refused: bad encoding")
+                continue
+            self._post(MessageReceived(message))
+
+    def _on_peer_txs(self, batch: list[bytes]) -> None:
+        for tx_bytes in batch:
+            try:
+                self.ledger.submit(tx_bytes, from_peer=True)
+            except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
+                self._count(f"gossiped tx refused: {getattr(exc, 'code', type(exc).__name__)}")
+
+    def _on_tx_admitted(self, tx_bytes: bytes, from_peer: bool) -> None:
+        if not from_peer:
+            for peer in self.peers:
+                peer.send_tx(tx_bytes)
+        if self.machine.waiting_for_txs:
+            self._post(TxsAvailable())
+
+    def _certified_block(self, height: int) -> tuple[bytes, bytes] | None:
+        block = self.store.get_block_bytes(height)
+        certificate = self.store.get_certificate(height)
+        if block is None or certificate is None:
+            return None
+        return block, encode_certificate(certificate)
+
+    # The machine
+
+    async def _process_events(self) -> None:
+        while True:
+            event = await self.events.get()
+            pending: deque[Event] = deque([event])
+            while pending:
+                for action in self.machine.step(pending.popleft()):
+                    follow_up = self._carry_out(action)
+                    if follow_up is not None:
+                        pending.append(follow_up)
+
+    def _carry_out(self, action: Any) -> Event | None:
+        if isinstance(action, PersistSigning):
+            self.store.put_signing_record(encode_signing_record(action.record))
+        elif isinstance(action, Broadcast):
+            encoded = encode_message(action.message)
+            for peer in self.peers:
+                peer.send_message(encoded)
+        elif isinstance(action, ScheduleTimeout):
+            event = TimeoutFired(action.kind, action.height, action.round)
+            asyncio.get_running_loop().call_later(action.delay_ms / 1000, self._post, event)
+        elif isinstance(action, RequestProposalBlock):
+            result = self.ledger.propose_block(self.key.public_key)
+            self.results[result.block.hash] = result
+            return ProposalBlockReady(action.height, action.round, result.block)
+        elif isinstance(action, ValidateBlock):
+            return BlockValidated(action.block.hash, self._validate(action.block) is not None)
+        elif isinstance(action, CommitBlock):
+            return self._commit(action)
+        elif isinstance(action, EvidenceFound):
+            self._keep_evidence(action)
+        elif isinstance(action, MessageDropped):
+            self._count(f"refused: {action.reason}")
+        elif isinstance(action, PeerAhead):
+            self.sync_wanted.set()
+        return None
+
+    def _validate(self, block: Any) -> BlockResult | None:
+        result = self.results.get(block.hash)
+        if result is None:
+            try:
+                result = self.ledger.validate_block(block)
+            except (InvalidBlock, DanangChainError) as exc:
+                log.warning("invalid block %s at height %d: %s", block.hash.hex()[:12],
+                            block.height, exc)
+                return None
+            self.results[block.hash] = result
+        return result
+
+    def _commit(self, action: CommitBlock) -> Event:
+        result = self._validate(action.block)
+        if result is None:
+            # More than 1/3 of the validators certified an invalid block: refuse to go on.
+            raise RuntimeError(f"certified block {action.block.hash.hex()} is invalid")
+        self.ledger.commit(result, action.certificate)
+        self.results.clear()
+        log.info("committed block %d (%d transactions)", action.block.height,
+                 len(result.tx_ids))
+        return StartHeight(self.ledger.tip.height + 1, self.ledger.get_validator_set(),
+                           txs_available=len(self.ledger.mempool) > 0)
+
+    def _keep_evidence(self, evidence: EvidenceFound) -> None:
+        encoded = pack([encode_message(evidence.first), encode_message(evidence.second)])
+        self.store.put_evidence(evidence.first.height, hashlib.sha256(encoded).digest(), encoded)
+        self._count("evidence")
+        log.warning("validator %s signed two %ss at height %d round %d",
+                    evidence.first.validator.hex()[:12], evidence.first.vote_type,
+                    evidence.first.height, evidence.first.round)
+
+    # Background duties
+
+    async def _rebroadcast(self) -> None:
+        """Re-send what lagging peers may have missed: HTTP posts to a down peer are lost."""
+        while True:
+            await asyncio.sleep(REBROADCAST_S)
+            for message in self.machine.gossip_set():
+                encoded = encode_message(message)
+                for peer in self.peers:
+                    peer.send_message(encoded)
+
+    async def _sync_loop(self) -> None:
+        """Fetch certified blocks from a peer that is ahead, then rejoin consensus."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.sync_wanted.wait(), SYNC_POLL_S)
+            self.sync_wanted.clear()
+            for peer in self.peers:
+                status = await peer.get("/p2p/status")
+                if not isinstance(status, dict) or not isinstance(status.get("height"), int):
+                    continue
+                if status["height"] > self.ledger.tip.height:
+                    await self._fetch_from(peer, status["height"])
+
+    async def _fetch_from(self, peer: PeerLink, their_height: int) -> None:
+        while self.ledger.tip.height < their_height:
+            start = self.ledger.tip.height + 1
+            pairs = await peer.get(f"/p2p/blocks/{start}")
+            if not isinstance(pairs, list) or not pairs:
+                return
+            for pair in pairs:
+                try:
+                    block = decode_block(pair[0])
+                    certificate = decode_certificate(pair[1])
+                except (DanangChainError, TypeError, IndexError):
+                    self._count("refused: bad synced block")
+                    return
+                self._post(CertifiedBlockReceived(block, certificate))
+            # Let the event loop apply them before asking for more.
+            target = start + len(pairs) - 1
+            for _ in range(200):
+                if self.ledger.tip.height >= target:
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                return
