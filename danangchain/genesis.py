@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from danangchain import ed25519
-from danangchain.address import decode_address, encode_address
+from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.encoding import pack
 from danangchain.errors import DanangChainError, DecodeError
 from danangchain.state import (
     EMPTY_ROOT,
+    KEY_LAST_VALIDATORS,
+    KEY_NEXT_VALIDATORS,
     KEY_VALIDATORS,
     Member,
     compute_state_root,
     encode_member,
     member_key,
 )
-from danangchain.transaction import MAX_CHAIN_ID_SIZE, ROLES
+from danangchain.transaction import MAX_CHAIN_ID_SIZE, ROLE_VALIDATOR, ROLES
 from danangchain.validators import (
     Validator,
     ValidatorSet,
@@ -63,9 +65,17 @@ def compute_genesis_hash(genesis: Genesis) -> bytes:
 
 def compute_genesis_writes(genesis: Genesis) -> dict[bytes, bytes | None]:
     """Return the state writes that genesis makes: its members and its validator set."""
+    validator_set = encode_validator_set(genesis.validator_set)
     writes: dict[bytes, bytes | None] = {
-        KEY_VALIDATORS: encode_validator_set(genesis.validator_set)
+        KEY_LAST_VALIDATORS: validator_set,
+        KEY_VALIDATORS: validator_set,
+        KEY_NEXT_VALIDATORS: validator_set,
     }
+    # Each validator's own account, which signs its validator votes.
+    for validator in genesis.validator_set.validators:
+        writes[member_key(compute_address(validator.public_key))] = encode_member(
+            Member(ROLE_VALIDATOR, 0, False, 0)
+        )
     for address, role in genesis.members:
         writes[member_key(address)] = encode_member(Member(role, 0, False, 0))
     return writes
@@ -85,6 +95,8 @@ def make_genesis(
     addresses = [address for address, _ in members]
     if len(set(addresses)) != len(addresses):
         raise DecodeError("genesis lists a member twice")
+    if {compute_address(v.public_key) for v in validators} & set(addresses):
+        raise DecodeError("a validator's own account cannot also be a genesis member")
     for validator in validators:
         if not ed25519.is_strict_public_key(validator.public_key):
             raise DecodeError(f"validator {validator.name} has an unsafe or malformed key")

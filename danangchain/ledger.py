@@ -20,7 +20,14 @@ from danangchain.block import (
 from danangchain.errors import InvalidBlock, InvalidTransaction
 from danangchain.genesis import Genesis, compute_genesis_state_root
 from danangchain.rules import apply_transaction
-from danangchain.state import KEY_VALIDATORS, StateReader, StateView, compute_state_root
+from danangchain.state import (
+    KEY_LAST_VALIDATORS,
+    KEY_NEXT_VALIDATORS,
+    KEY_VALIDATORS,
+    StateReader,
+    StateView,
+    compute_state_root,
+)
 from danangchain.transaction import Transaction, compute_tx_id
 from danangchain.validators import (
     CommitCertificate,
@@ -116,6 +123,7 @@ def build_block(
             view.put(key, value)
         included.append(candidate)
         size += len(candidate.tx_bytes)
+    rotate_validator_sets(state, view)
     validator_set = get_validator_set(view)
     tx_bytes = tuple(c.tx_bytes for c in included)
     header = Header(
@@ -140,14 +148,17 @@ def apply_block(
     tip: ChainTip,
     chain_id: str,
     block: Block,
-    previous_validator_set: ValidatorSet | None,
     is_verified: IsVerified = lambda tx_id: False,
 ) -> BlockResult:
-    """Validate a block against the tip and state, and return its writes; raise InvalidBlock."""
+    """Validate a block against the tip and state, and return its writes; raise InvalidBlock.
+
+    Every validator set used comes from the state: the set of this height signs the header,
+    the set of the previous height signed the certificate the block carries.
+    """
     header = block.header
     validator_set = get_validator_set(state)
     check_header_links(header, tip, chain_id, validator_set)
-    check_last_commit(block, tip, chain_id, previous_validator_set)
+    check_last_commit(block, tip, chain_id, get_last_validator_set(state))
     # Verify the transaction root and count cover exactly the transactions carried.
     if len(block.tx_bytes) != header.tx_count or len(block.transactions) != header.tx_count:
         raise InvalidBlock(
@@ -166,12 +177,41 @@ def apply_block(
             )
         except InvalidTransaction as exc:
             raise InvalidBlock(f"transaction {index} ({tx_id.hex()}): {exc}") from None
+    rotate_validator_sets(state, view)
     # Verify the next validator set and the state root the proposer claims.
     if compute_validator_set_hash(get_validator_set(view)) != header.next_validators_hash:
         raise InvalidBlock("next validator set hash does not match the state")
     if compute_state_root(tip.state_root, view.writes) != header.state_root:
         raise InvalidBlock("state root does not match the result of the transactions")
     return BlockResult(block, view.writes, tx_ids)
+
+
+def get_last_validator_set(state: StateReader) -> ValidatorSet:
+    """Return the validator set that signed the last committed block."""
+    data = state.get(KEY_LAST_VALIDATORS)
+    if data is None:
+        raise InvalidBlock("state holds no validator set of the last block")
+    return decode_validator_set(data)
+
+
+def get_next_validator_set(state: StateReader) -> ValidatorSet:
+    """Return the validator set that will sign the block after the next one."""
+    data = state.get(KEY_NEXT_VALIDATORS)
+    if data is None:
+        raise InvalidBlock("state holds no upcoming validator set")
+    return decode_validator_set(data)
+
+
+def rotate_validator_sets(state: StateReader, view: StateView) -> None:
+    """After a block: its signers become the last set, the upcoming set signs next.
+
+    Changes decided in this block went to the upcoming set (W) and sign from two
+    heights on; the one read here is W as it was before the block.
+    """
+    for key, value in ((KEY_LAST_VALIDATORS, state.get(KEY_VALIDATORS)),
+                       (KEY_VALIDATORS, state.get(KEY_NEXT_VALIDATORS))):
+        if view.get(key) != value:
+            view.put(key, value)
 
 
 def check_header_links(
@@ -193,7 +233,7 @@ def check_header_links(
 
 
 def check_last_commit(
-    block: Block, tip: ChainTip, chain_id: str, previous_validator_set: ValidatorSet | None
+    block: Block, tip: ChainTip, chain_id: str, previous_validator_set: ValidatorSet
 ) -> None:
     """Check the certificate a block carries for its parent (none for block 1)."""
     if compute_certificate_hash(block.last_commit) != block.header.last_commit_hash:
@@ -202,7 +242,7 @@ def check_last_commit(
         if block.last_commit is not None:
             raise InvalidBlock("block 1 cannot carry a certificate")
         return
-    if block.last_commit is None or previous_validator_set is None:
+    if block.last_commit is None:
         raise InvalidBlock(f"block {block.height} lacks the certificate of block {tip.height}")
     verify_certificate(
         block.last_commit, chain_id, tip.height, tip.block_hash, previous_validator_set

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
+from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
+from danangchain.encoding import pack, unpack
 from danangchain.errors import InvalidTransaction
-from danangchain.state import Member, Record, StateView
+from danangchain.state import (
+    KEY_NEXT_VALIDATORS,
+    KEY_VALIDATORS,
+    Member,
+    Record,
+    StateView,
+    key_binding_key,
+    validator_vote_key,
+)
 from danangchain.transaction import (
+    ROLE_VALIDATOR,
     EndorseBody,
     MemberAdmitBody,
     MemberRevokeBody,
     RecordBody,
     Transaction,
+    ValidatorVoteBody,
     verify_transaction_signature,
+)
+from danangchain.validators import (
+    Validator,
+    ValidatorSet,
+    decode_validator_set,
+    encode_validator_set,
 )
 
 ROLES_THAT_RECORD = ("household", "business", "registrar")
@@ -35,18 +54,35 @@ def get_active_member(view: StateView, address: bytes) -> Member:
     return member
 
 
-def check_transaction(view: StateView, tx: Transaction, chain_id: str) -> Member:
-    """Check a transaction's chain, sender and nonce (not its signature); return the sender."""
+def get_sender_address(view: StateView, public_key: bytes) -> bytes:
+    """Return the address a key signs for: its own, or the member it was rotated into."""
+    own = compute_address(public_key)
+    bound = view.get(key_binding_key(own))
+    return own if bound is None else bound
+
+
+def check_transaction(view: StateView, tx: Transaction, chain_id: str) -> tuple[bytes, Member]:
+    """Check a transaction's chain, sender, key and nonce (not its signature)."""
     # Verify the transaction is for this network.
     if tx.chain_id != chain_id:
         raise InvalidTransaction(
             f"chain id {tx.chain_id!r} is not this network's {chain_id!r}", "wrong_chain_id"
         )
-    member = get_active_member(view, compute_address(tx.sender))
+    address = get_sender_address(view, tx.sender)
+    member = get_active_member(view, address)
+    # Verify the key still signs for the member: a rotation replaces the old one.
+    current = member.public_key
+    if (current is not None and current != tx.sender) or (
+        current is None and compute_address(tx.sender) != address
+    ):
+        raise InvalidTransaction(
+            f"this key no longer signs for {encode_address(address)}: a registrar replaced it",
+            "revoked_key",
+        )
     # Verify the nonce is exactly the next one: each transaction applies once, in order.
     if tx.nonce != member.nonce + 1:
         raise InvalidTransaction(f"nonce {tx.nonce}, expected {member.nonce + 1}", "wrong_nonce")
-    return member
+    return address, member
 
 
 def apply_transaction(
@@ -58,10 +94,9 @@ def apply_transaction(
     verify_signature: bool = True,
 ) -> None:
     """Check every rule of a transaction and apply it to the view, or raise and change nothing."""
-    member = check_transaction(view, tx, chain_id)
+    sender, member = check_transaction(view, tx, chain_id)
     if verify_signature:
         verify_transaction_signature(tx)
-    sender = compute_address(tx.sender)
     body = tx.body
     if isinstance(body, RecordBody):
         process_record(view, sender, member, body, tx_id, height)
@@ -69,9 +104,12 @@ def apply_transaction(
         process_endorse(view, sender, body, height)
     elif isinstance(body, MemberAdmitBody):
         process_member_admit(view, sender, member, body, height)
-    else:
+    elif isinstance(body, MemberRevokeBody):
         process_member_revoke(view, sender, member, body, height)
-    # The body rules never touch the sender's own entry (a registrar cannot revoke itself).
+    else:
+        process_validator_vote(view, tx.sender, member, body, height)
+    # The body rules never touch the sender's own entry (a registrar cannot revoke or
+    # re-key itself), so the entry read before them is still current.
     view.put_member(sender, replace(member, nonce=tx.nonce))
 
 
@@ -151,17 +189,40 @@ def process_endorse(view: StateView, sender: bytes, body: EndorseBody, height: i
 def process_member_admit(
     view: StateView, sender: bytes, member: Member, body: MemberAdmitBody, height: int
 ) -> None:
-    """Admit an address, or re-admit a revoked one keeping its nonce so nothing replays."""
+    """Admit an address, re-admit a revoked one, or bind a new key to a member (rotation).
+
+    The nonce is kept across re-admission and rotation, so nothing signed before replays.
+    """
     require_registrar(member)
     existing = view.get_member(body.address)
-    # Verify the address is not an active member already.
-    if existing is not None and not existing.revoked:
+    # Verify an active member is only re-admitted to bind a new key.
+    if existing is not None and not existing.revoked and body.public_key is None:
         raise InvalidTransaction(
             f"{encode_address(body.address)} is already a member ({existing.role})",
             "already_member",
         )
+    if existing is not None and existing.role == ROLE_VALIDATOR:
+        raise InvalidTransaction("validator accounts change by validator votes", "not_allowed")
+    if body.address == sender:
+        raise InvalidTransaction("a registrar cannot re-admit itself", "not_allowed")
+    if body.public_key is not None:
+        bind_key(view, body.address, body.public_key)
     nonce = 0 if existing is None else existing.nonce
-    view.put_member(body.address, Member(body.role, nonce, False, height))
+    view.put_member(body.address, Member(body.role, nonce, False, height, None, body.public_key))
+
+
+def bind_key(view: StateView, address: bytes, public_key: bytes) -> None:
+    """Make a new key sign for a member, refusing unsafe keys and keys in use elsewhere."""
+    # Verify the key is a strict Ed25519 key that no other member already signs with.
+    if not ed25519.is_strict_public_key(public_key):
+        raise InvalidTransaction("the new public key is malformed or unsafe", "bad_key")
+    own = compute_address(public_key)
+    if (own != address and view.get_member(own) is not None) or view.get(
+        key_binding_key(own)
+    ) not in (None, address):
+        raise InvalidTransaction("the new public key already signs for a member", "key_in_use")
+    if own != address:
+        view.put(key_binding_key(own), address)
 
 
 def process_member_revoke(
@@ -177,7 +238,80 @@ def process_member_revoke(
         raise InvalidTransaction(
             f"{encode_address(body.address)} is not an active member", "not_member"
         )
+    if existing.role == ROLE_VALIDATOR:
+        raise InvalidTransaction("validators are removed by validator votes", "not_allowed")
     view.put_member(body.address, replace(existing, revoked=True, revoked_height=height))
+
+
+def get_set(view: StateView, key: bytes) -> ValidatorSet:
+    """Return one of the validator sets kept in state."""
+    data = view.get(key)
+    if data is None:
+        raise InvalidTransaction("state holds no validator set", "no_validators")
+    return decode_validator_set(data)
+
+
+def compute_change_id(body: ValidatorVoteBody) -> bytes:
+    """Return the id of a validator change: votes for the same change count together."""
+    return hashlib.sha256(pack([body.action, body.public_key, body.name, body.power])).digest()
+
+
+def process_validator_vote(
+    view: StateView, voter: bytes, member: Member, body: ValidatorVoteBody, height: int
+) -> None:
+    """Count a validator's vote; at more than 2/3 of the current power, change the set
+    that signs from two heights on."""
+    current, upcoming = get_set(view, KEY_VALIDATORS), get_set(view, KEY_NEXT_VALIDATORS)
+    # Verify the voter is a validator of the current set.
+    if member.role != ROLE_VALIDATOR or current.power_of(voter) == 0:
+        raise InvalidTransaction("only a current validator may vote", "not_validator")
+    check_change_applies(upcoming, body)
+    key = validator_vote_key(compute_change_id(body))
+    stored = view.get(key)
+    voters: list[bytes] = [] if stored is None else list(unpack(stored))
+    # Verify one validator counts once per change.
+    if voter in voters:
+        raise InvalidTransaction("this validator already voted for this change", "duplicate_vote")
+    voters.append(voter)
+    power = sum(current.power_of(v) for v in voters)
+    if power < current.quorum:
+        view.put(key, pack(sorted(voters)))
+        return
+    view.put(key, None)
+    view.put(KEY_NEXT_VALIDATORS, encode_validator_set(apply_change(upcoming, body)))
+    if body.action == "add":
+        admit_validator_account(view, compute_address(body.public_key), height)
+
+
+def check_change_applies(upcoming: ValidatorSet, body: ValidatorVoteBody) -> None:
+    """Refuse a change that already applied, an unsafe key, or removing the last validator."""
+    present = upcoming.power_of(body.public_key) > 0
+    if body.action == "add":
+        if not ed25519.is_strict_public_key(body.public_key):
+            raise InvalidTransaction("the validator key is malformed or unsafe", "bad_key")
+        if present:
+            raise InvalidTransaction("that key is already a validator", "already_applied")
+    elif not present:
+        raise InvalidTransaction("that key is not a validator", "already_applied")
+    elif len(upcoming.validators) == 1:
+        raise InvalidTransaction(
+            "removing the only validator would leave none to sign blocks", "last_validator"
+        )
+
+
+def apply_change(upcoming: ValidatorSet, body: ValidatorVoteBody) -> ValidatorSet:
+    """Return the set with a validator added or removed."""
+    if body.action == "add":
+        added = Validator(body.public_key, body.name or body.public_key.hex()[:12], body.power)
+        return ValidatorSet.of([*upcoming.validators, added])
+    return ValidatorSet.of([v for v in upcoming.validators if v.public_key != body.public_key])
+
+
+def admit_validator_account(view: StateView, address: bytes, height: int) -> None:
+    """Give a new validator the account its votes are signed from (keeping any nonce)."""
+    existing = view.get_member(address)
+    nonce = 0 if existing is None else existing.nonce
+    view.put_member(address, Member(ROLE_VALIDATOR, nonce, False, height))
 
 
 def require_registrar(member: Member) -> None:

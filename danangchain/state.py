@@ -30,7 +30,14 @@ EMPTY_ROOT = bytes(32)
 
 PREFIX_MEMBER = b"M"
 PREFIX_RECORD = b"R"
+# Three validator sets, so every node and auditor agrees which set signs which height:
+# U signed the last block, V signs the next one, W the one after (a change decided in
+# block h is written to W and so signs from h+2).
+KEY_LAST_VALIDATORS = b"U"
 KEY_VALIDATORS = b"V"
+KEY_NEXT_VALIDATORS = b"W"
+PREFIX_VALIDATOR_VOTE = b"P"
+PREFIX_KEY_BINDING = b"K"
 
 WriteSet = Mapping[bytes, bytes | None]
 
@@ -52,6 +59,7 @@ class Member:
     revoked: bool
     admitted_height: int
     revoked_height: int | None = None
+    public_key: bytes | None = None  # the key bound by a rotation; None: the address's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +84,16 @@ def member_key(address: bytes) -> bytes:
     return PREFIX_MEMBER + address
 
 
+def validator_vote_key(change_id: bytes) -> bytes:
+    """Return the state key of the votes pending for one validator change."""
+    return PREFIX_VALIDATOR_VOTE + change_id
+
+
+def key_binding_key(key_address: bytes) -> bytes:
+    """Return the state key that maps a rotated-in key (by its own address) to its member."""
+    return PREFIX_KEY_BINDING + key_address
+
+
 def record_key(record_id: bytes) -> bytes:
     """Return the state key of a record entry."""
     return PREFIX_RECORD + record_id
@@ -84,13 +102,20 @@ def record_key(record_id: bytes) -> bytes:
 def encode_member(member: Member) -> bytes:
     """Encode a member entry canonically."""
     return pack(
-        [member.role, member.nonce, member.revoked, member.admitted_height, member.revoked_height]
+        [
+            member.role,
+            member.nonce,
+            member.revoked,
+            member.admitted_height,
+            member.revoked_height,
+            member.public_key,
+        ]
     )
 
 
 def decode_member(data: bytes) -> Member:
     """Decode a member entry."""
-    role, nonce, revoked, admitted, revoked_height = expect_list(unpack(data), 5, "member")
+    role, nonce, revoked, admitted, revoked_height, key = expect_list(unpack(data), 6, "member")
     if not isinstance(revoked, bool):
         raise DecodeError("member.revoked: expected a boolean")
     return Member(
@@ -99,6 +124,7 @@ def decode_member(data: bytes) -> Member:
         revoked=revoked,
         admitted_height=expect_int(admitted, "admitted_height"),
         revoked_height=None if revoked_height is None else expect_int(revoked_height, "height"),
+        public_key=expect_optional_bytes(key, "public_key", 32),
     )
 
 

@@ -31,7 +31,8 @@ KIND_RECORD = "record"
 KIND_ENDORSE = "endorse"
 KIND_MEMBER_ADMIT = "member_admit"
 KIND_MEMBER_REVOKE = "member_revoke"
-KINDS = (KIND_RECORD, KIND_ENDORSE, KIND_MEMBER_ADMIT, KIND_MEMBER_REVOKE)
+KIND_VALIDATOR_VOTE = "validator_vote"
+KINDS = (KIND_RECORD, KIND_ENDORSE, KIND_MEMBER_ADMIT, KIND_MEMBER_REVOKE, KIND_VALIDATOR_VOTE)
 
 CATEGORIES = (
     "invoice",
@@ -43,6 +44,11 @@ CATEGORIES = (
 )
 REFERENCE_KINDS = ("amends", "cancels")
 ROLES = ("household", "business", "auditor", "registrar")
+# The role of a validator's own account: given by genesis or a validator vote, never by a
+# registrar; it lets the validator sign validator votes.
+ROLE_VALIDATOR = "validator"
+VALIDATOR_ACTIONS = ("add", "remove")
+MAX_VALIDATOR_NAME_SIZE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +73,12 @@ class EndorseBody:
 
 @dataclass(frozen=True, slots=True)
 class MemberAdmitBody:
-    """A registrar's admission of an address with a role."""
+    """A registrar's admission of an address with a role; with a public key, the key that
+    signs for the address from now on (key rotation after a loss)."""
 
     address: bytes
     role: str
+    public_key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +88,24 @@ class MemberRevokeBody:
     address: bytes
 
 
-Body = RecordBody | EndorseBody | MemberAdmitBody | MemberRevokeBody
+@dataclass(frozen=True, slots=True)
+class ValidatorVoteBody:
+    """A validator's vote to add or remove a validator (applies at more than 2/3)."""
+
+    action: str
+    public_key: bytes
+    name: str = ""
+    power: int = 1
+
+
+Body = RecordBody | EndorseBody | MemberAdmitBody | MemberRevokeBody | ValidatorVoteBody
 
 _KIND_OF_BODY: dict[type, str] = {
     RecordBody: KIND_RECORD,
     EndorseBody: KIND_ENDORSE,
     MemberAdmitBody: KIND_MEMBER_ADMIT,
     MemberRevokeBody: KIND_MEMBER_REVOKE,
+    ValidatorVoteBody: KIND_VALIDATOR_VOTE,
 }
 
 
@@ -121,7 +140,9 @@ def encode_body(body: Body) -> list[Any]:
     if isinstance(body, EndorseBody):
         return [body.record_id]
     if isinstance(body, MemberAdmitBody):
-        return [body.address, body.role]
+        return [body.address, body.role, body.public_key]
+    if isinstance(body, ValidatorVoteBody):
+        return [body.action, body.public_key, body.name, body.power]
     return [body.address]
 
 
@@ -133,15 +154,35 @@ def decode_body(kind: str, fields: Any) -> Body:
         (record_id,) = expect_list(fields, 1, "endorse body")
         return EndorseBody(expect_bytes(record_id, "record_id", size=HASH_SIZE))
     if kind == KIND_MEMBER_ADMIT:
-        address, role = expect_list(fields, 2, "member_admit body")
+        address, role, public_key = expect_list(fields, 3, "member_admit body")
         role = expect_str(role, "role", 16)
         if role not in ROLES:
             raise DecodeError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        return MemberAdmitBody(expect_bytes(address, "address", size=ADDRESS_SIZE), role)
+        return MemberAdmitBody(
+            expect_bytes(address, "address", size=ADDRESS_SIZE),
+            role,
+            expect_optional_bytes(public_key, "public_key", ed25519.PUBLIC_KEY_SIZE),
+        )
+    if kind == KIND_VALIDATOR_VOTE:
+        return _decode_validator_vote_body(fields)
     if kind == KIND_MEMBER_REVOKE:
         (address,) = expect_list(fields, 1, "member_revoke body")
         return MemberRevokeBody(expect_bytes(address, "address", size=ADDRESS_SIZE))
     raise DecodeError(f"unknown transaction kind {kind!r}")
+
+
+def _decode_validator_vote_body(fields: Any) -> ValidatorVoteBody:
+    """Decode and check the fields of a validator vote."""
+    action, public_key, name, power = expect_list(fields, 4, "validator_vote body")
+    action = expect_str(action, "action", 8)
+    if action not in VALIDATOR_ACTIONS:
+        raise DecodeError(f"validator vote action {action!r} is not add or remove")
+    return ValidatorVoteBody(
+        action=action,
+        public_key=expect_bytes(public_key, "public_key", size=ed25519.PUBLIC_KEY_SIZE),
+        name=expect_str(name, "name", MAX_VALIDATOR_NAME_SIZE),
+        power=expect_int(power, "power", minimum=1, maximum=2**32),
+    )
 
 
 def _decode_record_body(fields: Any) -> RecordBody:

@@ -127,13 +127,11 @@ class NodeLedger:
 
     def validate_block(self, block: Block) -> BlockResult:
         """Validate a block proposed by another validator; raise InvalidBlock."""
-        previous_set = self.get_validator_set() if self.tip.height else None
         return apply_block(
             self.store.state,
             self.tip,
             self.chain_id,
             block,
-            previous_set,
             is_verified=self.mempool.__contains__,
         )
 

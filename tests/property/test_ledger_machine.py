@@ -39,6 +39,7 @@ from danangchain.transaction import (
 from tests.unit.ledger_fixtures import (
     CHAIN_ID,
     REGISTRAR_SEED,
+    VALIDATOR_SEED,
     address_of,
     get_next_nonce,
     get_tx_id,
@@ -157,7 +158,11 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.genesis = make_test_genesis()
         self.state = make_genesis_state(self.genesis)
-        self.members = {address_of(REGISTRAR): ModelMember("registrar", 0, False)}
+        self.members = {
+            address_of(REGISTRAR): ModelMember("registrar", 0, False),
+            # Genesis gives each validator an account for its validator votes.
+            address_of(make_key(VALIDATOR_SEED)): ModelMember("validator", 0, False),
+        }
         self.records: dict[bytes, ModelRecord] = {}
         self.accepted: list[tuple[Transaction, int]] = []
         self.height = 1

@@ -166,7 +166,7 @@ class LocalChain:
 
     def apply(self, block: Block) -> BlockResult:
         """Validate a received block against this chain's tip; raise InvalidBlock."""
-        return apply_block(self.state, self.tip, CHAIN_ID, block, self.previous_validator_set)
+        return apply_block(self.state, self.tip, CHAIN_ID, block)
 
     def commit(self, txs: Sequence[Transaction] = ()) -> ChainTip:
         """Build, validate, certify and store the next block; return the new tip."""

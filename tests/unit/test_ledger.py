@@ -235,7 +235,7 @@ def test_replaying_the_same_blocks_gives_the_same_state_root_and_state() -> None
     tip = get_genesis_tip(chain.genesis)
     previous_set = None
     for data in exported:
-        result = apply_block(state, tip, CHAIN_ID, decode_block(data), previous_set)
+        result = apply_block(state, tip, CHAIN_ID, decode_block(data))
         previous_set = get_validator_set(state)
         state.apply(result.writes)
         tip = get_tip_after(result)
@@ -437,13 +437,6 @@ def test_invalid_block_rejected_when_certificate_is_missing_at_height_two(
 ) -> None:
     with pytest.raises(InvalidBlock, match="lacks the certificate of block 1"):
         chain.apply(build_with_commit(chain, None))
-
-
-def test_invalid_block_rejected_when_previous_validator_set_is_not_given(
-    chain: LocalChain, next_block: Block
-) -> None:
-    with pytest.raises(InvalidBlock, match="lacks the certificate"):
-        apply_block(chain.state, chain.tip, CHAIN_ID, next_block, None)
 
 
 def test_invalid_block_rejected_when_certificate_signature_is_invalid(chain: LocalChain) -> None:

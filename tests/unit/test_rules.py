@@ -12,6 +12,8 @@ from danangchain import ed25519
 from danangchain.errors import InvalidTransaction
 from danangchain.rules import apply_transaction
 from danangchain.state import (
+    KEY_NEXT_VALIDATORS,
+    KEY_VALIDATORS,
     DictState,
     Member,
     Record,
@@ -27,9 +29,11 @@ from danangchain.transaction import (
     MemberRevokeBody,
     RecordBody,
     Transaction,
+    ValidatorVoteBody,
     compute_signing_bytes,
     sign_transaction,
 )
+from danangchain.validators import decode_validator_set
 from tests.unit.ledger_fixtures import (
     AUDITOR_SEED,
     BUSINESS_SEED,
@@ -37,6 +41,7 @@ from tests.unit.ledger_fixtures import (
     HOUSEHOLD_SEED,
     OUTSIDER_SEED,
     REGISTRAR_SEED,
+    VALIDATOR_SEED,
     address_of,
     apply_to_view,
     commit_transaction,
@@ -428,3 +433,96 @@ def test_readmission_keeps_the_nonce_so_old_transactions_cannot_replay(state: Di
     assert_rejected(state, old_tx, "wrong_nonce")
     commit_transaction(state, sign_next(state, alice, record_body(memo="after")), height=4)
     assert get_member(state, alice).nonce == 2
+
+
+# Validator votes and key rotation
+
+
+def four_validator_state() -> tuple[DictState, list[ed25519.SigningKey]]:
+    """A genesis with four validators (seeds 11..14) and the usual members."""
+    validators = [make_key(seed) for seed in (11, 12, 13, 14)]
+    genesis = make_test_genesis(validators, [(alice, "household"), (bob, "business")])
+    return make_genesis_state(genesis), validators
+
+
+def vote(state: DictState, voter: ed25519.SigningKey, action: str, key: bytes) -> Transaction:
+    return sign_next(state, voter, ValidatorVoteBody(action, key, "new" if action == "add" else ""))
+
+
+def sets(state: DictState) -> tuple[int, int]:
+    view = StateView(state)
+    return (len(decode_validator_set(view.get(KEY_VALIDATORS)).validators),
+            len(decode_validator_set(view.get(KEY_NEXT_VALIDATORS)).validators))
+
+
+def test_validator_change_applies_to_the_upcoming_set_at_more_than_two_thirds() -> None:
+    state, validators = four_validator_state()
+    newcomer = make_key(15).public_key
+    for voter in validators[:2]:
+        commit_transaction(state, vote(state, voter, "add", newcomer))
+        assert sets(state) == (4, 4)  # two of four is not more than 2/3
+    commit_transaction(state, vote(state, validators[2], "add", newcomer))
+    assert sets(state) == (4, 5)  # decided: signs from two heights on, not the next one
+    member = StateView(state).get_member(address_of(make_key(15)))
+    assert member is not None and member.role == "validator"
+
+
+def test_validator_vote_rejected_when_sender_is_not_a_validator() -> None:
+    state, _ = four_validator_state()
+    assert_rejected(state, vote(state, alice, "add", make_key(15).public_key), "not_validator")
+
+
+def test_validator_vote_rejected_when_the_same_validator_votes_twice() -> None:
+    state, validators = four_validator_state()
+    newcomer = make_key(15).public_key
+    commit_transaction(state, vote(state, validators[0], "add", newcomer))
+    assert_rejected(state, vote(state, validators[0], "add", newcomer), "duplicate_vote")
+
+
+@pytest.mark.parametrize("action", ["add", "remove"])
+def test_validator_vote_rejected_when_the_change_already_applied(action: str) -> None:
+    state, validators = four_validator_state()
+    key = validators[3].public_key if action == "add" else make_key(15).public_key
+    assert_rejected(state, vote(state, validators[0], action, key), "already_applied")
+
+
+def test_validator_vote_rejected_when_removing_the_only_validator() -> None:
+    state = make_genesis_state(make_test_genesis())
+    only = make_key(VALIDATOR_SEED)
+    assert_rejected(state, vote(state, only, "remove", only.public_key), "last_validator")
+
+
+def test_validator_vote_rejected_for_an_unsafe_key() -> None:
+    state, validators = four_validator_state()
+    identity = bytes([1]) + bytes(31)  # a small-order point
+    assert_rejected(state, vote(state, validators[0], "add", identity), "bad_key")
+
+
+def test_registrar_cannot_revoke_a_validator_account() -> None:
+    state, validators = four_validator_state()
+    tx = sign_next(state, registrar, MemberRevokeBody(address_of(validators[0])))
+    assert_rejected(state, tx, "not_allowed")
+
+
+def test_rotated_key_signs_for_the_member_and_the_old_key_is_refused() -> None:
+    new_key = make_key(30)
+    commit_transaction(state := make_genesis_state(make_test_genesis(
+        members=[(alice, "household")])), sign_next(state, registrar, MemberAdmitBody(
+            address_of(alice), "household", new_key.public_key)))
+    member = StateView(state).get_member(address_of(alice))
+    assert member is not None and member.public_key == new_key.public_key
+    # The old key is refused from now on, whatever its nonce.
+    old = sign_transaction(alice, CHAIN_ID, member.nonce + 1, record_body())
+    assert_rejected(state, old, "revoked_key")
+    # The new key continues the member's nonce sequence.
+    renewed = sign_transaction(new_key, CHAIN_ID, member.nonce + 1, record_body())
+    commit_transaction(state, renewed)
+    assert StateView(state).get_member(address_of(alice)).nonce == member.nonce + 1
+
+
+def test_rotation_rejected_when_the_new_key_belongs_to_another_member() -> None:
+    state = make_genesis_state(make_test_genesis(members=[(alice, "household"),
+                                                          (bob, "business")]))
+    tx = sign_next(state, registrar, MemberAdmitBody(address_of(alice), "household",
+                                                     bob.public_key))
+    assert_rejected(state, tx, "key_in_use")
