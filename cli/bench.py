@@ -109,7 +109,11 @@ async def _watch_commits(
 
 
 async def _load(
-    urls: list[str], chain_id: str, registrar: ed25519.SigningKey, senders: int, txs: int,
+    urls: list[str],
+    chain_id: str,
+    registrar: ed25519.SigningKey,
+    senders: int,
+    txs: int,
     concurrency: int,
 ) -> dict[str, Any]:
     """Admit senders, then submit pre-signed records and time their commits."""
@@ -227,7 +231,10 @@ def bench(validators: int, txs: int, senders: int, concurrency: int, as_json: bo
     password_file.write_text(password + "\n")
     try:
         made = init_network(
-            folder / "net", validators, "danangchain-bench", find_free_ports(validators),
+            folder / "net",
+            validators,
+            "danangchain-bench",
+            find_free_ports(validators),
             password,
         )
         homes = [Path(node["home"]) for node in made["nodes"]]

@@ -137,6 +137,17 @@ def parse_address(text: str) -> bytes:
         raise CliError(f"bad address {text!r}: {exc}") from None
 
 
+def parse_public_key(text: str) -> bytes:
+    """Parse a 32-byte Ed25519 public key in hex, refusing unsafe keys."""
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise CliError("a public key must be 64 hex characters (an Ed25519 public key)")
+    return key
+
+
 def parse_hex_id(text: str, what: str) -> bytes:
     """Parse a 32-byte hex id."""
     try:

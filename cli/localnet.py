@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from cli.client import NodeClient
 from cli.common import CliError
-
 
 PORT_RANGE = (20_000, 32_000)
 

@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from cli.audit import audit
 from cli.bench import bench
+from cli.chain import chain
 from cli.common import EXIT_USAGE
 from cli.keys import keys
 from cli.member import member
@@ -17,6 +19,7 @@ from cli.query import query
 from cli.quickstart import quickstart
 from cli.testnet import testnet
 from cli.tx import tx
+from cli.validator import validator
 from danangchain import __version__
 
 
@@ -29,8 +32,10 @@ def cli() -> None:
     """
 
 
-for group in (keys, network, node, member, tx, query, quickstart, bench, testnet):
+for group in (keys, network, node, member, tx, query, quickstart, bench, testnet, validator):
     cli.add_command(group)
+cli.add_command(audit)
+cli.add_command(chain)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cli.client import NodeClient
-from cli.common import load_signing_key, parse_address
+from cli.common import load_signing_key, parse_address, parse_public_key
 from cli.submit import report_submission, submission_options, submit
 from danangchain.transaction import ROLES, MemberAdmitBody, MemberRevokeBody
 
@@ -20,10 +20,17 @@ def member() -> None:
 @member.command("admit")
 @click.argument("address")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="The member's role.")
+@click.option(
+    "--public-key",
+    default=None,
+    help="Bind this new public key (hex) to the member, e.g. after a lost key; "
+    "the old key is refused from then on.",
+)
 @submission_options
 def member_admit(
     address: str,
     role: str,
+    public_key: str | None,
     from_key: str,
     wait: bool,
     timeout: float,
@@ -36,7 +43,8 @@ def member_admit(
 
     Example: danangchain member admit dn1... --role household --from registrar --wait
     """
-    body = MemberAdmitBody(parse_address(address), role)
+    new_key = parse_public_key(public_key) if public_key else None
+    body = MemberAdmitBody(parse_address(address), role, new_key)
     key = load_signing_key(keystore_dir, from_key, password_file)
     report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
 

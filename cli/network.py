@@ -16,11 +16,17 @@ from danangchain.genesis import encode_genesis_json, make_genesis
 from danangchain.validators import Validator
 from node.config import NodeConfig, render_config
 from node.keyfile import generate_signing_key, save_key
+from node.tls import create_authority, issue_node_certificate
 
 
 def init_network(
-    folder: Path, validators: int, chain_id: str, base_port: int, password: str,
+    folder: Path,
+    validators: int,
+    chain_id: str,
+    base_port: int,
+    password: str,
     full_nodes: int = 0,
+    tls: bool = False,
 ) -> dict[str, Any]:
     """Create keys, genesis and one home per node (validators first); return what was made."""
     node_keys = [generate_signing_key() for _ in range(validators + full_nodes)]
@@ -36,29 +42,54 @@ def init_network(
     folder.mkdir(parents=True, exist_ok=True)
     registrar_path = folder / "keys" / "registrar.json"
     save_key(registrar_path, "registrar", registrar, password)
+    # Every node of the network may connect to every other: validators always may, the
+    # full nodes are allowed by key.
+    allowed = tuple(key.public_key.hex() for key in node_keys)
     configs = [
-        NodeConfig(home=folder / f"node{i}", name=f"node{i}", api_port=base_port + 2 * i,
-                   p2p_port=base_port + 2 * i + 1)
+        NodeConfig(
+            home=folder / f"node{i}",
+            name=f"node{i}",
+            api_port=base_port + 2 * i,
+            p2p_port=base_port + 2 * i + 1,
+            p2p_tls=tls,
+            allowed_peers=allowed,
+        )
         for i in range(len(node_keys))
     ]
-    validator_peers = [f"http://{c.p2p_host}:{c.p2p_port}" for c in configs[:validators]]
+    # A full mesh: every node talks to every other, so a full node voted in as a
+    # validator already has its peers.
+    all_peers = [c.p2p_url for c in configs]
+    authority = create_authority(folder / "ca", chain_id) if tls else None
     nodes = []
     for index, (config, key) in enumerate(zip(configs, node_keys, strict=True)):
-        peers = tuple(url for i, url in enumerate(validator_peers) if i != index)
+        peers = tuple(url for i, url in enumerate(all_peers) if i != index)
         config = replace(config, peers=peers)
         config.home.mkdir()
+        if authority is not None:
+            issue_node_certificate(*authority, config)
         (config.home / config.genesis_file).write_text(genesis_text)
         (config.home / "config.toml").write_text(render_config(config))
         save_key(config.home / config.key_file, config.name, key, password)
-        nodes.append({"name": config.name, "home": str(config.home), "api_url": config.api_url,
-                      "validator": index < validators,
-                      "address": encode_address(compute_address(key.public_key))})
+        nodes.append(
+            {
+                "name": config.name,
+                "home": str(config.home),
+                "api_url": config.api_url,
+                "validator": index < validators,
+                "p2p_url": config.p2p_url,
+                "public_key": key.public_key.hex(),
+                "address": encode_address(compute_address(key.public_key)),
+            }
+        )
     return {
         "chain_id": chain_id,
         "genesis_hash": genesis.hash.hex(),
         "nodes": nodes,
-        "registrar": {"name": "registrar", "path": str(registrar_path),
-                      "address": encode_address(registrar_address)},
+        "registrar": {
+            "name": "registrar",
+            "path": str(registrar_path),
+            "address": encode_address(registrar_address),
+        },
         "keystore": str(registrar_path.parent),
     }
 
@@ -85,6 +116,12 @@ def network() -> None:
     help="How many non-validating nodes that follow the chain.",
 )
 @click.option(
+    "--tls",
+    is_flag=True,
+    help="Create a network certificate authority and a certificate per node; "
+    "nodes then talk over mutual TLS.",
+)
+@click.option(
     "--chain-id",
     default="danangchain-local",
     show_default=True,
@@ -103,6 +140,7 @@ def network_init(
     folder: Path,
     validators: int,
     full_nodes: int,
+    tls: bool,
     chain_id: str,
     base_port: int,
     password_file: Path | None,
@@ -116,7 +154,7 @@ def network_init(
         raise CliError(f"{folder} is not empty; choose a new folder")
     password = read_password(password_file, confirm=True)
     try:
-        made = init_network(folder, validators, chain_id, base_port, password, full_nodes)
+        made = init_network(folder, validators, chain_id, base_port, password, full_nodes, tls)
     except DecodeError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

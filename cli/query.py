@@ -127,3 +127,34 @@ def query_record(record_id: str, node_url: str, as_json: bool) -> None:
             ],
         ),
     )
+
+
+@query.command("validators")
+@click.option(
+    "--height",
+    type=click.IntRange(1),
+    default=None,
+    help="The height whose signing set to show (default: the next block's).",
+)
+@node_option
+@json_option
+def query_validators(height: int | None, node_url: str, as_json: bool) -> None:
+    """Show the validator set that signs a height, and the validator votes pending.
+
+    Example: danangchain query validators --height 120
+    """
+    path = "/validators" if height is None else f"/validators?height={height}"
+    answer = NodeClient(node_url).get(path)
+    lines = [
+        f"validators of height {answer['height']} (quorum {answer['quorum']} of "
+        f"{answer['total_power']}):"
+    ]
+    lines += [
+        f"  {v['name']:<20} {v['public_key']} power {v['power']}" for v in answer["validators"]
+    ]
+    for vote in answer["pending_votes"]:
+        lines.append(
+            f"pending: {vote['action']} {vote['public_key']} "
+            f"({vote['power_voted']} of {vote['power_needed']} needed)"
+        )
+    emit(as_json, answer, lines)

@@ -47,7 +47,10 @@ def run_story(
     """Init a network, start its nodes, admit two members, record and endorse an invoice."""
     started = time.monotonic()
     made = init_network(
-        folder / "net", validators, "danangchain-quickstart", find_free_ports(validators),
+        folder / "net",
+        validators,
+        "danangchain-quickstart",
+        find_free_ports(validators),
         password,
     )
     homes = [Path(node["home"]) for node in made["nodes"]]
@@ -62,17 +65,34 @@ def run_story(
         save_key(keystore / "business.json", "business", business, password)
         steps: list[dict[str, Any]] = []
         for number, (key, role) in enumerate(((household, "household"), (business, "business"))):
-            _run_step(clients[number % len(clients)], registrar,
-                      MemberAdmitBody(compute_address(key.public_key), role),
-                      f"admit the {role}", steps)
+            _run_step(
+                clients[number % len(clients)],
+                registrar,
+                MemberAdmitBody(compute_address(key.public_key), role),
+                f"admit the {role}",
+                steps,
+            )
         invoice = b"Invoice 2026-0001: 12 sacks of rice, 1,500,000 VND"
-        record = _run_step(clients[2 % len(clients)], business, RecordBody(
-            category="invoice", doc_hash=hashlib.sha256(invoice).digest(), amount=1_500_000,
-            counterparty=compute_address(household.public_key), memo="quickstart invoice",
-        ), "business records an invoice to the household", steps)
-        _run_step(clients[3 % len(clients)], household,
-                  EndorseBody(bytes.fromhex(record["tx_id"])),
-                  "household endorses the invoice", steps)
+        record = _run_step(
+            clients[2 % len(clients)],
+            business,
+            RecordBody(
+                category="invoice",
+                doc_hash=hashlib.sha256(invoice).digest(),
+                amount=1_500_000,
+                counterparty=compute_address(household.public_key),
+                memo="quickstart invoice",
+            ),
+            "business records an invoice to the household",
+            steps,
+        )
+        _run_step(
+            clients[3 % len(clients)],
+            household,
+            EndorseBody(bytes.fromhex(record["tx_id"])),
+            "household endorses the invoice",
+            steps,
+        )
         endorsed = clients[0].get(f"/records/{record['tx_id']}")
         agreed = wait_for_agreement(clients, steps[-1]["height"])
     finally:
@@ -126,16 +146,19 @@ def summarise(story: dict[str, Any], keep_running: bool, password_file: Path) ->
             f"tx {step['tx_id'][:16]}…  {step['seconds']:.2f}s"
         )
     lines.append(f"record {story['record_id']} endorsed: {story['endorsed']}")
-    lines.append(f"chain height {story['height']}, the same block on every node: "
-                 f"{story['latest_block_hash'][:16]}…")
+    lines.append(
+        f"chain height {story['height']}, the same block on every node: "
+        f"{story['latest_block_hash'][:16]}…"
+    )
     lines.append(f"done in {story['seconds']:.2f}s")
     if keep_running:
         pids = " ".join(str(pid) for pid in story["node_pids"])
-        lines += [f"nodes running at {', '.join(story['api_urls'])}",
-                  f"  stop them with: kill {pids}",
-                  f"  keys in {story['keystore']}, password in {password_file}",
-                  f"  try: danangchain query record {story['record_id']} "
-                  f"--node {story['api_urls'][0]}"]
+        lines += [
+            f"nodes running at {', '.join(story['api_urls'])}",
+            f"  stop them with: kill {pids}",
+            f"  keys in {story['keystore']}, password in {password_file}",
+            f"  try: danangchain query record {story['record_id']} --node {story['api_urls'][0]}",
+        ]
     return lines
 
 
@@ -143,8 +166,13 @@ def summarise(story: dict[str, Any], keep_running: bool, password_file: Path) ->
 @click.option(
     "--keep-running", is_flag=True, help="Leave the nodes running afterwards and print their URLs."
 )
-@click.option("--validators", type=click.IntRange(1, 16), default=4, show_default=True,
-              help="Validators in the local network.")
+@click.option(
+    "--validators",
+    type=click.IntRange(1, 16),
+    default=4,
+    show_default=True,
+    help="Validators in the local network.",
+)
 @json_option
 def quickstart(keep_running: bool, validators: int, as_json: bool) -> None:
     """Run a local ledger network in a temporary folder: admit a household and a business,

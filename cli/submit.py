@@ -17,7 +17,7 @@ from cli.common import (
     password_option,
 )
 from danangchain import ed25519
-from danangchain.address import compute_address, encode_address
+from danangchain.address import decode_address, encode_address
 from danangchain.transaction import Body, encode_transaction, sign_transaction
 
 
@@ -40,7 +40,9 @@ def submit(
 ) -> dict[str, Any]:
     """Sign a body with the next nonce, post it, and wait for its outcome when asked."""
     chain_id = client.get("/status")["chain_id"]
-    nonce = get_next_nonce(client, compute_address(key.public_key))
+    # A rotated key signs for the member it was bound to, not for its own address.
+    address = decode_address(client.get(f"/keys/{key.public_key.hex()}")["address"])
+    nonce = get_next_nonce(client, address)
     tx = sign_transaction(key, chain_id, nonce, body)
     answer = client.post_tx(encode_transaction(tx))
     result: dict[str, Any] = {

@@ -17,8 +17,9 @@ from node.config import ConfigError, load_config
 
 def find_homes(folder: Path) -> list[Path]:
     """Return the node homes (folders with a config.toml) of a network folder, in order."""
-    homes = sorted((p.parent for p in folder.glob("*/config.toml")),
-                   key=lambda p: (len(p.name), p.name))
+    homes = sorted(
+        (p.parent for p in folder.glob("*/config.toml")), key=lambda p: (len(p.name), p.name)
+    )
     if not homes:
         raise CliError(f"{folder} holds no node homes; make one with 'danangchain network init'")
     return homes

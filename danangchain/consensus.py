@@ -82,7 +82,11 @@ def compute_proposal_signing_bytes(
 
 
 def sign_proposal(
-    key: ed25519.SigningKey, chain_id: str, height: int, round_: int, block: Block,
+    key: ed25519.SigningKey,
+    chain_id: str,
+    height: int,
+    round_: int,
+    block: Block,
     valid_round: int,
 ) -> Proposal:
     """Sign a proposal with the proposer's key."""
@@ -106,10 +110,28 @@ def is_signed_by_sender(chain_id: str, message: Message, verify: Verify) -> bool
 def encode_message(message: Message) -> bytes:
     """Encode a consensus message for the wire."""
     if isinstance(message, Proposal):
-        return pack(["proposal", message.height, message.round, encode_block(message.block),
-                     message.valid_round, message.proposer, message.signature])
-    return pack(["vote", message.vote_type, message.height, message.round, message.block_hash,
-                 message.validator, message.signature])
+        return pack(
+            [
+                "proposal",
+                message.height,
+                message.round,
+                encode_block(message.block),
+                message.valid_round,
+                message.proposer,
+                message.signature,
+            ]
+        )
+    return pack(
+        [
+            "vote",
+            message.vote_type,
+            message.height,
+            message.round,
+            message.block_hash,
+            message.validator,
+            message.signature,
+        ]
+    )
 
 
 def decode_message(data: bytes) -> Message:
@@ -119,7 +141,8 @@ def decode_message(data: bytes) -> Message:
         raise DecodeError("consensus message: expected a tagged array")
     if value[0] == "proposal":
         _, height, round_, block, valid_round, proposer, signature = expect_list(
-            value, 7, "proposal")
+            value, 7, "proposal"
+        )
         return Proposal(
             height=expect_int(height, "height", minimum=1),
             round=expect_int(round_, "round", maximum=MAX_ROUND),
@@ -130,7 +153,8 @@ def decode_message(data: bytes) -> Message:
         )
     if value[0] == "vote":
         _, vote_type, height, round_, block_hash, validator, signature = expect_list(
-            value, 7, "vote")
+            value, 7, "vote"
+        )
         vote_type = expect_str(vote_type, "vote type", 16)
         if vote_type not in (PREVOTE, PRECOMMIT):
             raise DecodeError(f"vote type {vote_type!r} is not prevote or precommit")
@@ -167,13 +191,23 @@ class SigningRecord:
 
 def encode_signing_record(record: SigningRecord) -> bytes:
     """Encode a signing record for the node's store."""
+
     def block_or_none(block: Block | None) -> bytes | None:
         return None if block is None else encode_block(block)
 
-    return pack([record.height, record.round, record.step, record.value,
-                 record.locked_round, block_or_none(record.locked_block),
-                 record.valid_round, block_or_none(record.valid_block),
-                 [encode_message(m) for m in record.messages]])
+    return pack(
+        [
+            record.height,
+            record.round,
+            record.step,
+            record.value,
+            record.locked_round,
+            block_or_none(record.locked_block),
+            record.valid_round,
+            block_or_none(record.valid_block),
+            [encode_message(m) for m in record.messages],
+        ]
+    )
 
 
 def decode_signing_record(data: bytes) -> SigningRecord:
@@ -278,8 +312,15 @@ class CertifiedBlockReceived:
     certificate: CommitCertificate
 
 
-Event = (StartHeight | MessageReceived | BlockValidated | ProposalBlockReady | TimeoutFired
-         | TxsAvailable | CertifiedBlockReceived)
+Event = (
+    StartHeight
+    | MessageReceived
+    | BlockValidated
+    | ProposalBlockReady
+    | TimeoutFired
+    | TxsAvailable
+    | CertifiedBlockReceived
+)
 
 
 # Actions
@@ -354,8 +395,17 @@ class PeerAhead:
     height: int
 
 
-Action = (PersistSigning | Broadcast | ScheduleTimeout | RequestProposalBlock | ValidateBlock
-          | CommitBlock | EvidenceFound | MessageDropped | PeerAhead)
+Action = (
+    PersistSigning
+    | Broadcast
+    | ScheduleTimeout
+    | RequestProposalBlock
+    | ValidateBlock
+    | CommitBlock
+    | EvidenceFound
+    | MessageDropped
+    | PeerAhead
+)
 
 
 # The state machine
@@ -380,18 +430,24 @@ class _HeightState:
 class Consensus:
     """One validator's view of consensus; `step` is its only entry point."""
 
-    def __init__(self, chain_id: str, key: ed25519.SigningKey | None,
-                 timeouts: Timeouts = Timeouts(), restored: SigningRecord | None = None,
-                 verify: Verify = ed25519.is_valid_signature,
-                 quorum: Callable[[ValidatorSet], int] | None = None) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        key: ed25519.SigningKey | None,
+        timeouts: Timeouts = Timeouts(),
+        restored: SigningRecord | None = None,
+        verify: Verify = ed25519.is_valid_signature,
+        quorum: Callable[[ValidatorSet], int] | None = None,
+    ) -> None:
         self.chain_id = chain_id
         self.key = key
         self.timeouts = timeouts
         self.verify = verify
         self._quorum = quorum or (lambda validator_set: validator_set.quorum)
         self.restored = restored
-        self.last_signed = (-1, -1, -1) if restored is None else (
-            restored.height, restored.round, restored.step)
+        self.last_signed = (
+            (-1, -1, -1) if restored is None else (restored.height, restored.round, restored.step)
+        )
         self.last_signed_value = None if restored is None else restored.value
         self.height = 0
         self.round = 0
@@ -440,9 +496,11 @@ class Consensus:
         """Return the power of votes of a round and type, for one value or (default) any."""
         assert self.state is not None
         votes = self.state.votes.get((round_, vote_type), {})
-        return sum(self.state.validator_set.power_of(validator)
-                   for validator, cast in votes.items()
-                   if value is ... or any(v.block_hash == value for v in cast))
+        return sum(
+            self.state.validator_set.power_of(validator)
+            for validator, cast in votes.items()
+            if value is ... or any(v.block_hash == value for v in cast)
+        )
 
     def _is_validator(self) -> bool:
         assert self.state is not None
@@ -472,8 +530,13 @@ class Consensus:
             if round_ < first:
                 continue
             for cast in votes.values():
-                messages.extend(v for v in cast if round_ == self.round or v.validator == me
-                                or (vote_type == PREVOTE and v.block_hash is not None))
+                messages.extend(
+                    v
+                    for v in cast
+                    if round_ == self.round
+                    or v.validator == me
+                    or (vote_type == PREVOTE and v.block_hash is not None)
+                )
         return messages
 
     # Heights and rounds
@@ -532,8 +595,9 @@ class Consensus:
                 self._out.append(RequestProposalBlock(self.height, round_))
 
     def _schedule(self, kind: str, round_: int) -> None:
-        self._out.append(ScheduleTimeout(kind, self.height, round_,
-                                         self.timeouts.delay_ms(kind, round_)))
+        self._out.append(
+            ScheduleTimeout(kind, self.height, round_, self.timeouts.delay_ms(kind, round_))
+        )
 
     # Signing, guarded by the durable record
 
@@ -554,16 +618,29 @@ class Consensus:
             self._accept_proposal(message)
         else:
             self._accept_vote(message)
-        self._out.append(PersistSigning(SigningRecord(
-            self.height, message.round, step, value, self.locked_round, self.locked_block,
-            self.valid_round, self.valid_block, self._own_recent_messages())))
+        self._out.append(
+            PersistSigning(
+                SigningRecord(
+                    self.height,
+                    message.round,
+                    step,
+                    value,
+                    self.locked_round,
+                    self.locked_block,
+                    self.valid_round,
+                    self.valid_block,
+                    self._own_recent_messages(),
+                )
+            )
+        )
 
     def _own_recent_messages(self) -> tuple[Message, ...]:
         """Return this validator's own messages of this height from recent rounds."""
         assert self.state is not None and self.key is not None
         me, first = self.key.public_key, self.round - KEPT_OWN_ROUNDS
-        own: list[Message] = [p for r, p in self.state.proposals.items()
-                              if p.proposer == me and r == self.round]
+        own: list[Message] = [
+            p for r, p in self.state.proposals.items() if p.proposer == me and r == self.round
+        ]
         for (round_, _), votes in self.state.votes.items():
             if round_ >= first:
                 own.extend(votes.get(me, []))
@@ -573,8 +650,9 @@ class Consensus:
         assert self.state is not None and self.key is not None
         if not self._may_sign(self.round, STEP_PROPOSE, block.hash):
             return
-        proposal = sign_proposal(self.key, self.chain_id, self.height, self.round, block,
-                                 valid_round)
+        proposal = sign_proposal(
+            self.key, self.chain_id, self.height, self.round, block, valid_round
+        )
         self.state.validity[block.hash] = True  # built or validated by this node already
         self._record(proposal, STEP_PROPOSE)
         self._out.append(Broadcast(proposal))
@@ -586,10 +664,17 @@ class Consensus:
         if not self._may_sign(self.round, step, block_hash):
             return
         assert self.key is not None
-        signed = compute_vote_signing_bytes(self.chain_id, vote_type, self.height, self.round,
-                                            block_hash)
-        vote = Vote(vote_type, self.height, self.round, block_hash, self.key.public_key,
-                    ed25519.sign(self.key, signed))
+        signed = compute_vote_signing_bytes(
+            self.chain_id, vote_type, self.height, self.round, block_hash
+        )
+        vote = Vote(
+            vote_type,
+            self.height,
+            self.round,
+            block_hash,
+            self.key.public_key,
+            ed25519.sign(self.key, signed),
+        )
         self._record(vote, step)
         self._out.append(Broadcast(vote))
 
@@ -644,7 +729,8 @@ class Consensus:
     def _accept_vote(self, vote: Vote) -> None:
         assert self.state is not None
         cast = self.state.votes.setdefault((vote.round, vote.vote_type), {}).setdefault(
-            vote.validator, [])
+            vote.validator, []
+        )
         if any(v.block_hash == vote.block_hash for v in cast):
             return
         if cast and len(self.evidence) < MAX_EVIDENCE:
@@ -683,8 +769,13 @@ class Consensus:
         if self.state is None or self.decided or event.block.height != self.height:
             return
         try:
-            verify_certificate(event.certificate, self.chain_id, self.height, event.block.hash,
-                               self.state.validator_set)
+            verify_certificate(
+                event.certificate,
+                self.chain_id,
+                self.height,
+                event.block.hash,
+                self.state.validator_set,
+            )
         except DanangChainError as exc:
             self._out.append(MessageDropped(f"bad certificate: {exc}"))
             return
@@ -695,8 +786,13 @@ class Consensus:
 
     def _evaluate(self) -> None:
         while self.state is not None and not self.decided and not self.waiting_for_txs:
-            if not (self._rule_decide() or self._rule_skip_round() or self._rule_proposal()
-                    or self._rule_prevote_quorum() or self._rule_precommit_quorum()):
+            if not (
+                self._rule_decide()
+                or self._rule_skip_round()
+                or self._rule_proposal()
+                or self._rule_prevote_quorum()
+                or self._rule_precommit_quorum()
+            ):
                 return
 
     def _rule_decide(self) -> bool:
@@ -712,7 +808,8 @@ class Consensus:
                 if block_hash not in self.state.blocks or not self._validity(block_hash):
                     continue
                 certificate = make_certificate(
-                    [v for cast in votes.values() for v in cast if v.block_hash == block_hash])
+                    [v for cast in votes.values() for v in cast if v.block_hash == block_hash]
+                )
                 self.decided = True
                 self._out.append(CommitBlock(self.state.blocks[block_hash], certificate))
                 return True
@@ -752,15 +849,22 @@ class Consensus:
         """Rules 4, 5 and 6: act on a quorum of prevotes in the current round."""
         assert self.state is not None
         r = self.round
-        if self.step_ == STEP_PREVOTE and (4, r) not in self.state.fired and \
-                self._power(r, PREVOTE) >= self.quorum:
+        if (
+            self.step_ == STEP_PREVOTE
+            and (4, r) not in self.state.fired
+            and self._power(r, PREVOTE) >= self.quorum
+        ):
             self.state.fired.add((4, r))
             self._schedule(TIMEOUT_PREVOTE, r)
             return True
         proposal = self.state.proposals.get(r)
-        if proposal is not None and self.step_ >= STEP_PREVOTE and (5, r) not in self.state.fired \
-                and self._power(r, PREVOTE, proposal.block_hash) >= self.quorum \
-                and self._validity(proposal.block_hash):
+        if (
+            proposal is not None
+            and self.step_ >= STEP_PREVOTE
+            and (5, r) not in self.state.fired
+            and self._power(r, PREVOTE, proposal.block_hash) >= self.quorum
+            and self._validity(proposal.block_hash)
+        ):
             self.state.fired.add((5, r))
             self.valid_round, self.valid_block = r, proposal.block
             if self.step_ == STEP_PREVOTE:

@@ -24,8 +24,28 @@ def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True, strict_types=False, datetime=False)  # type: ignore[no-any-return]
 
 
+# Exact types that need no further check: the fast path of _check_packable, which every
+# signature, state entry and block goes through (subclasses take the general path).
+_LEAF_TYPES = frozenset((type(None), bool, bytes, str))
+
+
 def _check_packable(value: Any) -> None:
     """Refuse floats, unknown types and out-of-range integers before they reach the wire."""
+    kind = type(value)
+    if kind in _LEAF_TYPES:
+        return
+    if kind is list or kind is tuple:
+        for item in value:
+            item_kind = type(item)
+            if item_kind in _LEAF_TYPES or (item_kind is int and _INT_MIN <= item <= _INT_MAX):
+                continue
+            _check_packable(item)
+        return
+    _check_packable_in_general(value)
+
+
+def _check_packable_in_general(value: Any) -> None:
+    """Check any value, subclasses of the allowed types included."""
     if value is None or isinstance(value, (bool, bytes, str)):
         return
     if isinstance(value, int):
@@ -83,7 +103,8 @@ def unpack(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Any:
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         raise DecodeError(f"malformed msgpack: {exc}") from None
     _refuse_floats(value)
-    canonical = pack(value)
+    # What msgpack decodes, floats refused, always passes _check_packable: skip it here.
+    canonical = msgpack.packb(value, use_bin_type=True, strict_types=False, datetime=False)
     if canonical != bytes(data):
         position = _first_difference(canonical, bytes(data))
         raise DecodeError(
@@ -95,13 +116,15 @@ def unpack(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Any:
 
 def _refuse_floats(value: Any) -> None:
     """Refuse floats anywhere in a decoded value: they have more than one byte form."""
-    if isinstance(value, float):
+    # msgpack decodes to exact types only, so comparing types is enough; containers and
+    # floats alone are looked into, which spares a call per scalar.
+    kind = type(value)
+    if kind is float:
         raise DecodeError("floats are not allowed")
-    if isinstance(value, list):
-        for item in value:
-            _refuse_floats(item)
-    elif isinstance(value, dict):
-        for item in value.values():
+    items = value if kind is list else value.values() if kind is dict else ()
+    for item in items:
+        item_kind = type(item)
+        if item_kind is list or item_kind is dict or item_kind is float:
             _refuse_floats(item)
 
 

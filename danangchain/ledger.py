@@ -208,8 +208,10 @@ def rotate_validator_sets(state: StateReader, view: StateView) -> None:
     Changes decided in this block went to the upcoming set (W) and sign from two
     heights on; the one read here is W as it was before the block.
     """
-    for key, value in ((KEY_LAST_VALIDATORS, state.get(KEY_VALIDATORS)),
-                       (KEY_VALIDATORS, state.get(KEY_NEXT_VALIDATORS))):
+    for key, value in (
+        (KEY_LAST_VALIDATORS, state.get(KEY_VALIDATORS)),
+        (KEY_VALIDATORS, state.get(KEY_NEXT_VALIDATORS)),
+    ):
         if view.get(key) != value:
             view.put(key, value)
 

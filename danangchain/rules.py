@@ -253,7 +253,9 @@ def get_set(view: StateView, key: bytes) -> ValidatorSet:
 
 def compute_change_id(body: ValidatorVoteBody) -> bytes:
     """Return the id of a validator change: votes for the same change count together."""
-    return hashlib.sha256(pack([body.action, body.public_key, body.name, body.power])).digest()
+    return hashlib.sha256(
+        pack(["validator_change", body.action, body.public_key, body.name, body.power])
+    ).digest()
 
 
 def process_validator_vote(
@@ -266,16 +268,17 @@ def process_validator_vote(
     if member.role != ROLE_VALIDATOR or current.power_of(voter) == 0:
         raise InvalidTransaction("only a current validator may vote", "not_validator")
     check_change_applies(upcoming, body)
+    change = [body.action, body.public_key, body.name, body.power]
     key = validator_vote_key(compute_change_id(body))
     stored = view.get(key)
-    voters: list[bytes] = [] if stored is None else list(unpack(stored))
+    voters: list[bytes] = [] if stored is None else list(unpack(stored)[-1])
     # Verify one validator counts once per change.
     if voter in voters:
         raise InvalidTransaction("this validator already voted for this change", "duplicate_vote")
     voters.append(voter)
     power = sum(current.power_of(v) for v in voters)
     if power < current.quorum:
-        view.put(key, pack(sorted(voters)))
+        view.put(key, pack([*change, sorted(voters)]))
         return
     view.put(key, None)
     view.put(KEY_NEXT_VALIDATORS, encode_validator_set(apply_change(upcoming, body)))

@@ -12,18 +12,31 @@ from aiohttp import web
 from danangchain import __version__
 from danangchain.address import decode_address, encode_address
 from danangchain.errors import AddressError, InvalidTransaction
+from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.ledger import get_validator_set
-from danangchain.transaction import MAX_TX_SIZE
+from danangchain.proof import encode_proof_json, make_inclusion_proof
+from danangchain.rules import get_sender_address
+from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_VALIDATOR_VOTE
+from danangchain.transaction import MAX_TX_SIZE, compute_tx_id
+from danangchain.validators import decode_validator_set
 from node.ledger import NodeLedger
 from node.mempool import MempoolFull
 from node.store import StoreError
-from node.views import render_block, render_member, render_record, render_transaction
+from node.views import (
+    render_block,
+    render_member,
+    render_pending_vote,
+    render_record,
+    render_transaction,
+    render_validator,
+)
 
 log = logging.getLogger("danangchain.api")
 
 LEDGER = web.AppKey("ledger", NodeLedger)
 NODE_INFO = web.AppKey("node_info", dict)
 MAX_REQUEST_SIZE = 64 * 1024
+EXPORT_CHUNK_SIZE = 256 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -100,6 +113,7 @@ async def get_status(request: web.Request) -> web.Response:
             "mempool_size": len(ledger.mempool),
             "validators": [v.public_key.hex() for v in validators.validators],
             "version": __version__,
+            "counters": dict(ledger.counters),
             **request.app[NODE_INFO],
         }
     )
@@ -188,6 +202,45 @@ async def get_account(request: web.Request) -> web.Response:
     return web.json_response(account)
 
 
+async def get_key(request: web.Request) -> web.Response:
+    """GET /keys/{public_key}: the address a key signs for (its own, or a rotated member's)."""
+    ledger = request.app[LEDGER]
+    public_key = parse_hash(request.match_info["public_key"], "public key")
+    address = get_sender_address(ledger.get_committed_view(), public_key)
+    return web.json_response({"public_key": public_key.hex(), "address": encode_address(address)})
+
+
+async def get_validators(request: web.Request) -> web.Response:
+    """GET /validators[?height=H]: the set that signs a height, and the votes pending."""
+    ledger = request.app[LEDGER]
+    tip = ledger.tip.height
+    text = request.query.get("height")
+    height = tip + 1 if text is None else parse_height(text)
+    if height < 1 or height > tip + 2:
+        raise ApiError(400, "bad_height", f"the set is known for heights 1..{tip + 2}")
+    if height == tip + 2:
+        data = ledger.store.state.get(KEY_NEXT_VALIDATORS)
+    else:
+        data = ledger.store.get_validator_set_bytes(height)
+    if data is None:
+        raise StoreError(f"the store lacks the validator set of height {height}")
+    validator_set = decode_validator_set(data)
+    current = ledger.get_validator_set()
+    pending = [
+        render_pending_vote(value, current)
+        for _, value in ledger.store.scan_state(PREFIX_VALIDATOR_VOTE)
+    ]
+    return web.json_response(
+        {
+            "height": height,
+            "validators": [render_validator(v) for v in validator_set.validators],
+            "total_power": validator_set.total_power,
+            "quorum": validator_set.quorum,
+            "pending_votes": pending,
+        }
+    )
+
+
 async def get_record(request: web.Request) -> web.Response:
     """GET /records/{id}: a committed record and whether it was endorsed."""
     ledger = request.app[LEDGER]
@@ -196,6 +249,56 @@ async def get_record(request: web.Request) -> web.Response:
     if record is None:
         return json_error(404, "not_found", "no such record")
     return web.json_response(render_record(record_id, record))
+
+
+async def get_tx_proof(request: web.Request) -> web.Response:
+    """GET /proofs/tx/{id}: the inclusion proof of a committed transaction (JSON)."""
+    ledger = request.app[LEDGER]
+    tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
+    location = ledger.store.get_tx_location(tx_id)
+    if location is None:
+        pending = tx_id in ledger.mempool
+        message = "the transaction is pending, not committed" if pending else "no such transaction"
+        return json_error(404, "not_found", message, tx_id=tx_id.hex())
+    height, index = location
+    block = ledger.store.get_block(height)
+    certificate = ledger.store.get_certificate(height)
+    if block is None or certificate is None or index >= len(block.tx_bytes):
+        raise StoreError(f"the store lacks block {height} or its certificate")
+    if compute_tx_id(block.tx_bytes[index]) != tx_id:
+        raise StoreError(f"the transaction index disagrees with block {height}")
+    proof = make_inclusion_proof(ledger.genesis, block, index, certificate)
+    return web.Response(text=encode_proof_json(proof), content_type="application/json")
+
+
+async def get_chain_export(request: web.Request) -> web.StreamResponse:
+    """GET /chain/export: the chain up to the current tip as an export stream, in chunks."""
+    ledger = request.app[LEDGER]
+    tip = ledger.tip
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    await response.prepare(request)
+    chunk = bytearray(encode_export_header(ledger.genesis, tip.height))
+    try:
+        for height in range(1, tip.height + 1):
+            block_bytes = ledger.store.read_block_bytes(height)
+            certificate_bytes = ledger.store.read_certificate_bytes(height)
+            if block_bytes is None or certificate_bytes is None:
+                raise StoreError(f"the store lacks block {height} or its certificate")
+            chunk += encode_block_record(block_bytes, certificate_bytes)
+            if len(chunk) >= EXPORT_CHUNK_SIZE:
+                await response.write(bytes(chunk))
+                chunk.clear()
+        chunk += encode_end_record(tip)
+        await response.write(bytes(chunk))
+        await response.write_eof()
+    except StoreError as exc:
+        # The status line is sent: break the stream so the client sees an error, not an end.
+        log.error("chain export stopped: %s", exc)
+        if request.transport is not None:
+            request.transport.close()
+    except ConnectionResetError:
+        log.info("chain export: the client went away")
+    return response
 
 
 def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application:
@@ -209,4 +312,8 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app.router.add_get("/blocks/{height}", get_block)
     app.router.add_get("/accounts/{address}", get_account)
     app.router.add_get("/records/{record_id}", get_record)
+    app.router.add_get("/validators", get_validators)
+    app.router.add_get("/keys/{public_key}", get_key)
+    app.router.add_get("/proofs/tx/{tx_id}", get_tx_proof)
+    app.router.add_get("/chain/export", get_chain_export)
     return app

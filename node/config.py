@@ -25,6 +25,12 @@ class NodeConfig:
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 26656
     peers: tuple[str, ...] = field(default_factory=tuple)
+    allowed_peers: tuple[str, ...] = field(default_factory=tuple)
+    p2p_tls: bool = False
+    api_tls: bool = False
+    tls_ca_file: str = "tls/ca.pem"
+    tls_cert_file: str = "tls/node.pem"
+    tls_key_file: str = "tls/node.key"
     genesis_file: str = "genesis.json"
     key_file: str = "node_key.json"
     data_dir: str = "data"
@@ -36,7 +42,14 @@ class NodeConfig:
     @property
     def api_url(self) -> str:
         """Return the URL clients use to reach this node's API."""
-        return f"http://{self.api_host}:{self.api_port}"
+        scheme = "https" if self.api_tls else "http"
+        return f"{scheme}://{self.api_host}:{self.api_port}"
+
+    @property
+    def p2p_url(self) -> str:
+        """Return the URL peers use to reach this node."""
+        scheme = "https" if self.p2p_tls else "http"
+        return f"{scheme}://{self.p2p_host}:{self.p2p_port}"
 
     def path(self, relative: str) -> Path:
         """Return a path from the config, resolved against the home folder."""
@@ -46,6 +59,9 @@ class NodeConfig:
 def render_config(config: NodeConfig) -> str:
     """Return the text of config.toml for a node."""
     peers = ", ".join(f'"{peer}"' for peer in config.peers)
+    allowed = ", ".join(f'"{key}"' for key in config.allowed_peers)
+    tls_api = "true" if config.api_tls else "false"
+    tls_p2p = "true" if config.p2p_tls else "false"
     return f"""# DanangChain node configuration. Paths are relative to this folder.
 [node]
 name = "{config.name}"
@@ -57,11 +73,22 @@ data_dir = "{config.data_dir}"
 # The client API (JSON over HTTP). Keep it on 127.0.0.1 unless a proxy guards it.
 host = "{config.api_host}"
 port = {config.api_port}
+# Serve the API over TLS with this node's certificate (clients check it against the CA).
+tls = {tls_api}
 
 [p2p]
 host = "{config.p2p_host}"
 port = {config.p2p_port}
 peers = [{peers}]
+# Public keys (hex) of non-validator nodes that may connect; validators always may.
+allowed_peers = [{allowed}]
+# Mutual TLS between nodes: only certificates from the network's authority are accepted.
+tls = {tls_p2p}
+
+[tls]
+ca_file = "{config.tls_ca_file}"
+cert_file = "{config.tls_cert_file}"
+key_file = "{config.tls_key_file}"
 
 [block]
 # A block is made as soon as transactions wait, at most one per min_interval_ms.
@@ -84,6 +111,28 @@ def _get(table: dict[str, Any], section: str, name: str, kind: type, default: An
     if kind is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise ConfigError(f"config: [{section}] {name} must be a list of strings")
     return value
+
+
+def _get_bool(table: dict[str, Any], section: str, name: str) -> bool:
+    """Return a boolean field (default false); raise ConfigError if mistyped."""
+    value = table.get(section, {}).get(name, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"config: [{section}] {name} must be true or false")
+    return value
+
+
+def parse_allowed_peers(config: NodeConfig) -> frozenset[bytes]:
+    """Return the configured peer keys, refusing malformed entries."""
+    keys = set()
+    for text in config.allowed_peers:
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise ConfigError(f"config: [p2p] allowed_peers: {text!r} is not a 64-hex public key")
+        keys.add(key)
+    return frozenset(keys)
 
 
 def load_config(home: Path) -> NodeConfig:
@@ -111,6 +160,12 @@ def load_config(home: Path) -> NodeConfig:
         p2p_host=_get(table, "p2p", "host", str, d.p2p_host),
         p2p_port=_get(table, "p2p", "port", int, d.p2p_port),
         peers=tuple(_get(table, "p2p", "peers", list, [])),
+        allowed_peers=tuple(_get(table, "p2p", "allowed_peers", list, [])),
+        p2p_tls=_get_bool(table, "p2p", "tls"),
+        api_tls=_get_bool(table, "api", "tls"),
+        tls_ca_file=_get(table, "tls", "ca_file", str, d.tls_ca_file),
+        tls_cert_file=_get(table, "tls", "cert_file", str, d.tls_cert_file),
+        tls_key_file=_get(table, "tls", "key_file", str, d.tls_key_file),
         block_min_interval_ms=_get(table, "block", "min_interval_ms", int, d.block_min_interval_ms),
         block_max_txs=_get(table, "block", "max_txs", int, d.block_max_txs),
         mempool_max_txs=_get(table, "mempool", "max_txs", int, d.mempool_max_txs),

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import ssl
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -44,10 +45,15 @@ from danangchain.consensus import (
 )
 from danangchain.encoding import pack
 from danangchain.errors import DanangChainError, InvalidBlock
-from danangchain.ledger import BlockResult
+from danangchain.ledger import (
+    BlockResult,
+    get_last_validator_set,
+    get_next_validator_set,
+    get_validator_set,
+)
 from danangchain.validators import decode_certificate, encode_certificate
 from node.ledger import NodeLedger
-from node.p2p import PeerLink, PeerServer
+from node.p2p import PeerIdentity, PeerLink, PeerServer
 
 log = logging.getLogger("danangchain.consensus")
 
@@ -79,19 +85,32 @@ class VerifiedCache:
 class ConsensusDriver:
     """Run one node's consensus: a validator if its key is in the set, else a follower."""
 
-    def __init__(self, ledger: NodeLedger, key: ed25519.SigningKey, peers: list[str],
-                 timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        ledger: NodeLedger,
+        key: ed25519.SigningKey,
+        peers: list[str],
+        timeouts: Timeouts | None = None,
+        allowed_peers: frozenset[bytes] = frozenset(),
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
         self.ledger = ledger
         self.store = ledger.store
         self.key = key
         self.peer_urls = peers
-        self.counters: dict[str, int] = {}
+        self.identity = PeerIdentity(key, ledger.chain_id)
+        self.allowed_peers = allowed_peers
+        self.client_ssl = client_ssl
+        self.allowed_keys: frozenset[bytes] = frozenset()
+        self._refresh_allowed()
+        self.counters = ledger.counters
         restored_bytes = self.store.get_signing_record()
         restored = None if restored_bytes is None else decode_signing_record(restored_bytes)
-        is_validator = ledger.get_validator_set().power_of(key.public_key) > 0
-        self.machine = Consensus(ledger.chain_id, key if is_validator else None,
-                                 timeouts or Timeouts(),
-                                 restored=restored, verify=VerifiedCache())
+        # The machine signs only at heights whose set holds this key: a full node that is
+        # voted in starts signing by itself two heights after the vote.
+        self.machine = Consensus(
+            ledger.chain_id, key, timeouts or Timeouts(), restored=restored, verify=VerifiedCache()
+        )
         self.events: asyncio.Queue[Event] = asyncio.Queue(MAX_EVENTS)
         self.results: dict[bytes, BlockResult] = {}
         self.peers: list[PeerLink] = []
@@ -103,18 +122,50 @@ class ConsensusDriver:
 
     def peer_server(self) -> PeerServer:
         """Return the handlers peers call on this node."""
-        return PeerServer(self._on_peer_messages, self._on_peer_txs,
-                          lambda: self.ledger.tip.height, self._certified_block)
+        return PeerServer(
+            self.ledger.chain_id,
+            self._is_allowed,
+            self.counters,
+            self._on_peer_messages,
+            self._on_peer_txs,
+            lambda: self.ledger.tip.height,
+            self._certified_block,
+        )
+
+    def _is_allowed(self, key: bytes) -> bool:
+        return key in self.allowed_keys
+
+    def _refresh_allowed(self) -> None:
+        """Allow the validators of the last, current and upcoming sets, and configured peers."""
+        state = self.ledger.store.state
+        keys = set(self.allowed_peers)
+        for validator_set in (
+            get_last_validator_set(state),
+            get_validator_set(state),
+            get_next_validator_set(state),
+        ):
+            keys.update(v.public_key for v in validator_set.validators)
+        self.allowed_keys = frozenset(keys)
 
     async def run(self) -> None:
         """Run until cancelled: the event loop, peer senders, rebroadcast and sync."""
-        async with aiohttp.ClientSession() as session:
-            self.peers = [PeerLink(url, session, self.counters) for url in self.peer_urls]
+        connector = aiohttp.TCPConnector(ssl=self.client_ssl if self.client_ssl else True)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            self.peers = [
+                PeerLink(url, session, self.counters, self.identity) for url in self.peer_urls
+            ]
             tasks = [asyncio.create_task(peer.run()) for peer in self.peers]
-            tasks += [asyncio.create_task(self._rebroadcast()),
-                      asyncio.create_task(self._sync_loop())]
-            self._post(StartHeight(self.ledger.tip.height + 1, self.ledger.get_validator_set(),
-                                   txs_available=len(self.ledger.mempool) > 0))
+            tasks += [
+                asyncio.create_task(self._rebroadcast()),
+                asyncio.create_task(self._sync_loop()),
+            ]
+            self._post(
+                StartHeight(
+                    self.ledger.tip.height + 1,
+                    self.ledger.get_validator_set(),
+                    txs_available=len(self.ledger.mempool) > 0,
+                )
+            )
             try:
                 await self._process_events()
             finally:
@@ -207,8 +258,9 @@ class ConsensusDriver:
             try:
                 result = self.ledger.validate_block(block)
             except (InvalidBlock, DanangChainError) as exc:
-                log.warning("invalid block %s at height %d: %s", block.hash.hex()[:12],
-                            block.height, exc)
+                log.warning(
+                    "invalid block %s at height %d: %s", block.hash.hex()[:12], block.height, exc
+                )
                 return None
             self.results[block.hash] = result
         return result
@@ -220,18 +272,25 @@ class ConsensusDriver:
             raise RuntimeError(f"certified block {action.block.hash.hex()} is invalid")
         self.ledger.commit(result, action.certificate)
         self.results.clear()
-        log.info("committed block %d (%d transactions)", action.block.height,
-                 len(result.tx_ids))
-        return StartHeight(self.ledger.tip.height + 1, self.ledger.get_validator_set(),
-                           txs_available=len(self.ledger.mempool) > 0)
+        self._refresh_allowed()
+        log.info("committed block %d (%d transactions)", action.block.height, len(result.tx_ids))
+        return StartHeight(
+            self.ledger.tip.height + 1,
+            self.ledger.get_validator_set(),
+            txs_available=len(self.ledger.mempool) > 0,
+        )
 
     def _keep_evidence(self, evidence: EvidenceFound) -> None:
         encoded = pack([encode_message(evidence.first), encode_message(evidence.second)])
         self.store.put_evidence(evidence.first.height, hashlib.sha256(encoded).digest(), encoded)
         self._count("evidence")
-        log.warning("validator %s signed two %ss at height %d round %d",
-                    evidence.first.validator.hex()[:12], evidence.first.vote_type,
-                    evidence.first.height, evidence.first.round)
+        log.warning(
+            "validator %s signed two %ss at height %d round %d",
+            evidence.first.validator.hex()[:12],
+            evidence.first.vote_type,
+            evidence.first.height,
+            evidence.first.round,
+        )
 
     # Background duties
 

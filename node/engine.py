@@ -41,6 +41,10 @@ class SoloEngine:
     def produce_one(self) -> None:
         """Build, self-certify and commit one block from the mempool."""
         ledger = self.ledger
+        if len(ledger.get_validator_set().validators) != 1:
+            raise RuntimeError(
+                "the validator set grew beyond this node: restart it to run consensus"
+            )
         result = ledger.propose_block(self.key.public_key)
         if not result.tx_ids:
             if not len(ledger.mempool):

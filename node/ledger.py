@@ -69,6 +69,8 @@ class NodeLedger:
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
         self.tx_listeners: list[Callable[[bytes, bool], None]] = []
+        # Refusals and other events by name (peer messages refused, evidence, ...).
+        self.counters: dict[str, int] = {}
         self.started_ms = clock()
 
     # Transactions

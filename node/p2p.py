@@ -9,14 +9,18 @@ Queues and bodies are bounded, so a peer cannot exhaust a node.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from danangchain import ed25519
 from danangchain.encoding import pack, unpack
 from danangchain.errors import DanangChainError
 
@@ -27,15 +31,78 @@ MAX_BATCH = 256
 MAX_QUEUE = 20_000
 MAX_SYNC_BLOCKS = 64
 SEND_TIMEOUT_S = 5.0
+DOMAIN_PEER = "danangchain/peer/v1"
+MAX_CLOCK_SKEW_MS = 120_000
+HEADER_KEY, HEADER_TIME, HEADER_SIGNATURE = "X-Node-Key", "X-Node-Time", "X-Node-Signature"
+
+
+def compute_peer_signing_bytes(
+    chain_id: str, method: str, path: str, time_ms: int, body: bytes
+) -> bytes:
+    """Return the domain-separated bytes a node signs for one request to a peer."""
+    digest = hashlib.sha256(body).digest()
+    return pack([DOMAIN_PEER, chain_id, method, path, time_ms, digest])
+
+
+@dataclass(frozen=True)
+class PeerIdentity:
+    """This node's key, with which it signs every request to its peers."""
+
+    key: ed25519.SigningKey
+    chain_id: str
+
+    def headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        """Return the headers that authenticate one request."""
+        time_ms = time.time_ns() // 1_000_000
+        signed = compute_peer_signing_bytes(self.chain_id, method, path, time_ms, body)
+        return {
+            HEADER_KEY: self.key.public_key.hex(),
+            HEADER_TIME: str(time_ms),
+            HEADER_SIGNATURE: ed25519.sign(self.key, signed).hex(),
+        }
+
+
+def check_peer_request(
+    chain_id: str,
+    is_allowed: Callable[[bytes], bool],
+    headers: Any,
+    method: str,
+    path: str,
+    body: bytes,
+    now_ms: int,
+) -> str | None:
+    """Return why a peer request must be refused, or None to accept it."""
+    try:
+        key = bytes.fromhex(headers.get(HEADER_KEY, ""))
+        time_ms = int(headers.get(HEADER_TIME, ""))
+        signature = bytes.fromhex(headers.get(HEADER_SIGNATURE, ""))
+    except ValueError:
+        return "unsigned request"
+    if len(key) != 32 or len(signature) != 64:
+        return "unsigned request"
+    if not is_allowed(key):
+        return "unknown peer"
+    if abs(now_ms - time_ms) > MAX_CLOCK_SKEW_MS:
+        return "stale request"
+    signed = compute_peer_signing_bytes(chain_id, method, path, time_ms, body)
+    if not ed25519.is_valid_signature(key, signed, signature):
+        return "bad request signature"
+    return None
 
 
 class PeerLink:
     """One peer: bounded outgoing queues, sent in batches by a background task."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession,
-                 counters: dict[str, int]) -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        counters: dict[str, int],
+        identity: PeerIdentity,
+    ) -> None:
         self.url = url.rstrip("/")
         self.session = session
+        self.identity = identity
         self.counters = counters
         self.messages: deque[bytes] = deque(maxlen=MAX_QUEUE)
         self.txs: deque[bytes] = deque(maxlen=MAX_QUEUE)
@@ -71,10 +138,16 @@ class PeerLink:
         if not queue:
             return True
         batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
+        body = pack(batch)
+        headers = {
+            "Content-Type": "application/msgpack",
+            **self.identity.headers("POST", path, body),
+        }
         try:
             async with self.session.post(
-                self.url + path, data=pack(batch),
-                headers={"Content-Type": "application/msgpack"},
+                self.url + path,
+                data=body,
+                headers=headers,
                 timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
             ) as response:
                 await response.read()
@@ -91,7 +164,9 @@ class PeerLink:
         """GET a msgpack document from the peer, or None if it cannot be had."""
         try:
             async with self.session.get(
-                self.url + path, timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S)
+                self.url + path,
+                headers=self.identity.headers("GET", path, b""),
+                timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
             ) as response:
                 if response.status != 200:
                     return None
@@ -109,20 +184,32 @@ async def _read_batch(request: web.Request) -> list[bytes]:
         batch = unpack(await request.read(), max_size=MAX_P2P_BODY)
     except DanangChainError as exc:
         raise web.HTTPBadRequest(text=f"bad batch: {exc}") from None
-    if not isinstance(batch, list) or len(batch) > MAX_BATCH or not all(
-        isinstance(item, bytes) for item in batch
+    if (
+        not isinstance(batch, list)
+        or len(batch) > MAX_BATCH
+        or not all(isinstance(item, bytes) for item in batch)
     ):
         raise web.HTTPBadRequest(text=f"expected an array of at most {MAX_BATCH} byte strings")
     return batch
 
 
 class PeerServer:
-    """The routes peers call; handlers hand work to the callbacks given."""
+    """The routes peers call: each request must be signed by a node allowed to connect;
+    handlers hand the work to the callbacks given."""
 
-    def __init__(self, on_messages: Callable[[list[bytes]], None],
-                 on_txs: Callable[[list[bytes]], None],
-                 get_height: Callable[[], int],
-                 get_certified_block: Callable[[int], tuple[bytes, bytes] | None]) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        is_allowed: Callable[[bytes], bool],
+        counters: dict[str, int],
+        on_messages: Callable[[list[bytes]], None],
+        on_txs: Callable[[list[bytes]], None],
+        get_height: Callable[[], int],
+        get_certified_block: Callable[[int], tuple[bytes, bytes] | None],
+    ) -> None:
+        self.chain_id = chain_id
+        self.is_allowed = is_allowed
+        self.counters = counters
         self.on_messages = on_messages
         self.on_txs = on_txs
         self.get_height = get_height
@@ -130,12 +217,35 @@ class PeerServer:
 
     def create_app(self) -> web.Application:
         """Build the peer-facing application."""
-        app = web.Application(client_max_size=MAX_P2P_BODY)
+        app = web.Application(client_max_size=MAX_P2P_BODY, middlewares=[self.admission])
         app.router.add_post("/p2p/consensus", self.post_consensus)
         app.router.add_post("/p2p/txs", self.post_txs)
         app.router.add_get("/p2p/status", self.get_status)
         app.router.add_get("/p2p/blocks/{start}", self.get_blocks)
         return app
+
+    @web.middleware
+    async def admission(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Refuse, and count, any request not signed by an allowed node."""
+        body = await request.read()
+        reason = check_peer_request(
+            self.chain_id,
+            self.is_allowed,
+            request.headers,
+            request.method,
+            request.path_qs,
+            body,
+            time.time_ns() // 1_000_000,
+        )
+        if reason is not None:
+            name = f"refused peer: {reason}"
+            self.counters[name] = self.counters.get(name, 0) + 1
+            return web.json_response(
+                {"error": reason.replace(" ", "_"), "message": reason},
+                status=401 if reason != "unknown peer" else 403,
+            )
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def post_consensus(self, request: web.Request) -> web.Response:
         self.on_messages(await _read_batch(request))
@@ -146,8 +256,9 @@ class PeerServer:
         return web.Response(status=204)
 
     async def get_status(self, request: web.Request) -> web.Response:
-        return web.Response(body=pack({"height": self.get_height()}),
-                            content_type="application/msgpack")
+        return web.Response(
+            body=pack({"height": self.get_height()}), content_type="application/msgpack"
+        )
 
     async def get_blocks(self, request: web.Request) -> web.Response:
         """Return up to MAX_SYNC_BLOCKS [block, certificate] pairs from a height on."""

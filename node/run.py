@@ -16,12 +16,13 @@ from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
 from danangchain.genesis import Genesis, decode_genesis_json
 from node.api import create_app
-from node.config import ConfigError, NodeConfig, load_config
+from node.config import ConfigError, NodeConfig, load_config, parse_allowed_peers
 from node.consensus_driver import ConsensusDriver
 from node.engine import SoloEngine
 from node.keyfile import read_keystore, unlock_key
 from node.ledger import Limits, NodeLedger
 from node.store import Store
+from node.tls import client_context, server_context
 
 log = logging.getLogger("danangchain.node")
 
@@ -51,18 +52,29 @@ async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event
     try:
         limits = Limits(config.block_max_txs, config.mempool_max_txs, config.mempool_max_bytes)
         ledger = NodeLedger(genesis, store, limits)
+        api_ssl = server_context(config, False) if config.api_tls else None
+        apps = [
+            (create_app(ledger, node_info(config, key)), config.api_host, config.api_port, api_ssl)
+        ]
         if is_solo_validator(ledger, key):
             engine: Any = SoloEngine(ledger, key, config.block_min_interval_ms / 1000)
-            apps = [(create_app(ledger, node_info(config, key)), config.api_host, config.api_port)]
         else:
-            engine = ConsensusDriver(ledger, key, list(config.peers))
-            apps = [(create_app(ledger, node_info(config, key)), config.api_host, config.api_port),
-                    (engine.peer_server().create_app(), config.p2p_host, config.p2p_port)]
-        for app, host, port in apps:
+            engine = ConsensusDriver(
+                ledger,
+                key,
+                list(config.peers),
+                allowed_peers=parse_allowed_peers(config),
+                client_ssl=client_context(config) if config.p2p_tls else None,
+            )
+            peer_ssl = server_context(config, True) if config.p2p_tls else None
+            apps.append(
+                (engine.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl)
+            )
+        for app, host, port, context in apps:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, ssl_context=context).start()
         print(f"node {config.name} serving the API on {config.api_url}", flush=True)
         task = asyncio.create_task(_guard(engine.run(), stop))
         await stop.wait()

@@ -12,6 +12,8 @@ instant the store holds either all of a block or none of it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from pathlib import Path
 
 import plyvel
 
@@ -20,7 +22,8 @@ from danangchain.block import Block, decode_block, encode_block
 from danangchain.encoding import expect_bytes, expect_int, expect_list, pack, unpack
 from danangchain.errors import DanangChainError
 from danangchain.ledger import BlockResult, ChainTip
-from danangchain.transaction import RecordBody
+from danangchain.state import KEY_VALIDATORS
+from danangchain.transaction import RecordBody, Transaction
 from danangchain.validators import CommitCertificate, decode_certificate, encode_certificate
 
 SCHEMA_VERSION = 1
@@ -32,6 +35,10 @@ _META_SIGNING = b"msigning"
 
 class StoreError(Exception):
     """The data folder cannot be used: corrupt, or made for another chain."""
+
+
+class StoreCorruption(StoreError):
+    """LevelDB found a checksum or format fault while reading the data folder."""
 
 
 def _reason(exc: Exception) -> str:
@@ -57,6 +64,11 @@ def certificate_key(height: int) -> bytes:
 def tx_key(tx_id: bytes) -> bytes:
     """Return the key of a transaction's location."""
     return b"t" + tx_id
+
+
+def validator_set_key(height: int) -> bytes:
+    """Return the key of the validator set that signs from a height on."""
+    return b"v" + _height(height)
 
 
 def state_key(key: bytes) -> bytes:
@@ -95,7 +107,7 @@ class CommittedState:
 
     def get(self, key: bytes) -> bytes | None:
         """Return the committed value at a state key, or None."""
-        value: bytes | None = self._db.get(state_key(key))
+        value: bytes | None = self._db.get(state_key(key), verify_checksums=True)
         return value
 
 
@@ -110,6 +122,35 @@ class Store:
         except plyvel.CorruptionError as exc:
             raise StoreError(f"the data folder {path} is corrupt: {_reason(exc)}") from None
         self.state = CommittedState(self._db)
+
+    @classmethod
+    def open_existing(cls, path: str) -> Store:
+        """Open a data folder that must already hold a store, creating nothing (audit, export).
+
+        LevelDB lets one process open a folder at a time, so this fails while its node runs.
+        """
+        if not (Path(path) / "CURRENT").is_file():
+            raise StoreError(f"no node data in {path}: is it a node's data folder?")
+        store = cls.__new__(cls)
+        try:
+            # No block cache: a block read once without its checksum verified must not be
+            # served from memory to a later read that asks for verification.
+            store._db = plyvel.DB(
+                path, create_if_missing=False, paranoid_checks=True, lru_cache_size=0
+            )
+        except plyvel.IOError as exc:
+            if "lock" in _reason(exc).lower():
+                raise StoreError(
+                    f"the data folder {path} is in use: stop its node first "
+                    "(LevelDB lets one process open it at a time)"
+                ) from None
+            raise StoreError(f"cannot open the data folder {path}: {_reason(exc)}") from None
+        except plyvel.CorruptionError as exc:
+            raise StoreCorruption(f"the data folder {path} is corrupt: {_reason(exc)}") from None
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the data folder {path}: {_reason(exc)}") from None
+        store.state = CommittedState(store._db)
+        return store
 
     def close(self) -> None:
         """Close the database."""
@@ -129,6 +170,19 @@ class Store:
     def put_evidence(self, height: int, digest: bytes, evidence: bytes) -> None:
         """Keep two conflicting signed votes of one validator."""
         self._db.put(b"e" + _height(height) + digest[:8], evidence)
+
+    def get_validator_set_bytes(self, height: int) -> bytes | None:
+        """Return the encoded validator set that signs a height (up to the tip + 1)."""
+        for _, value in self._db.iterator(
+            start=b"v", stop=validator_set_key(height + 1), reverse=True
+        ):
+            return bytes(value)
+        return None
+
+    def scan_state(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        """Return committed state entries whose key starts with `prefix` (small tables)."""
+        start = len(b"s")
+        return [(key[start:], value) for key, value in self._db.iterator(prefix=b"s" + prefix)]
 
     def list_evidence(self, limit: int = 100) -> list[bytes]:
         """Return kept evidence, newest heights last."""
@@ -150,6 +204,9 @@ class Store:
                     if value is not None:
                         batch.put(state_key(key), value)
                 batch.put(_META_SCHEMA, pack(SCHEMA_VERSION))
+                first_set = genesis_writes.get(KEY_VALIDATORS)
+                if first_set is not None:
+                    batch.put(validator_set_key(1), first_set)
                 batch.put(_META_TIP, encode_tip(tip))
                 batch.put(_META_GENESIS, genesis_hash)
             return
@@ -164,7 +221,7 @@ class Store:
 
     def get_tip(self) -> ChainTip:
         """Return the last committed block's tip."""
-        data = self._db.get(_META_TIP)
+        data = self._db.get(_META_TIP, verify_checksums=True)
         if data is None:
             raise StoreError("the data folder has no tip: it was never initialised")
         try:
@@ -207,11 +264,15 @@ class Store:
                     batch.delete(state_key(key))
                 else:
                     batch.put(state_key(key), value)
+            # Index the validator set by the first height it signs, for look-ups by height.
+            signing_next = result.writes.get(KEY_VALIDATORS)
+            if signing_next is not None:
+                batch.put(validator_set_key(height + 1), signing_next)
             batch.put(_META_TIP, encode_tip(tip))
 
     def get_block_bytes(self, height: int) -> bytes | None:
         """Return the stored bytes of a block, or None."""
-        value: bytes | None = self._db.get(block_key(height))
+        value: bytes | None = self._db.get(block_key(height), verify_checksums=True)
         return value
 
     def get_block(self, height: int) -> Block | None:
@@ -226,7 +287,7 @@ class Store:
 
     def get_certificate(self, height: int) -> CommitCertificate | None:
         """Return the certificate of the block at a height, or None."""
-        data = self._db.get(certificate_key(height))
+        data = self._db.get(certificate_key(height), verify_checksums=True)
         if data is None:
             return None
         try:
@@ -236,7 +297,7 @@ class Store:
 
     def get_tx_location(self, tx_id: bytes) -> tuple[int, int] | None:
         """Return (height, index) of a committed transaction, or None."""
-        data = self._db.get(tx_key(tx_id))
+        data = self._db.get(tx_key(tx_id), verify_checksums=True)
         if data is None:
             return None
         height, index = expect_list(unpack(data), 2, "tx location")
@@ -251,6 +312,88 @@ class Store:
             if len(ids) >= limit:
                 break
         return ids
+
+    # Read side for auditors and exports: raw bytes, checksums verified, nothing decoded.
+
+    def _read(self, key: bytes) -> bytes | None:
+        """Return a value with LevelDB's checksums verified; raise StoreCorruption."""
+        try:
+            value: bytes | None = self._db.get(key, verify_checksums=True, fill_cache=False)
+        except plyvel.CorruptionError as exc:
+            raise StoreCorruption(f"LevelDB reports corruption: {_reason(exc)}") from None
+        return value
+
+    def _scan(self, table: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Yield (key without its table byte, value) of one table in key order."""
+        try:
+            for key, value in self._db.iterator(
+                prefix=table, verify_checksums=True, fill_cache=False
+            ):
+                yield key[1:], value
+        except plyvel.CorruptionError as exc:
+            raise StoreCorruption(f"LevelDB reports corruption: {_reason(exc)}") from None
+
+    def read_tip(self) -> ChainTip:
+        """Return the stored tip, checksums verified; raise StoreError if absent or corrupt."""
+        data = self._read(_META_TIP)
+        if data is None:
+            raise StoreError("the data folder has no tip: it was never initialised")
+        try:
+            return decode_tip(data)
+        except DanangChainError as exc:
+            raise StoreError(f"the stored tip is corrupt: {exc}") from None
+
+    def read_state(self, key: bytes) -> bytes | None:
+        """Return a committed state value, checksums verified, or None."""
+        return self._read(state_key(key))
+
+    def get_genesis_hash(self) -> bytes | None:
+        """Return the genesis hash the data folder was made for, or None."""
+        return self._read(_META_GENESIS)
+
+    def get_schema_version(self) -> bytes | None:
+        """Return the stored schema version (its encoding), or None."""
+        return self._read(_META_SCHEMA)
+
+    def read_block_bytes(self, height: int) -> bytes | None:
+        """Return a block's stored bytes, checksums verified, or None."""
+        return self._read(block_key(height))
+
+    def read_certificate_bytes(self, height: int) -> bytes | None:
+        """Return the stored bytes of a block's own certificate, or None."""
+        return self._read(certificate_key(height))
+
+    def iter_block_bytes(self) -> Iterator[tuple[int | None, bytes]]:
+        """Yield (height, bytes) of every stored block in height order (None: a malformed key)."""
+        for key, value in self._scan(b"b"):
+            yield (struct.unpack(">Q", key)[0] if len(key) == 8 else None), value
+
+    def iter_state(self) -> Iterator[tuple[bytes, bytes]]:
+        """Yield every committed state entry (state key, value) in key order."""
+        return self._scan(b"s")
+
+    def read_tx_location(self, tx_id: bytes) -> bytes | None:
+        """Return the raw stored location entry of a transaction, or None."""
+        return self._read(tx_key(tx_id))
+
+    def read_address_record(self, address: bytes, height: int, index: int) -> bytes | None:
+        """Return the record id filed under an address at (height, index), or None."""
+        return self._read(address_record_key(address, height, index))
+
+    def count_entries(self) -> dict[str, int]:
+        """Return how many certificates and index entries are stored."""
+        tables = {"certificates": b"c", "tx_index": b"t", "address_index": b"a"}
+        return {name: sum(1 for _ in self._scan(table)) for name, table in tables.items()}
+
+
+def encode_tx_location(height: int, index: int) -> bytes:
+    """Return the stored form of a transaction's location."""
+    return pack([height, index])
+
+
+def get_indexed_addresses(tx: Transaction) -> tuple[bytes, ...]:
+    """Return the addresses under which the store indexes a transaction (records only)."""
+    return _addresses_of_record(tx.body, tx.sender)
 
 
 def _addresses_of_record(body: object, sender: bytes) -> tuple[bytes, ...]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from danangchain.address import compute_address, encode_address
 from danangchain.block import Block, Header
+from danangchain.encoding import unpack
 from danangchain.state import Member, Record
 from danangchain.transaction import (
     EndorseBody,
@@ -13,10 +14,11 @@ from danangchain.transaction import (
     MemberRevokeBody,
     RecordBody,
     Transaction,
+    ValidatorVoteBody,
     compute_tx_id,
     encode_transaction,
 )
-from danangchain.validators import CommitCertificate
+from danangchain.validators import CommitCertificate, Validator, ValidatorSet
 
 
 def _address_or_none(address: bytes | None) -> str | None:
@@ -43,7 +45,18 @@ def render_body(tx: Transaction) -> dict[str, Any]:
     if isinstance(body, EndorseBody):
         return {"record_id": body.record_id.hex()}
     if isinstance(body, MemberAdmitBody):
-        return {"address": encode_address(body.address), "role": body.role}
+        return {
+            "address": encode_address(body.address),
+            "role": body.role,
+            "public_key": _hex_or_none(body.public_key),
+        }
+    if isinstance(body, ValidatorVoteBody):
+        return {
+            "action": body.action,
+            "public_key": body.public_key.hex(),
+            "name": body.name,
+            "power": body.power,
+        }
     assert isinstance(body, MemberRevokeBody)
     return {"address": encode_address(body.address)}
 
@@ -109,6 +122,30 @@ def render_block(block: Block, certificate: CommitCertificate | None) -> dict[st
         "txs": txs,
         "last_commit": render_certificate(block.last_commit),
         "certificate": render_certificate(certificate),
+    }
+
+
+def render_validator(validator: Validator) -> dict[str, Any]:
+    """Render one validator of a set."""
+    return {
+        "public_key": validator.public_key.hex(),
+        "address": encode_address(compute_address(validator.public_key)),
+        "name": validator.name,
+        "power": validator.power,
+    }
+
+
+def render_pending_vote(value: bytes, current: ValidatorSet) -> dict[str, Any]:
+    """Render the votes cast so far for one validator change."""
+    action, public_key, name, power, voters = unpack(value)
+    return {
+        "action": action,
+        "public_key": public_key.hex(),
+        "name": name,
+        "power": power,
+        "voters": [v.hex() for v in voters],
+        "power_voted": sum(current.power_of(v) for v in voters),
+        "power_needed": current.quorum,
     }
 
 

@@ -23,12 +23,17 @@ from cli.localnet import (
 PASSWORD = "correct horse battery staple"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run the danangchain CLI as its own process."""
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -78,9 +83,17 @@ class LocalNode:
 def local_node(tmp_path: Path) -> Iterator[LocalNode]:
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
-    made = run_cli_json("network", "init", str(tmp_path / "net"), "--validators", "1",
-                        "--base-port", str(find_free_ports()),
-                        "--password-file", str(password_file))
+    made = run_cli_json(
+        "network",
+        "init",
+        str(tmp_path / "net"),
+        "--validators",
+        "1",
+        "--base-port",
+        str(find_free_ports()),
+        "--password-file",
+        str(password_file),
+    )
     node = LocalNode(tmp_path, password_file, made)
     node.start()
     yield node

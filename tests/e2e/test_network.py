@@ -18,7 +18,12 @@ from cli.localnet import find_free_ports, start_node_process, stop_node_process,
 from cli.network import init_network
 from danangchain import ed25519
 from danangchain.address import compute_address
-from danangchain.transaction import MemberAdmitBody, RecordBody, encode_transaction, sign_transaction
+from danangchain.transaction import (
+    MemberAdmitBody,
+    RecordBody,
+    encode_transaction,
+    sign_transaction,
+)
 from node.keyfile import read_keystore, unlock_key
 from tests.e2e.conftest import PASSWORD
 
@@ -45,13 +50,15 @@ class Network:
         self.folder = folder
         self.password_file = folder / "password"
         self.password_file.write_text(PASSWORD + "\n")
-        self.made = init_network(folder / "net", 4, "e2e-net", find_free_ports(5), PASSWORD,
-                                 full_nodes=1)
+        self.made = init_network(
+            folder / "net", 4, "e2e-net", find_free_ports(5), PASSWORD, full_nodes=1
+        )
         self.homes = [Path(n["home"]) for n in self.made["nodes"]]
         self.clients = [NodeClient(n["api_url"], timeout_s=5) for n in self.made["nodes"]]
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
-        self.registrar = unlock_key(read_keystore(Path(self.made["keystore"]) / "registrar.json"),
-                                    PASSWORD)
+        self.registrar = unlock_key(
+            read_keystore(Path(self.made["keystore"]) / "registrar.json"), PASSWORD
+        )
         self.nonces: dict[bytes, int] = {}
 
     def start(self, index: int) -> None:
@@ -109,15 +116,21 @@ def record(number: int) -> RecordBody:
 def test_four_validators_agree_survive_one_loss_stop_at_two_and_catch_up(network: Network) -> None:
     senders = [ed25519.signing_key_from_seed(bytes([50 + i]) * 32) for i in range(4)]
     # One sender's transactions go to one node, so its nonces arrive in order.
-    admits = [network.submit(0, network.registrar,
-                             MemberAdmitBody(compute_address(k.public_key), "business"))
-              for k in senders]
+    admits = [
+        network.submit(
+            0, network.registrar, MemberAdmitBody(compute_address(k.public_key), "business")
+        )
+        for k in senders
+    ]
     wait_for(lambda: all(network.committed(0, t) for t in admits), 30, "admissions")
 
     # Round-robin over all four nodes: every transaction commits, once, everywhere alike.
     txs = [network.submit(n % 4, senders[n % 4], record(n)) for n in range(40)]
-    wait_for(lambda: all(network.committed(n % 4, t) for n, t in enumerate(txs)), 60,
-             "40 records on all nodes")
+    wait_for(
+        lambda: all(network.committed(n % 4, t) for n, t in enumerate(txs)),
+        60,
+        "40 records on all nodes",
+    )
     top = min(network.height(i) for i in range(4))
     network.assert_agreement([0, 1, 2, 3], top)
 
@@ -142,8 +155,11 @@ def test_four_validators_agree_survive_one_loss_stop_at_two_and_catch_up(network
     network.start(3)
     wait_for(lambda: network.committed(0, waiting), 90, "the waiting record after recovery")
     after = network.submit(1, senders[1], record(201))
-    wait_for(lambda: all(network.committed(i, after) for i in range(4)), 60,
-             "a new record on all four nodes")
+    wait_for(
+        lambda: all(network.committed(i, after) for i in range(4)),
+        60,
+        "a new record on all four nodes",
+    )
     top = min(network.height(i) for i in range(4))
     network.assert_agreement([0, 1, 2, 3], top)
 

@@ -35,8 +35,9 @@ def make_member(node: LocalNode, name: str, role: str) -> str:
     key = generate_signing_key()
     save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
     address = encode_address(compute_address(key.public_key))
-    result = node.cli("member", "admit", address, "--role", role, "--from", "registrar",
-                      "--wait", "--json")
+    result = node.cli(
+        "member", "admit", address, "--role", role, "--from", "registrar", "--wait", "--json"
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "committed"
     return address
@@ -47,14 +48,30 @@ def test_household_and_business_record_and_endorse_through_the_cli(local_node: L
     make_member(local_node, "business", "business")
     doc = local_node.folder / "invoice.pdf"
     doc.write_bytes(b"%PDF invoice 0001")
-    recorded = local_node.cli("tx", "record", "--from", "business", "--category", "invoice",
-                              "--doc", str(doc), "--amount", "1500000", "--counterparty",
-                              household, "--memo", "rice", "--wait", "--json")
+    recorded = local_node.cli(
+        "tx",
+        "record",
+        "--from",
+        "business",
+        "--category",
+        "invoice",
+        "--doc",
+        str(doc),
+        "--amount",
+        "1500000",
+        "--counterparty",
+        household,
+        "--memo",
+        "rice",
+        "--wait",
+        "--json",
+    )
     assert recorded.returncode == 0, recorded.stderr
     record = json.loads(recorded.stdout)
     assert record["status"] == "committed" and record["height"] >= 1
-    endorsed = local_node.cli("tx", "endorse", record["tx_id"], "--from", "household",
-                              "--wait", "--json")
+    endorsed = local_node.cli(
+        "tx", "endorse", record["tx_id"], "--from", "household", "--wait", "--json"
+    )
     assert endorsed.returncode == 0, endorsed.stderr
     shown = json.loads(local_node.cli("query", "record", record["tx_id"], "--json").stdout)
     assert shown["endorsed"] is True and shown["counterparty"] == household
@@ -66,16 +83,37 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(local_node: LocalNode)
     household = make_member(local_node, "household", "household")
     typo = household[:-3] + ("q" if household[-3] != "q" else "p") + household[-2:]
     cases = [
-        (local_node.cli("member", "admit", typo, "--role", "business", "--from", "registrar"),
-         2, "checksum"),
+        (
+            local_node.cli("member", "admit", typo, "--role", "business", "--from", "registrar"),
+            2,
+            "checksum",
+        ),
         (local_node.cli("tx", "endorse", "00" * 32, "--from", "nobody"), 2, "not found"),
-        (run_cli("tx", "endorse", "00" * 32, "--from", "household", "--node", local_node.url,
-                 "--keystore", str(local_node.keystore), env={"DANANGCHAIN_PASSWORD": "wrong"}),
-         2, "wrong password"),
+        (
+            run_cli(
+                "tx",
+                "endorse",
+                "00" * 32,
+                "--from",
+                "household",
+                "--node",
+                local_node.url,
+                "--keystore",
+                str(local_node.keystore),
+                env={"DANANGCHAIN_PASSWORD": "wrong"},
+            ),
+            2,
+            "wrong password",
+        ),
         (run_cli("query", "status", "--node", "http://127.0.0.1:1"), 2, "cannot reach"),
         (local_node.cli("tx", "endorse", "00" * 32, "--from", "household"), 1, "unknown_record"),
-        (local_node.cli("member", "admit", household, "--role", "business", "--from",
-                        "household"), 1, "not_registrar"),
+        (
+            local_node.cli(
+                "member", "admit", household, "--role", "business", "--from", "household"
+            ),
+            1,
+            "not_registrar",
+        ),
         (run_cli("query", "tx", "ab" * 32, "--node", local_node.url), 1, "no such"),
     ]
     for result, code, fragment in cases:
@@ -97,9 +135,19 @@ def test_every_reported_commit_survives_sigkill_during_a_stream(local_node: Loca
         for number in range(10_000):
             if stop.is_set():
                 return
-            result = local_node.cli("tx", "record", "--from", "business", "--category",
-                                    "invoice", "--doc-hash", f"{number:064x}", "--counterparty",
-                                    household, "--json")
+            result = local_node.cli(
+                "tx",
+                "record",
+                "--from",
+                "business",
+                "--category",
+                "invoice",
+                "--doc-hash",
+                f"{number:064x}",
+                "--counterparty",
+                household,
+                "--json",
+            )
             if result.returncode == 0:
                 submitted.append(json.loads(result.stdout)["tx_id"])
 
@@ -114,8 +162,11 @@ def test_every_reported_commit_survives_sigkill_during_a_stream(local_node: Loca
                     continue
                 if state["status"] == "committed":
                     block = client.get(f"/blocks/{state['height']}")
-                    committed[tx_id] = (state["height"], state["index"],
-                                        block["header"]["state_root"])
+                    committed[tx_id] = (
+                        state["height"],
+                        state["index"],
+                        block["header"]["state_root"],
+                    )
 
     threads = [threading.Thread(target=submit_stream), threading.Thread(target=observe_commits)]
     for thread in threads:
@@ -141,8 +192,18 @@ def test_every_reported_commit_survives_sigkill_during_a_stream(local_node: Loca
     assert status["state_root"] == latest["header"]["state_root"]
     assert status["height"] >= max(h for h, _, _ in committed.values())
     # The node keeps working after the restart: a new record commits on top.
-    after = local_node.cli("tx", "record", "--from", "business", "--category", "other",
-                           "--doc-hash", "ff" * 32, "--wait", "--json")
+    after = local_node.cli(
+        "tx",
+        "record",
+        "--from",
+        "business",
+        "--category",
+        "other",
+        "--doc-hash",
+        "ff" * 32,
+        "--wait",
+        "--json",
+    )
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["height"] > status["height"] - 1
 

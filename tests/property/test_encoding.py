@@ -21,8 +21,10 @@ scalars = (
 )
 values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=20)
-    | st.dictionaries(st.text(max_size=10), children, max_size=8),
+    lambda children: (
+        st.lists(children, max_size=20)
+        | st.dictionaries(st.text(max_size=10), children, max_size=8)
+    ),
     max_leaves=40,
 )
 
@@ -54,8 +56,12 @@ def test_trailing_bytes_are_refused(value: object, extra: bytes) -> None:
 
 @given(st.integers(min_value=0, max_value=127))
 def test_small_integer_in_a_longer_form_is_refused(number: int) -> None:
-    for longer in (b"\xcc" + bytes([number]), b"\xcd" + struct.pack(">H", number),
-                   b"\xce" + struct.pack(">I", number), b"\xcf" + struct.pack(">Q", number)):
+    for longer in (
+        b"\xcc" + bytes([number]),
+        b"\xcd" + struct.pack(">H", number),
+        b"\xce" + struct.pack(">I", number),
+        b"\xcf" + struct.pack(">Q", number),
+    ):
         with pytest.raises(DecodeError, match="non-canonical"):
             unpack(longer)
 

@@ -113,8 +113,7 @@ class SafetyViolation(AssertionError):
 class Simulation:
     """Run validators over a simulated network from a seed."""
 
-    def __init__(self, seed: int, scenario: Scenario = Scenario(),
-                 quorum: Any = None) -> None:
+    def __init__(self, seed: int, scenario: Scenario = Scenario(), quorum: Any = None) -> None:
         self.seed = seed
         self.scenario = scenario
         self.rng = random.Random(seed)
@@ -124,13 +123,22 @@ class Simulation:
         self.trace: deque[str] = deque(maxlen=400)
         self.verifier = CachedVerifier()
         self.quorum = quorum
-        self.timeouts = Timeouts(propose_ms=300, propose_delta_ms=200, prevote_ms=200,
-                                 prevote_delta_ms=100, precommit_ms=200, precommit_delta_ms=100,
-                                 cap_ms=3000)
-        keys = [ed25519.signing_key_from_seed(hashlib.sha256(f"{seed}/{i}".encode()).digest())
-                for i in range(scenario.validators)]
-        self.validator_set = ValidatorSet.of([Validator(k.public_key, f"v{i}")
-                                              for i, k in enumerate(keys)])
+        self.timeouts = Timeouts(
+            propose_ms=300,
+            propose_delta_ms=200,
+            prevote_ms=200,
+            prevote_delta_ms=100,
+            precommit_ms=200,
+            precommit_delta_ms=100,
+            cap_ms=3000,
+        )
+        keys = [
+            ed25519.signing_key_from_seed(hashlib.sha256(f"{seed}/{i}".encode()).digest())
+            for i in range(scenario.validators)
+        ]
+        self.validator_set = ValidatorSet.of(
+            [Validator(k.public_key, f"v{i}") for i, k in enumerate(keys)]
+        )
         byzantine = set(self.rng.sample(range(scenario.validators), scenario.byzantine))
         self.nodes = [SimNode(i, k, i in byzantine) for i, k in enumerate(keys)]
         self.decisions: dict[int, bytes] = {}
@@ -174,8 +182,9 @@ class Simulation:
         if not self.stable_heights:
             return False
         target = self.scenario.heights_after_stable
-        return all(len(n.committed) >= self.stable_heights[n.index] + target
-                   for n in self.correct())
+        return all(
+            len(n.committed) >= self.stable_heights[n.index] + target for n in self.correct()
+        )
 
     def dispatch(self, kind: str, payload: Any) -> None:
         if kind == "deliver":
@@ -233,8 +242,15 @@ class Simulation:
     def stabilise(self) -> None:
         """From now on: no loss, no partition, every validator up."""
         self.groups = None
-        self.scenario = Scenario(**{**self.scenario.__dict__, "drop": 0.0, "duplicate": 0.0,
-                                    "partitions": False, "crashes": False})
+        self.scenario = Scenario(
+            **{
+                **self.scenario.__dict__,
+                "drop": 0.0,
+                "duplicate": 0.0,
+                "partitions": False,
+                "crashes": False,
+            }
+        )
         for node in self.nodes:
             if node.machine is None:
                 self.boot(node)
@@ -249,16 +265,23 @@ class Simulation:
 
     def boot(self, node: SimNode) -> None:
         node.incarnation += 1
-        node.machine = Consensus(CHAIN_ID, node.key, self.timeouts, restored=node.persisted,
-                                 verify=self.verifier, quorum=self.quorum)
+        node.machine = Consensus(
+            CHAIN_ID,
+            node.key,
+            self.timeouts,
+            restored=node.persisted,
+            verify=self.verifier,
+            quorum=self.quorum,
+        )
         self.trace.append(f"{self.now} boot v{node.index} at height {node.next_height}")
         self.start_height(node)
 
     def start_height(self, node: SimNode) -> None:
         node.sent = []
         self.feed(node, StartHeight(node.next_height, self.validator_set, txs_available=False))
-        self.at(self.now + BLOCK_INTERVAL_MS, "event", (node.index, node.incarnation,
-                                                         TxsAvailable()))
+        self.at(
+            self.now + BLOCK_INTERVAL_MS, "event", (node.index, node.incarnation, TxsAvailable())
+        )
 
     # The network
 
@@ -285,15 +308,23 @@ class Simulation:
         """Block sync: fetch the decided block of our height from a peer that has it."""
         if node.machine is None:
             return
-        ahead = [p for p in self.nodes if len(p.committed) >= node.next_height
-                 and self.connected(node.index, p.index) and p.machine is not None]
+        ahead = [
+            p
+            for p in self.nodes
+            if len(p.committed) >= node.next_height
+            and self.connected(node.index, p.index)
+            and p.machine is not None
+        ]
         if not ahead:
             return
         peer = self.rng.choice(ahead)
         height = node.next_height
         event = CertifiedBlockReceived(peer.committed[height - 1], peer.certificates[height - 1])
-        self.at(self.now + self.rng.randint(1, self.scenario.max_delay_ms), "event",
-                (node.index, node.incarnation, event))
+        self.at(
+            self.now + self.rng.randint(1, self.scenario.max_delay_ms),
+            "event",
+            (node.index, node.incarnation, event),
+        )
 
     # One node's machine
 
@@ -320,8 +351,9 @@ class Simulation:
             event = TimeoutFired(action.kind, action.height, action.round)
             self.at(self.now + action.delay_ms, "event", (node.index, node.incarnation, event))
         elif isinstance(action, RequestProposalBlock):
-            return ProposalBlockReady(action.height, action.round,
-                                      self.make_block(node, action.height, action.round))
+            return ProposalBlockReady(
+                action.height, action.round, self.make_block(node, action.height, action.round)
+            )
         elif isinstance(action, ValidateBlock):
             return BlockValidated(action.block.hash, self.is_valid(node, action.block))
         elif isinstance(action, CommitBlock):
@@ -337,29 +369,47 @@ class Simulation:
 
     def make_block(self, node: SimNode, height: int, round_: int, valid: bool = True) -> Block:
         previous = node.committed[-1].hash if node.committed else bytes(32)
-        payload = hashlib.sha256(f"{self.seed}/{node.index}/{height}/{round_}/"
-                                 f"{self.rng.random()}".encode()).digest()
-        header = Header(CHAIN_ID, height, self.now + 1, previous, payload, 0,
-                        bytes(32) if valid else INVALID_MARK, bytes(32), bytes(32),
-                        node.key.public_key, bytes(32))
+        payload = hashlib.sha256(
+            f"{self.seed}/{node.index}/{height}/{round_}/{self.rng.random()}".encode()
+        ).digest()
+        header = Header(
+            CHAIN_ID,
+            height,
+            self.now + 1,
+            previous,
+            payload,
+            0,
+            bytes(32) if valid else INVALID_MARK,
+            bytes(32),
+            bytes(32),
+            node.key.public_key,
+            bytes(32),
+        )
         return Block(header, (), None, ())
 
     def is_valid(self, node: SimNode, block: Block) -> bool:
         previous = node.committed[-1].hash if node.committed else bytes(32)
-        return (block.header.state_root != INVALID_MARK and block.height == node.next_height
-                and block.header.previous_hash == previous)
+        return (
+            block.header.state_root != INVALID_MARK
+            and block.height == node.next_height
+            and block.header.previous_hash == previous
+        )
 
     def commit(self, node: SimNode, block: Block, certificate: CommitCertificate) -> None:
         height = node.next_height
         if block.height != height:
-            raise SafetyViolation(self.report(f"v{node.index} committed height {block.height} "
-                                              f"while at {height}"))
+            raise SafetyViolation(
+                self.report(f"v{node.index} committed height {block.height} while at {height}")
+            )
         if not node.byzantine:
             decided = self.decisions.setdefault(height, block.hash)
             if decided != block.hash:
-                raise SafetyViolation(self.report(
-                    f"v{node.index} committed {block.hash.hex()[:12]} at height {height}, "
-                    f"another correct validator committed {decided.hex()[:12]}"))
+                raise SafetyViolation(
+                    self.report(
+                        f"v{node.index} committed {block.hash.hex()[:12]} at height {height}, "
+                        f"another correct validator committed {decided.hex()[:12]}"
+                    )
+                )
             if not self.is_valid(node, block):
                 raise SafetyViolation(self.report(f"v{node.index} committed an invalid block"))
         node.committed.append(block)
@@ -385,8 +435,9 @@ class Simulation:
 
     def conflicting(self, node: SimNode, message: Message) -> Message:
         if isinstance(message, Proposal):
-            block = self.make_block(node, message.height, message.round,
-                                    valid=self.rng.random() < 0.5)
+            block = self.make_block(
+                node, message.height, message.round, valid=self.rng.random() < 0.5
+            )
             return sign_proposal(node.key, CHAIN_ID, message.height, message.round, block, -1)
         value = self.rng.choice([None, hashlib.sha256(self.rng.randbytes(8)).digest()])
         vote_type = self.rng.choice([PREVOTE, PRECOMMIT])
@@ -395,15 +446,20 @@ class Simulation:
     # Reporting
 
     def report(self, problem: str) -> str:
-        lines = [f"seed {self.seed}: {problem}", f"scenario {self.scenario}",
-                 "last messages and events:"]
+        lines = [
+            f"seed {self.seed}: {problem}",
+            f"scenario {self.scenario}",
+            "last messages and events:",
+        ]
         return "\n".join(lines + list(self.trace))
 
 
 def describe(message: Message) -> str:
     if isinstance(message, Proposal):
-        return (f"proposal h{message.height} r{message.round} "
-                f"{message.block_hash.hex()[:8]} vr{message.valid_round}")
+        return (
+            f"proposal h{message.height} r{message.round} "
+            f"{message.block_hash.hex()[:8]} vr{message.valid_round}"
+        )
     assert isinstance(message, Vote)
     value = "nil" if message.block_hash is None else message.block_hash.hex()[:8]
     return f"{message.vote_type} h{message.height} r{message.round} {value}"

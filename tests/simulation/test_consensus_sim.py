@@ -28,9 +28,12 @@ def run_and_check(seed: int, scenario: Scenario) -> Simulation:
     simulation = Simulation(seed, scenario).run()
     if not simulation.done():
         heights = {n.index: len(n.committed) for n in simulation.correct()}
-        raise AssertionError(simulation.report(
-            f"no progress after stabilising: heights {heights}, "
-            f"at stabilisation {simulation.stable_heights}"))
+        raise AssertionError(
+            simulation.report(
+                f"no progress after stabilising: heights {heights}, "
+                f"at stabilisation {simulation.stable_heights}"
+            )
+        )
     return simulation
 
 

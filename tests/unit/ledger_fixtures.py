@@ -17,7 +17,6 @@ from danangchain.ledger import (
     build_block,
     get_genesis_tip,
     get_tip_after,
-    get_validator_set,
     make_candidate,
 )
 from danangchain.rules import apply_transaction
@@ -33,7 +32,6 @@ from danangchain.validators import (
     PRECOMMIT,
     CommitCertificate,
     Validator,
-    ValidatorSet,
     make_certificate,
     sign_vote,
 )
@@ -134,7 +132,6 @@ class LocalChain:
     state: DictState
     tip: ChainTip
     last_commit: CommitCertificate | None = None
-    previous_validator_set: ValidatorSet | None = None
     blocks: list[Block] = field(default_factory=list)
     certificates: list[CommitCertificate] = field(default_factory=list)
 
@@ -173,7 +170,6 @@ class LocalChain:
         result, _ = self.build(txs)
         self.apply(result.block)
         certificate = certify(result.block, self.validator_keys)
-        self.previous_validator_set = get_validator_set(self.state)
         self.state.apply(result.writes)
         self.tip = get_tip_after(result)
         self.last_commit = certificate

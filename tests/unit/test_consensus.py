@@ -51,8 +51,19 @@ def key_of(index_in_set: int) -> ed25519.SigningKey:
 
 
 def block(height: int = 1, salt: int = 0) -> Block:
-    header = Header(CHAIN, height, 10 + salt, bytes(32), bytes([salt]) * 32, 0, bytes(32),
-                    bytes(32), bytes(32), KEYS[0].public_key, bytes(32))
+    header = Header(
+        CHAIN,
+        height,
+        10 + salt,
+        bytes(32),
+        bytes([salt]) * 32,
+        0,
+        bytes(32),
+        bytes(32),
+        bytes(32),
+        KEYS[0].public_key,
+        bytes(32),
+    )
     return Block(header, (), None, ())
 
 
@@ -132,8 +143,9 @@ def test_quorum_of_precommits_decides_the_block() -> None:
     machine.step(BlockValidated(proposal.block_hash, True))
     actions: list = []
     for index in (1, 2, 3):
-        actions = machine.step(MessageReceived(
-            sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0, proposal.block_hash)))
+        actions = machine.step(
+            MessageReceived(sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0, proposal.block_hash))
+        )
     commits = [a for a in actions if isinstance(a, CommitBlock)]
     assert len(commits) == 1 and commits[0].block == proposal.block
     assert len(commits[0].certificate.signatures) == 3
@@ -145,8 +157,9 @@ def test_two_thirds_exactly_is_not_a_quorum() -> None:
     machine.step(MessageReceived(proposal))
     machine.step(BlockValidated(proposal.block_hash, True))
     for index in (1, 2):
-        actions = machine.step(MessageReceived(
-            sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0, proposal.block_hash)))
+        actions = machine.step(
+            MessageReceived(sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0, proposal.block_hash))
+        )
         assert not [a for a in actions if isinstance(a, CommitBlock)]
 
 
@@ -156,8 +169,9 @@ def test_restarted_validator_never_signs_a_different_value_at_the_same_step() ->
     machine.step(MessageReceived(proposal))
     actions = machine.step(BlockValidated(proposal.block_hash, True))
     record = next(a.record for a in actions if isinstance(a, PersistSigning))
-    restarted = Consensus(CHAIN, key_of(0), restored=decode_signing_record(
-        encode_signing_record(record)))
+    restarted = Consensus(
+        CHAIN, key_of(0), restored=decode_signing_record(encode_signing_record(record))
+    )
     restarted.step(StartHeight(1, VSET))
     # The proposal is lost; the propose timeout would prevote nil, a different value.
     actions = restarted.step(TimeoutFired("propose", 1, 0))
@@ -174,8 +188,9 @@ def test_timeouts_move_a_silent_round_forward() -> None:
         machine.step(MessageReceived(sign_vote(key_of(index), CHAIN, PREVOTE, 1, 0, None)))
     assert machine.step_ == 2  # a nil quorum of prevotes: precommit nil
     for index in (1, 2):
-        actions = machine.step(MessageReceived(sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0,
-                                                         None)))
+        actions = machine.step(
+            MessageReceived(sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0, None))
+        )
     assert any(isinstance(a, ScheduleTimeout) and a.kind == "precommit" for a in actions)
     machine.step(TimeoutFired("precommit", 1, 0))
     assert machine.round == 1
@@ -193,8 +208,9 @@ def test_certified_block_from_sync_is_committed_only_with_a_valid_certificate() 
     decided = block(salt=3)
     votes = [sign_vote(key_of(i), CHAIN, PRECOMMIT, 1, 0, decided.hash) for i in (0, 1, 2)]
     weak = make_certificate(votes[:2])
-    assert not [a for a in machine.step(CertifiedBlockReceived(decided, weak))
-                if isinstance(a, CommitBlock)]
+    assert not [
+        a for a in machine.step(CertifiedBlockReceived(decided, weak)) if isinstance(a, CommitBlock)
+    ]
     actions = machine.step(CertifiedBlockReceived(decided, make_certificate(votes)))
     assert [a for a in actions if isinstance(a, CommitBlock)]
 

@@ -8,9 +8,27 @@ from pathlib import Path
 import danangchain
 
 ALLOWED_TOP_LEVEL = {
-    "__future__", "collections", "dataclasses", "enum", "functools", "hashlib", "hmac",
-    "itertools", "json", "math", "struct", "typing", "unicodedata", "abc", "bisect",
-    "cryptography", "msgpack", "danangchain", "re", "heapq", "operator",
+    "__future__",
+    "collections",
+    "dataclasses",
+    "enum",
+    "functools",
+    "hashlib",
+    "hmac",
+    "itertools",
+    "json",
+    "math",
+    "struct",
+    "typing",
+    "unicodedata",
+    "abc",
+    "bisect",
+    "cryptography",
+    "msgpack",
+    "danangchain",
+    "re",
+    "heapq",
+    "operator",
 }
 
 
@@ -34,6 +52,10 @@ def test_core_imports_only_the_standard_library_cryptography_and_msgpack() -> No
 
 def test_only_the_store_imports_plyvel() -> None:
     root = Path(danangchain.__file__).parent.parent
-    users = [p.relative_to(root).as_posix() for folder in ("node", "cli", "danangchain")
-             for p in (root / folder).rglob("*.py") if "plyvel" in imported_modules(p)]
+    users = [
+        p.relative_to(root).as_posix()
+        for folder in ("node", "cli", "danangchain")
+        for p in (root / folder).rglob("*.py")
+        if "plyvel" in imported_modules(p)
+    ]
     assert users == ["node/store.py"]

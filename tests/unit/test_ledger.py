@@ -233,10 +233,8 @@ def test_replaying_the_same_blocks_gives_the_same_state_root_and_state() -> None
 
     state = make_genesis_state(chain.genesis)
     tip = get_genesis_tip(chain.genesis)
-    previous_set = None
     for data in exported:
         result = apply_block(state, tip, CHAIN_ID, decode_block(data))
-        previous_set = get_validator_set(state)
         state.apply(result.writes)
         tip = get_tip_after(result)
     assert tip == chain.tip

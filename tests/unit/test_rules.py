@@ -451,8 +451,10 @@ def vote(state: DictState, voter: ed25519.SigningKey, action: str, key: bytes) -
 
 def sets(state: DictState) -> tuple[int, int]:
     view = StateView(state)
-    return (len(decode_validator_set(view.get(KEY_VALIDATORS)).validators),
-            len(decode_validator_set(view.get(KEY_NEXT_VALIDATORS)).validators))
+    return (
+        len(decode_validator_set(view.get(KEY_VALIDATORS)).validators),
+        len(decode_validator_set(view.get(KEY_NEXT_VALIDATORS)).validators),
+    )
 
 
 def test_validator_change_applies_to_the_upcoming_set_at_more_than_two_thirds() -> None:
@@ -506,9 +508,12 @@ def test_registrar_cannot_revoke_a_validator_account() -> None:
 
 def test_rotated_key_signs_for_the_member_and_the_old_key_is_refused() -> None:
     new_key = make_key(30)
-    commit_transaction(state := make_genesis_state(make_test_genesis(
-        members=[(alice, "household")])), sign_next(state, registrar, MemberAdmitBody(
-            address_of(alice), "household", new_key.public_key)))
+    commit_transaction(
+        state := make_genesis_state(make_test_genesis(members=[(alice, "household")])),
+        sign_next(
+            state, registrar, MemberAdmitBody(address_of(alice), "household", new_key.public_key)
+        ),
+    )
     member = StateView(state).get_member(address_of(alice))
     assert member is not None and member.public_key == new_key.public_key
     # The old key is refused from now on, whatever its nonce.
@@ -521,8 +526,8 @@ def test_rotated_key_signs_for_the_member_and_the_old_key_is_refused() -> None:
 
 
 def test_rotation_rejected_when_the_new_key_belongs_to_another_member() -> None:
-    state = make_genesis_state(make_test_genesis(members=[(alice, "household"),
-                                                          (bob, "business")]))
-    tx = sign_next(state, registrar, MemberAdmitBody(address_of(alice), "household",
-                                                     bob.public_key))
+    state = make_genesis_state(make_test_genesis(members=[(alice, "household"), (bob, "business")]))
+    tx = sign_next(
+        state, registrar, MemberAdmitBody(address_of(alice), "household", bob.public_key)
+    )
     assert_rejected(state, tx, "key_in_use")

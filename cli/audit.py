@@ -1,0 +1,337 @@
+"""`danangchain audit`: verify a whole chain, and make or check the proof of one record."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.chain_sources import (
+    open_export_file,
+    open_home,
+    open_node_export,
+    replay_export,
+    replay_home,
+)
+from cli.client import NodeClient
+from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
+from danangchain.address import compute_address, encode_address
+from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
+from danangchain.errors import DecodeError
+from danangchain.genesis import decode_genesis_json
+from danangchain.proof import (
+    InvalidProof,
+    check_inclusion_proof,
+    decode_proof_json,
+    encode_proof_json,
+)
+from node.store import Store, StoreError
+
+
+@click.group()
+def audit() -> None:
+    """Check the ledger without trusting any node (auditors)."""
+
+
+def genesis_pin_options(command: Any) -> Any:
+    """Add --genesis-hash H and --genesis FILE, the two ways to pin a chain's genesis."""
+    command = click.option(
+        "--genesis",
+        "genesis_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Pin the genesis to this genesis.json file's hash.",
+    )(command)
+    return click.option(
+        "--genesis-hash",
+        help="The genesis hash you trust (64 hex), as printed by 'network init'.",
+    )(command)
+
+
+def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> bytes | None:
+    """Return the pinned genesis hash from --genesis-hash or --genesis, or None."""
+    if genesis_hash is not None and genesis_file is not None:
+        raise CliError("give --genesis-hash or --genesis, not both")
+    if genesis_hash is not None:
+        return parse_hex_id(genesis_hash, "--genesis-hash")
+    if genesis_file is None:
+        return None
+    try:
+        return decode_genesis_json(genesis_file.read_text()).hash
+    except OSError as exc:
+        raise CliError(f"cannot read {genesis_file}: {exc.strerror}") from None
+    except (DecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"{genesis_file}: {exc}") from None
+
+
+# audit verify
+
+
+@audit.command("verify")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A stopped node's home folder (its data is only read).",
+)
+@click.option("--node", "node_url", help="A live node's API URL: stream its chain.")
+@click.option(
+    "--file",
+    "export_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An export file made by 'chain export'.",
+)
+@genesis_pin_options
+@json_option
+def audit_verify(
+    home: Path | None,
+    node_url: str | None,
+    export_file: Path | None,
+    genesis_hash: str | None,
+    genesis_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Replay a whole chain from its genesis and check every block, signature, rule,
+    state root and certificate. Exit 0: valid; 1: invalid (first failing height and
+    why); 2: usage or I/O error.
+
+    Example: danangchain audit verify --file chain.dnx --genesis-hash 3fa2...
+    """
+    sources = [s for s in (home, node_url, export_file) if s is not None]
+    if len(sources) != 1:
+        raise CliError("give exactly one of --home DIR, --node URL or --file F")
+    pinned = read_pinned_hash(genesis_hash, genesis_file)
+    report = run_verification(home, node_url, export_file, pinned)
+    emit(as_json, report, describe_report(report))
+    if not report["valid"]:
+        sys.exit(EXIT_REFUSED)
+
+
+def run_verification(
+    home: Path | None, node_url: str | None, export_file: Path | None, pinned: bytes | None
+) -> dict[str, Any]:
+    """Verify the chain of one source; return the report (valid or not)."""
+    started = time.perf_counter()
+    auditor: ChainAuditor | None = None
+    try:
+        if home is not None:
+            with open_home(home) as (genesis, store):
+                auditor = ChainAuditor(genesis, pinned)
+                with progress_bar(get_stored_height(store)) as on_block:
+                    summary = replay_home(store, auditor, on_block)
+        else:
+            source = (
+                open_export_file(export_file) if export_file else open_node_export(str(node_url))
+            )
+            with source as reader:
+                auditor = ChainAuditor(reader.header.genesis, pinned)
+                with progress_bar(reader.header.height) as on_block:
+                    summary = replay_export(reader, auditor, on_block)
+    except AuditFailure as failure:
+        return make_report(auditor, None, failure, pinned, started)
+    return make_report(auditor, summary, None, pinned, started)
+
+
+def get_stored_height(store: Store) -> int:
+    """Return the height a data folder claims, for the progress bar (0 if unreadable)."""
+    try:
+        return store.read_tip().height
+    except StoreError:
+        return 0
+
+
+@contextlib.contextmanager
+def progress_bar(length: int) -> Iterator[Any]:
+    """Yield a per-block callback that draws a progress bar, on a terminal only."""
+    if not sys.stderr.isatty() or length == 0:
+        yield lambda checked: None
+        return
+    with click.progressbar(length=length, label="verifying", file=sys.stderr) as bar:
+
+        def advance(checked: CheckedBlock) -> None:
+            bar.update(1)
+
+        yield advance
+
+
+def make_report(
+    auditor: ChainAuditor | None,
+    summary: AuditSummary | None,
+    failure: AuditFailure | None,
+    pinned: bytes | None,
+    started: float,
+) -> dict[str, Any]:
+    """Return the report: counts, time, the tip and, when invalid, where and why."""
+    report: dict[str, Any] = {
+        "valid": failure is None,
+        "genesis_pinned": pinned is not None,
+        "heights_checked": 0,
+        "transactions_checked": 0,
+        "validators_seen": 0,
+    }
+    if auditor is not None:
+        checked = auditor.tip.height
+        if failure is not None:  # the failing height itself is not checked
+            checked = max(0, min(checked, failure.height - 1))
+        report.update(
+            chain_id=auditor.chain_id,
+            genesis_hash=auditor.genesis.hash.hex(),
+            heights_checked=checked,
+            transactions_checked=auditor.transactions_checked,
+            validators_seen=auditor.validators_seen,
+        )
+    if summary is not None:
+        report.update(tip_height=summary.tip.height, tip_hash=summary.tip.block_hash.hex())
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    if failure is not None:
+        report.update(failed_height=failure.height, reason=failure.reason)
+        if failure.tx_id is not None:
+            report["tx_id"] = failure.tx_id.hex()
+    return report
+
+
+def describe_report(report: dict[str, Any]) -> list[str]:
+    """Return the readable lines of a verification report."""
+    counts = ", ".join(
+        f"{report[key]} {noun}{'' if report[key] == 1 else 's'}"
+        for key, noun in (
+            ("heights_checked", "block"),
+            ("transactions_checked", "transaction"),
+            ("validators_seen", "validator"),
+        )
+    )
+    if not report["valid"]:
+        lines = [f"INVALID at height {report['failed_height']}: {report['reason']}"]
+        if "tx_id" in report:
+            lines.append(f"transaction: {report['tx_id']}")
+        return [*lines, f"checked before the fault: {counts}"]
+    pin = "pinned" if report["genesis_pinned"] else "NOT pinned: pass --genesis-hash to pin it"
+    return [
+        f"valid: {counts}, checked in {report['seconds']} s",
+        f"chain {report['chain_id']}, genesis {report['genesis_hash']} ({pin})",
+        f"tip: height {report['tip_height']}, block {report['tip_hash']}",
+    ]
+
+
+# audit prove / check-proof
+
+
+@audit.command("prove")
+@click.argument("tx_id")
+@node_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the proof (JSON).",
+)
+@json_option
+def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
+    """Fetch the inclusion proof of committed transaction TX_ID and save it for later.
+
+    Example: danangchain audit prove 3f2a... --out invoice.proof
+    """
+    parse_hex_id(tx_id, "transaction id")
+    document = NodeClient(node_url).get(f"/proofs/tx/{tx_id}")
+    try:
+        proof = decode_proof_json(json.dumps(document))
+        proven = check_inclusion_proof(proof, proof.genesis.hash)
+    except (DecodeError, InvalidProof) as exc:
+        raise CliError(f"the node's proof does not check: {exc}", EXIT_REFUSED) from None
+    if proven.tx_id.hex() != tx_id.lower():
+        raise CliError("the node sent the proof of another transaction", EXIT_REFUSED)
+    try:
+        out.write_text(encode_proof_json(proof))
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror}") from None
+    genesis = proof.genesis.hash.hex()
+    made = {
+        "tx_id": tx_id.lower(),
+        "height": proven.height,
+        "index": proven.index,
+        "file": str(out),
+        "genesis_hash": genesis,
+    }
+    emit(
+        as_json,
+        made,
+        [
+            f"proof of {tx_id.lower()} (block {proven.height}, index {proven.index}): {out}",
+            f"check it anywhere with: danangchain audit check-proof {out} --genesis-hash {genesis}",
+        ],
+    )
+
+
+@audit.command("check-proof")
+@click.argument("proof_file", type=click.Path(dir_okay=False, path_type=Path))
+@genesis_pin_options
+@click.option(
+    "--file",
+    "export_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pin the genesis to the one of this export file.",
+)
+@json_option
+def audit_check_proof(
+    proof_file: Path,
+    genesis_hash: str | None,
+    genesis_file: Path | None,
+    export_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Check an inclusion proof offline against a pinned genesis. Exit 0: valid;
+    1: invalid (why); 2: usage error.
+
+    Example: danangchain audit check-proof invoice.proof --genesis-hash 3fa2...
+    """
+    pins = [p for p in (genesis_hash, genesis_file, export_file) if p is not None]
+    if len(pins) != 1:
+        raise CliError("pin the genesis with exactly one of --genesis-hash, --genesis or --file")
+    pinned = read_pinned_hash(genesis_hash, genesis_file) or read_export_genesis(export_file)
+    try:
+        text = proof_file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {proof_file}: {exc}") from None
+    try:
+        proven = check_inclusion_proof(decode_proof_json(text), pinned)
+    except (DecodeError, InvalidProof) as exc:
+        emit(as_json, {"valid": False, "reason": str(exc)}, [f"INVALID proof: {exc}"])
+        sys.exit(EXIT_REFUSED)
+    tx = proven.transaction
+    report = {
+        "valid": True,
+        "tx_id": proven.tx_id.hex(),
+        "height": proven.height,
+        "index": proven.index,
+        "block_hash": proven.block_hash.hex(),
+        "time_ms": proven.time_ms,
+        "kind": tx.kind,
+        "sender": encode_address(compute_address(tx.sender)),
+        "signed_power": proven.signed_power,
+        "total_power": proven.total_power,
+        "genesis_hash": proven.genesis_hash.hex(),
+    }
+    emit(
+        as_json,
+        report,
+        [
+            f"valid: transaction {report['tx_id']} ({tx.kind} by {report['sender']})",
+            f"is transaction {proven.index} of block {proven.height} ({report['block_hash']}),",
+            f"signed by validators with {proven.signed_power} of {proven.total_power} voting power",
+        ],
+    )
+
+
+def read_export_genesis(export_file: Path | None) -> bytes:
+    """Return the genesis hash an export file opens with."""
+    if export_file is None:
+        raise CliError("no genesis to pin")
+    try:
+        with open_export_file(export_file) as reader:
+            return reader.header.genesis.hash
+    except AuditFailure as failure:
+        raise CliError(f"{export_file}: {failure.reason}") from None

@@ -1,0 +1,247 @@
+"""End to end: the validator set changes by vote under load; mutual TLS keeps strangers out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from danangchain import ed25519
+from danangchain.address import compute_address
+from danangchain.transaction import MemberAdmitBody
+from tests.e2e.conftest import PASSWORD, run_cli
+from tests.e2e.test_network import Network, record, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+
+
+def propose(net: Network, voter: int, action: str, public_key: str) -> dict:
+    """Vote through the CLI, signed with a validator's own node key."""
+    result = run_cli(
+        "validator",
+        "propose",
+        action,
+        public_key,
+        "--name",
+        "newcomer",
+        "--from",
+        str(net.homes[voter] / "node_key.json"),
+        "--password-file",
+        str(net.password_file),
+        "--node",
+        net.made["nodes"][voter]["api_url"],
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def signing_keys(net: Network, node: int, height: int) -> set[str]:
+    answer = net.clients[node].get(f"/validators?height={height}")
+    return {v["public_key"] for v in answer["validators"]}
+
+
+def test_validator_added_then_removed_while_transactions_flow(tmp_path: Path) -> None:
+    net = Network(tmp_path)
+    try:
+        for index in range(5):  # four validators and node4, a full node that syncs first
+            net.start(index)
+        sender = ed25519.signing_key_from_seed(b"\x42" * 32)
+        admit = net.submit(
+            0, net.registrar, MemberAdmitBody(compute_address(sender.public_key), "business")
+        )
+        wait_for(lambda: net.committed(4, admit), 30, "the full node to follow")
+
+        stop = threading.Event()
+        sent: list[str] = []
+
+        def stream() -> None:
+            number = 0
+            while not stop.is_set():
+                sent.append(net.submit(0, sender, record(10_000 + number)))
+                number += 1
+                time.sleep(0.05)
+
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        try:
+            newcomer = net.made["nodes"][4]["public_key"]
+            for voter in (0, 1, 2):
+                assert propose(net, voter, "add", newcomer)["status"] == "pending"
+            tip = wait_for(
+                lambda: newcomer in signing_keys(net, 0, net.height(0) + 1) and net.height(0),
+                60,
+                "the newcomer to sign",
+            )
+            # The newcomer really signs: its precommit is in a certificate.
+            wait_for(lambda: net.height(0) >= tip + 2, 30, "two more blocks")
+            certificate = net.clients[0].get(f"/blocks/{tip + 1}")["certificate"]
+            assert newcomer in {s["validator"] for s in certificate["signatures"]}
+
+            leaving = net.made["nodes"][3]["public_key"]
+            for voter in (0, 1, 2, 4):
+                propose(net, voter, "remove", leaving)
+            wait_for(
+                lambda: leaving not in signing_keys(net, 0, net.height(0) + 1),
+                60,
+                "the removal to take effect",
+            )
+            net.kill(3)
+            before = net.height(0)
+            wait_for(lambda: net.height(0) >= before + 3, 60, "commits without node3")
+        finally:
+            stop.set()
+            streamer.join()
+        wait_for(lambda: all(net.committed(0, t) for t in sent), 60, "every streamed record")
+
+        top = min(net.height(i) for i in (0, 1, 2, 4))
+        net.assert_agreement([0, 1, 2, 4], top)
+        times = [net.clients[0].get(f"/blocks/{h}")["header"]["time_ms"] for h in range(2, top + 1)]
+        longest_pause_s = max(b - a for a, b in zip(times, times[1:], strict=False)) / 1000
+        assert longest_pause_s < 8, f"commits paused for {longest_pause_s:.1f}s"
+        audit = run_cli(
+            "audit", "verify", "--node", net.made["nodes"][0]["api_url"], "--json", timeout=120
+        )
+        assert audit.returncode == 0, audit.stdout + audit.stderr
+        assert json.loads(audit.stdout)["valid"] is True
+    finally:
+        net.stop_all()
+        shutil.rmtree(tmp_path / "net", ignore_errors=True)
+
+
+def test_tls_network_commits_and_refuses_a_self_signed_peer(tmp_path: Path) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+    folder = tmp_path / "net"
+    made = run_cli(
+        "network",
+        "init",
+        str(folder),
+        "--validators",
+        "4",
+        "--tls",
+        "--base-port",
+        str(_free_base()),
+        "--password-file",
+        str(password_file),
+        "--json",
+    )
+    assert made.returncode == 0, made.stderr
+    nodes = json.loads(made.stdout)["nodes"]
+    testnet = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "testnet",
+            str(folder),
+            "--password-file",
+            str(password_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        urls = [testnet.stdout.readline().strip() for _ in nodes]
+        assert urls == [n["api_url"] for n in nodes]
+        keystore = folder / "keys"
+        key = ed25519.signing_key_from_seed(b"\x43" * 32)
+        from node.keyfile import save_key
+
+        save_key(keystore / "shop.json", "shop", key, PASSWORD, kdf_n=2**10)
+        address = run_cli("keys", "show", "shop", "--keystore", str(keystore), "--json")
+        admitted = run_cli(
+            "member",
+            "admit",
+            json.loads(address.stdout)["address"],
+            "--role",
+            "business",
+            "--from",
+            "registrar",
+            "--keystore",
+            str(keystore),
+            "--password-file",
+            str(password_file),
+            "--node",
+            urls[1],
+            "--wait",
+            "--json",
+        )
+        assert admitted.returncode == 0, admitted.stderr
+        assert json.loads(admitted.stdout)["status"] == "committed"
+
+        p2p = nodes[0]["p2p_url"]
+        assert p2p.startswith("https://")
+        intruder = _self_signed_context(tmp_path, folder / "ca" / "ca.pem")
+        with pytest.raises((aiohttp.ClientError, ssl.SSLError, OSError)):
+            asyncio.run(_get(p2p + "/p2p/status", intruder))
+        # A node of the network but an unsigned request: refused by admission, and counted.
+        member = ssl.create_default_context(cafile=str(folder / "ca" / "ca.pem"))
+        member.load_cert_chain(
+            folder / "node1" / "tls" / "node.pem", folder / "node1" / "tls" / "node.key"
+        )
+        assert asyncio.run(_get(p2p + "/p2p/status", member)) == 401
+        status = json.loads(run_cli("query", "status", "--node", urls[0], "--json").stdout)
+        assert status["counters"].get("refused peer: unsigned request", 0) >= 1
+    finally:
+        testnet.terminate()
+        testnet.wait(30)
+
+
+async def _get(url: str, context: ssl.SSLContext) -> int:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
+        session.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response,
+    ):
+        return response.status
+
+
+def _self_signed_context(folder: Path, ca: Path) -> ssl.SSLContext:
+    """A client that trusts the network's CA but shows a certificate it signed itself."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "intruder")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "intruder.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "intruder.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(folder / "intruder.pem", folder / "intruder.key")
+    return context
+
+
+def _free_base() -> int:
+    from cli.localnet import find_free_ports
+
+    return find_free_ports(4)

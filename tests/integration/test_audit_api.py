@@ -1,0 +1,151 @@
+"""The node's auditor routes (GET /chain/export, GET /proofs/tx/{id}) and the CLI that uses
+them against one in-process node."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import node.api
+from cli.main import cli
+from danangchain.audit import ChainAuditor
+from danangchain.export import ExportReader
+from danangchain.proof import check_inclusion_proof, decode_proof_json
+from danangchain.transaction import MemberAdmitBody
+from tests.unit.audit_fixtures import audit_export
+
+from .conftest import BUSINESS, HOUSEHOLD, REGISTRAR, Node, address_of, encode_signed
+from .test_api import make_record_body
+
+
+async def commit_records(node: Node, count: int) -> list[str]:
+    """Commit `count` household records, one block each; return their ids."""
+    tx_ids = []
+    for nonce in range(1, count + 1):
+        body = make_record_body(f"record {nonce}", address_of(BUSINESS))
+        tx_ids.append(await node.submit_ok(encode_signed(HOUSEHOLD, nonce, body)))
+        node.produce_block()
+    return tx_ids
+
+
+async def fetch_export(node: Node) -> bytes:
+    """GET /chain/export and return the whole body."""
+    response = await node.client.get("/chain/export")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    return await response.read()
+
+
+async def run_cli(*args: str) -> Result:
+    """Run the CLI in a thread, so that the node in this event loop can answer it."""
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
+def url_of(node: Node) -> str:
+    """Return the base URL of the node's test server."""
+    return str(node.client.make_url("")).rstrip("/")
+
+
+async def test_chain_export_streams_a_chain_that_verifies(members_node: Node) -> None:
+    await commit_records(members_node, 3)
+    data = await fetch_export(members_node)
+    summary = audit_export(data, members_node.genesis.hash)
+    assert summary.tip == members_node.ledger.tip
+    assert summary.heights_checked == 4 and summary.transactions_checked == 5
+
+
+async def test_chain_export_of_a_fresh_node_is_the_genesis_alone(node: Node) -> None:
+    data = await fetch_export(node)
+    reader = ExportReader(io.BytesIO(data).read)
+    assert list(reader) == []
+    auditor = ChainAuditor(reader.header.genesis, node.genesis.hash)
+    assert reader.claimed_tip is not None
+    assert auditor.finish(reader.claimed_tip).heights_checked == 0
+
+
+async def test_chain_export_in_small_chunks_is_the_same_stream(
+    members_node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await commit_records(members_node, 2)
+    whole = await fetch_export(members_node)
+    monkeypatch.setattr(node.api, "EXPORT_CHUNK_SIZE", 1)
+    assert await fetch_export(members_node) == whole
+
+
+async def test_proof_of_a_committed_transaction_checks_offline(members_node: Node) -> None:
+    tx_ids = await commit_records(members_node, 2)
+    response = await members_node.client.get(f"/proofs/tx/{tx_ids[1]}")
+    assert response.status == 200
+    proof = decode_proof_json(await response.text())
+    proven = check_inclusion_proof(proof, members_node.genesis.hash)
+    assert proven.tx_id.hex() == tx_ids[1] and proven.height == 3 and proven.index == 0
+
+
+async def test_proof_of_an_unknown_or_pending_transaction_is_not_found(node: Node) -> None:
+    status, document = await node.get(f"/proofs/tx/{'ab' * 32}")
+    assert status == 404 and document["message"] == "no such transaction"
+    pending = await node.submit_ok(
+        encode_signed(REGISTRAR, 1, MemberAdmitBody(address_of(HOUSEHOLD), "household"))
+    )
+    status, document = await node.get(f"/proofs/tx/{pending}")
+    assert status == 404 and "pending" in document["message"]
+    status, document = await node.get("/proofs/tx/nothex")
+    assert status == 400 and document["error"] == "bad_id"
+
+
+# The CLI against the node
+
+
+async def test_verify_from_a_live_node(members_node: Node) -> None:
+    await commit_records(members_node, 2)
+    pin = members_node.genesis.hash.hex()
+    result = await run_cli(
+        "audit", "verify", "--node", url_of(members_node), "--genesis-hash", pin, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["valid"] is True and report["heights_checked"] == 3
+    assert report["tip_hash"] == members_node.ledger.tip.block_hash.hex()
+
+
+async def test_export_from_a_live_node_then_verify_the_file(
+    members_node: Node, tmp_path: Path
+) -> None:
+    await commit_records(members_node, 2)
+    out = tmp_path / "chain.dnx"
+    made = await run_cli("chain", "export", "--node", url_of(members_node), "--out", str(out))
+    assert made.exit_code == 0, made.output
+    assert not (tmp_path / "chain.dnx.partial").exists()
+    verified = await run_cli("audit", "verify", "--file", str(out), "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["heights_checked"] == 3
+
+
+async def test_prove_then_check_the_proof_and_a_tampered_copy(
+    members_node: Node, tmp_path: Path
+) -> None:
+    (tx_id,) = await commit_records(members_node, 1)
+    proof_file = tmp_path / "record.proof"
+    made = await run_cli(
+        "audit", "prove", tx_id, "--node", url_of(members_node), "--out", str(proof_file)
+    )
+    assert made.exit_code == 0, made.output
+    pin = members_node.genesis.hash.hex()
+    checked = await run_cli(
+        "audit", "check-proof", str(proof_file), "--genesis-hash", pin, "--json"
+    )
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["tx_id"] == tx_id
+
+    document = json.loads(proof_file.read_text())
+    document["header"]["time_ms"] += 1  # a header other than the one the validators signed
+    proof_file.write_text(json.dumps(document))
+    refused = await run_cli("audit", "check-proof", str(proof_file), "--genesis-hash", pin)
+    assert refused.exit_code == 1 and "INVALID" in refused.stdout
+
+    wrong_pin = await run_cli("audit", "check-proof", str(proof_file), "--genesis-hash", "zz")
+    assert wrong_pin.exit_code == 2 and "64 hex" in wrong_pin.stderr

@@ -1,0 +1,413 @@
+"""Auditing a node's LevelDB data folder, tampered one way at a time, through the real CLI;
+exporting it, and seeding a new node from the export."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import plyvel
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from danangchain.block import encode_block
+from danangchain.encoding import pack
+from danangchain.genesis import encode_genesis_json
+from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_MEMBER, decode_member, encode_member
+from danangchain.transaction import compute_tx_id
+from danangchain.validators import (
+    Validator,
+    ValidatorSet,
+    encode_certificate,
+    encode_validator_set,
+)
+from node.config import NodeConfig, render_config
+from node.store import Store, block_key, certificate_key, state_key, tx_key
+from tests.unit.audit_fixtures import (
+    FOUR_VALIDATORS,
+    BuiltChain,
+    alice,
+    build_chain,
+    forge_blocks,
+    forged_tip,
+    write_store,
+)
+from tests.unit.ledger_fixtures import address_of, certify, make_key
+
+TIP = 6  # build_chain(4) makes six blocks
+
+
+@pytest.fixture(scope="module")
+def chain() -> BuiltChain:
+    """A one-validator chain of six blocks."""
+    return build_chain(4)
+
+
+@dataclass
+class Home:
+    """A node home as 'network init' makes it, its data written by the store."""
+
+    path: Path
+    chain: BuiltChain
+
+    @property
+    def data(self) -> Path:
+        return self.path / "data"
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[plyvel.DB]:
+        """Open the data folder's LevelDB directly, as a tamperer would."""
+        db = plyvel.DB(str(self.data))
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+def make_home(folder: Path, chain: BuiltChain, with_data: bool = True) -> Home:
+    """Write config.toml and genesis.json into folder and, if asked, the chain's data."""
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(render_config(NodeConfig(home=folder, name="audited")))
+    (folder / "genesis.json").write_text(encode_genesis_json(chain.genesis))
+    if with_data:
+        write_store(chain, folder / "data")
+    return Home(folder, chain)
+
+
+@pytest.fixture
+def home(tmp_path: Path, chain: BuiltChain) -> Home:
+    """A stopped node's home holding the valid chain."""
+    return make_home(tmp_path / "node0", chain)
+
+
+def run(*args: str) -> Result:
+    """Run the CLI in-process."""
+    return CliRunner().invoke(cli, list(args))
+
+
+def verify_home(home: Home, *extra: str) -> tuple[int, dict[str, Any]]:
+    """Run audit verify --home --json; return the exit code and the report."""
+    result = run("audit", "verify", "--home", str(home.path), "--json", *extra)
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}
+
+
+def assert_invalid(home: Home, height: int, fragment: str) -> dict[str, Any]:
+    """Verification must exit 1 at `height` with `fragment` in the reason."""
+    code, report = verify_home(home)
+    assert code == 1, report
+    assert report["valid"] is False
+    assert report["failed_height"] == height and fragment in report["reason"], report
+    return report
+
+
+# A valid data folder
+
+
+def test_valid_data_folder_verifies(home: Home, chain: BuiltChain) -> None:
+    code, report = verify_home(home, "--genesis-hash", chain.genesis.hash.hex())
+    assert code == 0, report
+    assert report["valid"] is True and report["genesis_pinned"] is True
+    assert report["heights_checked"] == TIP
+    assert report["transactions_checked"] == sum(len(b.tx_bytes) for b in chain.blocks)
+    assert report["validators_seen"] == 1 and report["seconds"] >= 0
+    assert report["tip_hash"] == chain.tip.block_hash.hex()
+
+
+def test_verify_does_not_write_to_the_data_folder(home: Home) -> None:
+    before = {p.name: p.read_bytes() for p in home.data.iterdir() if p.suffix == ".ldb"}
+    assert verify_home(home)[0] == 0
+    after = {p.name: p.read_bytes() for p in home.data.iterdir() if p.suffix == ".ldb"}
+    assert before.items() <= after.items()
+    assert Store(str(home.data)).get_tip() == home.chain.tip
+
+
+def test_readable_report(home: Home) -> None:
+    result = run("audit", "verify", "--home", str(home.path))
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"valid: {TIP} blocks")
+    assert "NOT pinned" in result.stdout
+
+
+# Tampered data folders
+
+
+@pytest.mark.parametrize("height", [1, 3, TIP])
+def test_flipped_bit_in_a_stored_block_fails_at_that_block(home: Home, height: int) -> None:
+    with home.raw() as db:
+        stored = db.get(block_key(height))
+    for position in range(0, len(stored), max(1, len(stored) // 12)):
+        with home.raw() as db:
+            db.put(
+                block_key(height),
+                stored[:position] + bytes([stored[position] ^ 4]) + stored[position + 1 :],
+            )
+        code, report = verify_home(home)
+        assert code == 1 and report["failed_height"] == height, (position, report)
+    with home.raw() as db:
+        db.put(block_key(height), stored)
+    assert verify_home(home)[0] == 0
+
+
+def test_changed_state_entry_fails_at_the_tip(home: Home) -> None:
+    key = state_key(PREFIX_MEMBER + address_of(alice))
+    with home.raw() as db:
+        member = decode_member(db.get(key))
+        db.put(key, encode_member(replace(member, nonce=member.nonce + 5)))
+    assert_invalid(home, TIP, "state entry of member dn1")
+
+
+def test_added_and_removed_state_entries_fail_at_the_tip(home: Home) -> None:
+    with home.raw() as db:
+        db.put(state_key(b"R" + bytes(32)), b"\x90")
+    assert_invalid(home, TIP, "is not in the replay")
+    with home.raw() as db:
+        db.delete(state_key(b"R" + bytes(32)))
+        db.delete(state_key(PREFIX_MEMBER + address_of(alice)))
+    assert_invalid(home, TIP, "is missing from the store")
+
+
+def test_validator_set_changed_in_the_data_folder_fails_at_the_tip(home: Home) -> None:
+    # A validator set written into state without the votes that change it.
+    others = ValidatorSet.of([Validator(make_key(31).public_key, "usurper")])
+    with home.raw() as db:
+        db.put(state_key(KEY_NEXT_VALIDATORS), encode_validator_set(others))
+    assert_invalid(home, TIP, "of the upcoming validator set differs from the replay")
+
+
+def test_reordered_transactions_rewritten_into_the_data_folder_fail_on_the_certificate(
+    home: Home, chain: BuiltChain
+) -> None:
+    # The tamperer rewrites blocks 4.. with recomputed roots and links, and the tip.
+    forged = forge_blocks(chain, 4, lambda txs: [txs[1], txs[0], *txs[2:]])
+    tip = forged_tip(forged)
+    with home.raw() as db:
+        for block in forged[3:]:
+            db.put(block_key(block.height), encode_block(block))
+        db.put(b"mtip", pack([tip.height, tip.block_hash, tip.time_ms, tip.state_root]))
+    assert_invalid(home, 4, "the certificate of block 4 is for block")
+
+
+def test_removed_block_fails_at_its_height(home: Home) -> None:
+    with home.raw() as db:
+        db.delete(block_key(3))
+    assert_invalid(home, 3, "block 3 is missing")
+
+
+def test_duplicated_block_fails_after_it(home: Home) -> None:
+    with home.raw() as db:
+        db.put(block_key(4), db.get(block_key(3)))
+    assert_invalid(home, 4, "height 3 does not follow 3")
+
+
+def test_block_beyond_the_stored_tip_fails(home: Home, chain: BuiltChain) -> None:
+    with home.raw() as db:
+        db.put(
+            b"mtip",
+            pack(
+                [
+                    TIP - 1,
+                    chain.blocks[-2].hash,
+                    chain.blocks[-2].header.time_ms,
+                    chain.blocks[-2].header.state_root,
+                ]
+            ),
+        )
+    assert_invalid(home, TIP, "claims its tip at height 5")
+
+
+def test_missing_certificate_fails_at_its_block(home: Home) -> None:
+    with home.raw() as db:
+        db.delete(certificate_key(2))
+    assert_invalid(home, 2, "certificate of block 2 is missing")
+
+
+def test_changed_transaction_index_fails_at_its_block(home: Home, chain: BuiltChain) -> None:
+    tx_id = compute_tx_id(chain.blocks[1].tx_bytes[0])
+    with home.raw() as db:
+        db.put(tx_key(tx_id), pack([2, 3]))
+    report = assert_invalid(home, 2, "transaction index")
+    assert report["tx_id"] == tx_id.hex()
+
+
+def flip_file_bits(home: Home, suffix: str, share: float) -> list[int]:
+    """Flip one bit at sampled positions of the data folder's one `suffix` file, each time in
+    a fresh copy of it; return the exit codes of audit verify."""
+    pristine = home.path / "pristine"
+    shutil.copytree(home.data, pristine)
+    (name,) = [p.name for p in pristine.iterdir() if p.suffix == suffix]
+    original = (pristine / name).read_bytes()
+    codes = []
+    for position in range(0, int(len(original) * share), 61):
+        shutil.rmtree(home.data)
+        shutil.copytree(pristine, home.data)
+        changed = (
+            original[:position] + bytes([original[position] ^ 0x10]) + original[position + 1 :]
+        )
+        (home.data / name).write_bytes(changed)
+        codes.append(run("audit", "verify", "--home", str(home.path)).exit_code)
+    return codes
+
+
+def test_flipped_bit_in_the_write_ahead_log_is_caught(home: Home) -> None:
+    # As a node leaves it, the data sits in LevelDB's log, every byte under a checksum.
+    codes = flip_file_bits(home, ".log", 1.0)
+    assert len(codes) > 100 and set(codes) == {1}
+
+
+def test_flipped_bit_in_a_table_file_is_caught(home: Home) -> None:
+    assert verify_home(home)[0] == 0  # opening it moves the log into a table file
+    # The data blocks open the table file; its index and footer follow them.
+    codes = flip_file_bits(home, ".ldb", 0.5)
+    assert len(codes) > 30 and set(codes) == {1}
+
+
+def test_bad_tip_certificate_in_a_four_validator_store_fails_at_the_tip(tmp_path: Path) -> None:
+    chain = build_chain(2, FOUR_VALIDATORS)
+    home = make_home(tmp_path / "bft", chain)
+    tip = len(chain.blocks)
+    with home.raw() as db:
+        thin = certify(chain.blocks[-1], FOUR_VALIDATORS[:2])
+        db.put(certificate_key(tip), encode_certificate(thin))
+    assert_invalid(home, tip, "has power 2, needs 3")
+
+
+# Refusals: one line, exit 2
+
+
+def test_running_node_is_refused_in_one_line(home: Home) -> None:
+    with home.raw():  # a running node holds LevelDB's lock
+        result = run("audit", "verify", "--home", str(home.path))
+    assert result.exit_code == 2
+    assert result.stderr.strip().count("\n") == 0 and "in use" in result.stderr
+    assert "stop its node" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ([], "exactly one of"),
+        (["--file", "a", "--node", "http://x"], "exactly one of"),
+        (["--home", "{missing}"], "not found"),
+        (["--home", "{nodata}"], "no node data"),
+        (["--file", "{missing}"], "cannot read"),
+        (["--file", "{genesis}"], "not a DanangChain export"),
+        (["--home", "{home}", "--genesis-hash", "xyz"], "64 hex"),
+        (["--node", "http://127.0.0.1:1"], "cannot reach"),
+        (["--node", "ftp://x"], "http://"),
+    ],
+)
+def test_usage_and_io_errors_exit_2_in_one_line(
+    tmp_path: Path, home: Home, chain: BuiltChain, args: list[str], fragment: str
+) -> None:
+    nodata = make_home(tmp_path / "nodata", chain, with_data=False)
+    names = {
+        "missing": str(tmp_path / "missing"),
+        "nodata": str(nodata.path),
+        "home": str(home.path),
+        "genesis": str(home.path / "genesis.json"),
+    }
+    result = run("audit", "verify", *[a.format(**names) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not (nodata.path / "data").exists()
+
+
+def test_pinned_genesis_that_differs_is_invalid_at_height_zero(home: Home) -> None:
+    code, report = verify_home(home, "--genesis-hash", "ab" * 32)
+    assert code == 1 and report["failed_height"] == 0 and "pinned" in report["reason"]
+
+
+# Export and import
+
+
+def test_export_from_home_verifies_and_seeds_a_new_node(
+    tmp_path: Path, home: Home, chain: BuiltChain
+) -> None:
+    export = tmp_path / "chain.dnx"
+    made = run("chain", "export", "--home", str(home.path), "--out", str(export), "--json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["height"] == TIP
+    pin = chain.genesis.hash.hex()
+    verified = run("audit", "verify", "--file", str(export), "--genesis-hash", pin, "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["heights_checked"] == TIP
+
+    fresh = make_home(tmp_path / "node1", chain, with_data=False)
+    imported = run("chain", "import", "--file", str(export), "--home", str(fresh.path), "--json")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout)["height"] == TIP
+    code, report = verify_home(fresh, "--genesis-hash", pin)
+    assert code == 0 and report["tip_hash"] == chain.tip.block_hash.hex()
+    # The node's own startup checks accept it.
+    store = Store(str(fresh.data))
+    try:
+        store.check_tip()
+        assert store.get_tip() == chain.tip
+    finally:
+        store.close()
+
+
+def test_import_of_a_tampered_export_writes_nothing(
+    tmp_path: Path, home: Home, chain: BuiltChain
+) -> None:
+    export = tmp_path / "chain.dnx"
+    assert run("chain", "export", "--home", str(home.path), "--out", str(export)).exit_code == 0
+    data = bytearray(export.read_bytes())
+    data[-40] ^= 1  # inside the end record's claims
+    export.write_bytes(bytes(data))
+    fresh = make_home(tmp_path / "node1", chain, with_data=False)
+    result = run("chain", "import", "--file", str(export), "--home", str(fresh.path))
+    assert result.exit_code == 1 and "nothing imported" in result.stderr
+    assert not fresh.data.exists() and not (fresh.path / "data.importing").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["export", "--out", "{out}"], "exactly one of"),
+        (["export", "--home", "{missing}", "--out", "{out}"], "not found"),
+        (["export", "--home", "{home}", "--out", "{missing}/sub/chain.dnx"], "cannot write"),
+        (["export", "--node", "http://127.0.0.1:1", "--out", "{out}"], "cannot reach"),
+        (["import", "--file", "{missing}", "--home", "{fresh}"], "cannot read"),
+        (["import", "--file", "{genesis}", "--home", "{fresh}"], "not a DanangChain export"),
+        (["import", "--file", "{out}", "--home", "{missing}"], "not found"),
+    ],
+)
+def test_chain_command_errors_exit_2_in_one_line(
+    tmp_path: Path, home: Home, chain: BuiltChain, args: list[str], fragment: str
+) -> None:
+    fresh = make_home(tmp_path / "fresh", chain, with_data=False)
+    names = {
+        "out": str(tmp_path / "chain.dnx"),
+        "missing": str(tmp_path / "missing"),
+        "home": str(home.path),
+        "fresh": str(fresh.path),
+        "genesis": str(home.path / "genesis.json"),
+    }
+    result = run("chain", *[a.format(**names) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert not fresh.data.exists()
+
+
+def test_import_refuses_a_home_with_data(tmp_path: Path, home: Home) -> None:
+    export = tmp_path / "chain.dnx"
+    assert run("chain", "export", "--home", str(home.path), "--out", str(export)).exit_code == 0
+    result = run("chain", "import", "--file", str(export), "--home", str(home.path))
+    assert result.exit_code == 2 and "not empty" in result.stderr
+
+
+def test_import_refuses_an_export_of_another_chain(tmp_path: Path, home: Home) -> None:
+    export = tmp_path / "chain.dnx"
+    assert run("chain", "export", "--home", str(home.path), "--out", str(export)).exit_code == 0
+    other = make_home(tmp_path / "other", build_chain(1, FOUR_VALIDATORS), with_data=False)
+    result = run("chain", "import", "--file", str(export), "--home", str(other.path))
+    assert result.exit_code == 2 and "genesis" in result.stderr
+    assert not other.data.exists()
