@@ -21,6 +21,7 @@ from cli.chain_sources import (
 )
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
+from cli.i18n import _
 from danangchain.address import compute_address, encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.errors import DecodeError
@@ -56,7 +57,7 @@ def genesis_pin_options(command: Any) -> Any:
 def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> bytes | None:
     """Return the pinned genesis hash from --genesis-hash or --genesis, or None."""
     if genesis_hash is not None and genesis_file is not None:
-        raise CliError("give --genesis-hash or --genesis, not both")
+        raise CliError(_("give --genesis-hash or --genesis, not both"))
     if genesis_hash is not None:
         return parse_hex_id(genesis_hash, "--genesis-hash")
     if genesis_file is None:
@@ -290,16 +291,19 @@ def audit_check_proof(
     """
     pins = [p for p in (genesis_hash, genesis_file, export_file) if p is not None]
     if len(pins) != 1:
-        raise CliError("pin the genesis with exactly one of --genesis-hash, --genesis or --file")
+        raise CliError(_("pin the genesis with exactly one of --genesis-hash, --genesis or --file"))
     pinned = read_pinned_hash(genesis_hash, genesis_file) or read_export_genesis(export_file)
     try:
         text = proof_file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read {proof_file}: {exc}") from None
+        raise CliError(
+            _("cannot read {path}: {reason}").format(path=proof_file, reason=exc)
+        ) from None
     try:
         proven = check_inclusion_proof(decode_proof_json(text), pinned)
     except (DecodeError, InvalidProof) as exc:
-        emit(as_json, {"valid": False, "reason": str(exc)}, [f"INVALID proof: {exc}"])
+        line = _("INVALID proof: {reason}").format(reason=exc)
+        emit(as_json, {"valid": False, "reason": str(exc)}, [line])
         sys.exit(EXIT_REFUSED)
     tx = proven.transaction
     report = {
@@ -319,9 +323,15 @@ def audit_check_proof(
         as_json,
         report,
         [
-            f"valid: transaction {report['tx_id']} ({tx.kind} by {report['sender']})",
-            f"is transaction {proven.index} of block {proven.height} ({report['block_hash']}),",
-            f"signed by validators with {proven.signed_power} of {proven.total_power} voting power",
+            _("valid: transaction {tx_id} ({kind} by {sender})").format(
+                tx_id=report["tx_id"], kind=tx.kind, sender=report["sender"]
+            ),
+            _("is transaction {index} of block {height} ({block_hash}),").format(
+                index=proven.index, height=proven.height, block_hash=report["block_hash"]
+            ),
+            _("signed by validators with {signed} of {total} voting power").format(
+                signed=proven.signed_power, total=proven.total_power
+            ),
         ],
     )
 

@@ -1,187 +1,70 @@
-"""`danangchain bench`: measure what a local network commits, on this machine."""
+"""`danangchain bench`: measure what a local network commits, verifies and syncs, here."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
-import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import click
 
+from cli.bench_load import (
+    LoadPlan,
+    get_height,
+    make_sender_keys,
+    presign_records,
+    run_load,
+    sign_admissions,
+)
+from cli.bench_stats import compute_bound_ratio, summarise_load
+from cli.client import NodeClient
 from cli.common import CliError, emit, json_option
-from cli.localnet import find_free_ports, stop_node_process
+from cli.localnet import find_free_ports, start_node_process, stop_node_process
 from cli.network import init_network
 from cli.testnet import start_all
 from danangchain import ed25519
-from danangchain.address import compute_address
-from danangchain.transaction import (
-    MemberAdmitBody,
-    RecordBody,
-    compute_tx_id,
-    encode_transaction,
-    sign_transaction,
-)
+from node import signatures as node_signatures
 from node.keyfile import read_keystore, unlock_key
 
-WARM_UP_FRACTION = 0.1
+__all__ = ["bench", "measure_raw_verify_rate", "presign_records"]
+
+CHAIN_ID = "danangchain-bench"
+Verifier = Callable[[bytes, bytes, bytes], bool]
+SYNC_TIMEOUT_S = 600.0
 
 
-def measure_raw_verify_rate(samples: int = 2000) -> float:
-    """Return strict Ed25519 verifications per second on one core (keys already cached)."""
+def measure_raw_verify_rate(
+    samples: int = 2000, is_valid: Verifier = ed25519.is_valid_signature
+) -> float:
+    """Return strict Ed25519 verifications per second on one core (keys already cached):
+    by default the core's verifier, which `audit verify` runs."""
     key = ed25519.signing_key_from_seed(bytes(range(32)))
     messages = [i.to_bytes(8, "big") for i in range(samples)]
     signatures = [ed25519.sign(key, m) for m in messages]
-    ed25519.is_valid_signature(key.public_key, messages[0], signatures[0])
+    is_valid(key.public_key, messages[0], signatures[0])
     started = time.perf_counter()
     for message, signature in zip(messages, signatures, strict=True):
-        ed25519.is_valid_signature(key.public_key, message, signature)
+        is_valid(key.public_key, message, signature)
     return samples / (time.perf_counter() - started)
 
 
-def presign_records(chain_id: str, senders: list[ed25519.SigningKey], count: int) -> list[bytes]:
-    """Sign `count` record transactions round-robin across senders, nonces from 1."""
-    nonces = [0] * len(senders)
-    encoded = []
-    for number in range(count):
-        index = number % len(senders)
-        nonces[index] += 1
-        body = RecordBody("invoice", number.to_bytes(32, "big"), amount=number)
-        tx = sign_transaction(senders[index], chain_id, nonces[index], body)
-        encoded.append(encode_transaction(tx))
-    return encoded
-
-
-async def _post_all(
-    targets: list[tuple[str, bytes]], concurrency: int, sent_at: dict[bytes, float]
-) -> int:
-    """Submit (node URL, transaction) pairs with `concurrency` workers; return refusals."""
-    refused = 0
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    for target in targets:
-        queue.put_nowait(target)
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal refused
-        while not queue.empty():
-            url, tx = queue.get_nowait()
-            sent_at[compute_tx_id(tx)] = time.perf_counter()
-            async with session.post(
-                url + "/txs", data=tx, headers={"Content-Type": "application/octet-stream"}
-            ) as r:
-                await r.read()
-                if r.status != 202:
-                    refused += 1
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return refused
-
-
-async def _watch_commits(
-    url: str,
-    expected: int,
-    committed_at: dict[bytes, float],
-    block_sizes: list[int],
-    timeout_s: float,
-) -> None:
-    """Follow new blocks and note when each transaction is first seen committed."""
-    height = 0
-    deadline = time.perf_counter() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while len(committed_at) < expected and time.perf_counter() < deadline:
-            async with session.get(url + f"/blocks/{height + 1}") as response:
-                if response.status == 404:
-                    await asyncio.sleep(0.01)
-                    continue
-                block = await response.json()
-            now = time.perf_counter()
-            height += 1
-            block_sizes.append(block["tx_count"])
-            for tx in block["txs"]:
-                committed_at.setdefault(bytes.fromhex(tx["tx_id"]), now)
-
-
-async def _load(
-    urls: list[str],
-    chain_id: str,
-    registrar: ed25519.SigningKey,
-    senders: int,
-    txs: int,
-    concurrency: int,
-) -> dict[str, Any]:
-    """Admit senders, then submit pre-signed records and time their commits."""
-    keys = [ed25519.signing_key_from_seed(os.urandom(32)) for _ in range(senders)]
-    admits = [
-        encode_transaction(
-            sign_transaction(
-                registrar,
-                chain_id,
-                i + 1,
-                MemberAdmitBody(compute_address(k.public_key), "business"),
-            )
-        )
-        for i, k in enumerate(keys)
-    ]
-    admitted: dict[bytes, float] = {}
-    url = urls[0]
-    await _post_all([(url, tx) for tx in admits], 1, {})
-    await _watch_commits(url, len(admits), admitted, [], 60)
-    if len(admitted) < len(admits):
-        raise CliError("the benchmark's senders were not admitted in time")
-    records = presign_records(chain_id, keys, txs)
-    sent_at: dict[bytes, float] = {}
-    committed_at: dict[bytes, float] = {bytes(k): v for k, v in admitted.items()}
-    block_sizes: list[int] = []
-    started = time.perf_counter()
-    watcher = asyncio.create_task(
-        _watch_commits(url, len(admits) + txs, committed_at, block_sizes, 600)
-    )
-    # A sender's transactions all go to one node (round-robin over senders), so its
-    # nonces arrive in order; gossip brings them to every other node.
-    targets = [(urls[(number % senders) % len(urls)], tx) for number, tx in enumerate(records)]
-    refused = await _post_all(targets, concurrency, sent_at)
-    await watcher
-    return _summarise(sent_at, committed_at, block_sizes, started, refused)
-
-
-def _summarise(
-    sent_at: dict[bytes, float],
-    committed_at: dict[bytes, float],
-    block_sizes: list[int],
-    started: float,
-    refused: int,
-) -> dict[str, Any]:
-    """Turn submission and commit times into throughput and latency figures."""
-    latencies = sorted(committed_at[t] - sent_at[t] for t in sent_at if t in committed_at)
-    times = sorted(committed_at[t] for t in sent_at if t in committed_at)
-    if len(times) < 10:
-        raise CliError(f"only {len(times)} transactions committed; nothing to measure")
-    skip = int(len(times) * WARM_UP_FRACTION)
-    window = times[-1] - times[skip]
-    committed_tps = (len(times) - skip) / window if window > 0 else float("nan")
-    quantiles = statistics.quantiles(latencies, n=100)
-    busy_blocks = [size for size in block_sizes if size]
-    duration = times[-1] - started
-    return {
-        "transactions_submitted": len(sent_at),
-        "transactions_committed": len(times),
-        "transactions_refused": refused,
-        "committed_tps": round(committed_tps, 1),
-        "latency_p50_s": round(statistics.median(latencies), 4),
-        "latency_p95_s": round(quantiles[94], 4),
-        "latency_p99_s": round(quantiles[98], 4),
-        "blocks": len(busy_blocks),
-        "blocks_per_s": round(len(busy_blocks) / duration, 2) if duration > 0 else None,
-        "txs_per_block": round(statistics.mean(busy_blocks), 1) if busy_blocks else 0,
-        "duration_s": round(duration, 3),
-    }
+def _cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user and system) a process has used so far (Linux), or 0."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_memory_mb(pid: int) -> float | None:
@@ -195,7 +78,164 @@ def _peak_memory_mb(pid: int) -> float | None:
     return None
 
 
-@click.command()
+@contextlib.contextmanager
+def progress(length: int) -> Iterator[Callable[[int], None]]:
+    """Yield a callback that advances a progress bar on stderr, drawn on a terminal only."""
+    if not sys.stderr.isatty():
+        yield lambda done: None
+        return
+    with click.progressbar(length=length, label="committed", file=sys.stderr) as bar:
+        yield bar.update
+
+
+class OneLineErrorsCommand(click.Command):
+    """A command whose bad options are one line on stderr and exit code 2."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise CliError(exc.format_message()) from None
+
+
+def measure_sync(
+    home: Path, url: str, password_file: Path, tip: int, chain_txs: int
+) -> dict[str, Any]:
+    """Start an empty full node and time how long it takes to reach the tip."""
+    launched = time.perf_counter()
+    process = start_node_process(home, password_file, home / "node.log")
+    try:
+        serving, reached = asyncio.run(_wait_for_sync(url, tip, process))
+    finally:
+        stop_node_process(process)
+    seconds = reached - serving
+    return {
+        "sync_blocks": tip,
+        "sync_seconds": round(seconds, 3),
+        "sync_startup_s": round(serving - launched, 3),
+        "sync_blocks_per_s": round(tip / seconds, 1),
+        "sync_txs_per_s": round(chain_txs / seconds, 1),
+    }
+
+
+async def _wait_for_sync(
+    url: str, tip: int, process: subprocess.Popen[bytes]
+) -> tuple[float, float]:
+    """Return when a node first answered and when it reached the tip."""
+    serving: float | None = None
+    deadline = time.perf_counter() + SYNC_TIMEOUT_S
+    async with aiohttp.ClientSession() as session:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise CliError(f"the syncing node exited with code {process.returncode}")
+            try:
+                height = await get_height(session, url)
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.02)
+                continue
+            now = time.perf_counter()
+            serving = serving or now
+            if height >= tip:
+                return serving, now
+            await asyncio.sleep(0.02)
+    raise CliError(f"the new node did not reach height {tip} within {SYNC_TIMEOUT_S:g}s")
+
+
+def measure_verify(home: Path, raw_core: float, raw_node: float) -> dict[str, Any]:
+    """Time `danangchain audit verify --home` of a stopped node, in its own process."""
+    command = [sys.executable, "-m", "cli.main", "audit", "verify", "--home", str(home), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = {}
+    if done.returncode != 0 or not report.get("valid"):
+        raise CliError(f"audit verify failed: {done.stderr.strip() or done.stdout.strip()}", 1)
+    seconds = float(report["seconds"])
+    txs, blocks = int(report["transactions_checked"]), int(report["heights_checked"])
+    return {
+        "verify_seconds": seconds,
+        "verify_blocks": blocks,
+        "verify_transactions": txs,
+        "verify_txs_per_s": round(txs / seconds, 1),
+        "verify_blocks_per_s": round(blocks / seconds, 1),
+        "verify_ratio_to_raw": round(txs / seconds / raw_core, 3),
+        "verify_ratio_to_node_raw": round(txs / seconds / raw_node, 3),
+    }
+
+
+def run_bench(
+    folder: Path,
+    validators: int,
+    txs: int,
+    senders: int,
+    lanes: int,
+    max_batch: int,
+    rate: float | None,
+    verify_only: bool,
+    sync_only: bool,
+) -> dict[str, Any]:
+    """Make a network, load it, and measure what was asked; return the figures."""
+    password = os.urandom(16).hex()
+    password_file = folder / "password"
+    password_file.write_text(password + "\n")
+    made = init_network(
+        folder / "net",
+        validators,
+        CHAIN_ID,
+        find_free_ports(validators + 1),
+        password,
+        full_nodes=1 if sync_only else 0,
+    )
+    homes = [Path(node["home"]) for node in made["nodes"]]
+    registrar = unlock_key(read_keystore(Path(made["keystore"]) / "registrar.json"), password)
+    keys = make_sender_keys(senders)
+    admissions = sign_admissions(registrar, CHAIN_ID, keys)
+    records = presign_records(CHAIN_ID, keys, txs)
+    processes = start_all(homes[:validators], password_file, announce=False)
+    try:
+        plan = LoadPlan([url for url, _ in processes], records, senders, lanes, rate, max_batch)
+        cpu_before = sum(_cpu_seconds(process.pid) for _, process in processes)
+        with progress(txs) as on_commit:
+            log, started = asyncio.run(run_load(plan, admissions, on_commit))
+        cpu = sum(_cpu_seconds(process.pid) for _, process in processes) - cpu_before
+        try:
+            figures = summarise_load(log, started)
+        except ValueError as exc:
+            raise CliError(str(exc), 1) from None
+        figures["offered_rate"] = rate
+        # All nodes' CPU time over the load, per transaction committed.
+        figures["node_cpu_ms_per_tx"] = round(1000 * cpu / figures["transactions_committed"], 3)
+        if log.refusals:
+            figures["refusals"] = log.refusals
+        memory = [_peak_memory_mb(process.pid) for _, process in processes]
+        figures["peak_memory_mb_per_node"] = max((m for m in memory if m), default=None)
+        if sync_only:
+            tip = int(NodeClient(plan.urls[0]).get("/status")["height"])
+            chain_txs = senders + figures["transactions_committed"]
+            url = made["nodes"][-1]["api_url"]
+            figures.update(measure_sync(homes[-1], url, password_file, tip, chain_txs))
+    finally:
+        for _, process in processes:
+            stop_node_process(process)
+    # Measured with the nodes stopped: the node's verifier bounds the network, the core's
+    # is what `audit verify` runs.
+    raw = measure_raw_verify_rate(is_valid=node_signatures.is_valid_signature)
+    raw_core = measure_raw_verify_rate()
+    if verify_only:
+        figures.update(measure_verify(homes[0], raw_core, raw))
+    cores = os.cpu_count() or 1
+    figures.update(
+        validators=validators,
+        cores=cores,
+        raw_verify_per_s=round(raw, 1),
+        raw_verify_per_s_core=round(raw_core, 1),
+        bound_ratio=round(compute_bound_ratio(figures["committed_tps"], cores, raw, validators), 3),
+    )
+    return figures
+
+
+@click.command(cls=OneLineErrorsCommand)
 @click.option(
     "--validators",
     type=click.IntRange(1, 16),
@@ -210,56 +250,78 @@ def _peak_memory_mb(pid: int) -> float | None:
     show_default=True,
     help="Record transactions to submit.",
 )
-@click.option("--senders", type=click.IntRange(1, 5000), default=200, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Open loop: submit this many transactions per second on a fixed schedule "
+    "(latency counts from each one's scheduled time). Default: as fast as admitted.",
+)
+@click.option(
+    "--senders",
+    type=click.IntRange(1, 5000),
+    default=200,
+    show_default=True,
+    help="Distinct signing members.",
+)
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 512),
-    default=32,
+    type=click.IntRange(1, 256),
+    default=8,
     show_default=True,
-    help="Submissions in flight at once.",
+    help="Lanes: batches in flight at once (each lane owns some senders and one node).",
+)
+@click.option(
+    "--batch",
+    "max_batch",
+    type=click.IntRange(1, 256),
+    default=200,
+    show_default=True,
+    help="Most transactions in one POST /txs/batch.",
+)
+@click.option(
+    "--verify-only",
+    is_flag=True,
+    help="Also time 'audit verify --home' of one stopped node on the chain made.",
+)
+@click.option(
+    "--sync-only",
+    is_flag=True,
+    help="Also time how fast an extra, empty full node catches up with the chain made.",
 )
 @json_option
-def bench(validators: int, txs: int, senders: int, concurrency: int, as_json: bool) -> None:
-    """Start a local network, submit pre-signed transactions as fast as it admits them,
-    and print committed throughput and submission-to-commit latency.
+def bench(
+    validators: int,
+    txs: int,
+    rate: float | None,
+    senders: int,
+    concurrency: int,
+    max_batch: int,
+    verify_only: bool,
+    sync_only: bool,
+    as_json: bool,
+) -> None:
+    """Start a local network in a temporary folder, submit pre-signed transactions
+    (at --rate, or as fast as the network admits them), and print committed throughput,
+    submission-to-commit latency and this machine's Ed25519 verification bound.
 
-    Example: danangchain bench --txs 20000 --json
+    Example: danangchain bench --txs 20000 --rate 1000 --json
     """
+    if sync_only and validators < 2:
+        raise CliError("--sync-only needs at least 2 validators: a lone validator serves no peers")
     folder = Path(tempfile.mkdtemp(prefix="danangchain-bench-"))
-    password = os.urandom(16).hex()
-    password_file = folder / "password"
-    password_file.write_text(password + "\n")
     try:
-        made = init_network(
-            folder / "net",
+        figures = run_bench(
+            folder,
             validators,
-            "danangchain-bench",
-            find_free_ports(validators),
-            password,
+            txs,
+            min(senders, txs),
+            concurrency,
+            max_batch,
+            rate,
+            verify_only,
+            sync_only,
         )
-        homes = [Path(node["home"]) for node in made["nodes"]]
-        processes = start_all(homes, password_file, announce=False)
-        try:
-            registrar = unlock_key(
-                read_keystore(Path(made["keystore"]) / "registrar.json"), password
-            )
-            urls = [url for url, _ in processes]
-            figures = asyncio.run(
-                _load(urls, made["chain_id"], registrar, min(senders, txs), txs, concurrency)
-            )
-            memory = [_peak_memory_mb(process.pid) for _, process in processes]
-            figures["peak_memory_mb_per_node"] = max((m for m in memory if m), default=None)
-        finally:
-            for _, process in processes:
-                stop_node_process(process)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    raw = measure_raw_verify_rate()
-    cores = os.cpu_count() or 1
-    figures.update(
-        validators=validators,
-        cores=cores,
-        raw_verify_per_s=round(raw, 1),
-        bound_ratio=round(figures["committed_tps"] / (cores * raw / validators), 3),
-    )
     emit(as_json, figures, [f"{name:<28} {value}" for name, value in figures.items()])

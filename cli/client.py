@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 
 from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError
+from cli.i18n import _
 
 
 class NotFound(CliError):
@@ -24,7 +25,9 @@ class NodeClient:
 
     def __init__(self, url: str, timeout_s: float = 15.0) -> None:
         if not url.startswith(("http://", "https://")):
-            raise CliError(f"node URL {url!r} must start with http:// or https://")
+            raise CliError(
+                _("node URL {url} must start with http:// or https://").format(url=repr(url))
+            )
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
 
@@ -50,18 +53,25 @@ class NodeClient:
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise CliError(f"cannot reach the node at {self.url}: {reason}", EXIT_USAGE) from None
+            raise CliError(
+                _("cannot reach the node at {url}: {reason}").format(url=self.url, reason=reason),
+                EXIT_USAGE,
+            ) from None
         try:
             document: dict[str, Any] = json.loads(text)
         except ValueError:
-            raise CliError(f"the node at {self.url} answered {status} with no JSON") from None
+            raise CliError(
+                _("the node at {url} answered {status} with no JSON").format(
+                    url=self.url, status=status
+                )
+            ) from None
         if status == 404:
-            raise NotFound(document.get("message", "not found"))
+            raise NotFound(_(document.get("message", "not found")))
         if status >= 400:
             code = document.get("error", "error")
             message = document.get("message", text)
             exit_code = EXIT_REFUSED if method == "POST" and status < 500 else EXIT_USAGE
-            prefix = "transaction refused" if method == "POST" else "node error"
+            prefix = _("transaction refused") if method == "POST" else _("node error")
             raise CliError(f"{prefix} ({code}): {message}", exit_code)
         return document
 
@@ -77,7 +87,9 @@ class NodeClient:
                 return state
             if time.monotonic() >= deadline:
                 raise CliError(
-                    f"transaction {tx_id} still {state['status']} after {timeout_s:g}s",
+                    _("transaction {tx_id} still {status} after {seconds}s").format(
+                        tx_id=tx_id, status=_(state["status"]), seconds=f"{timeout_s:g}"
+                    ),
                     EXIT_REFUSED,
                 )
             time.sleep(0.1)

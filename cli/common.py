@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from cli.i18n import _
 from danangchain import ed25519
 from danangchain.address import decode_address
 from danangchain.errors import AddressError, KeystoreError
@@ -31,9 +32,11 @@ class CliError(click.ClickException):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        # Translated now: click shows the error after the command's context has closed.
+        self.prefix = _("error")
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"{self.prefix}: {self.format_message()}", err=True)
 
 
 def default_keystore() -> Path:
@@ -91,16 +94,20 @@ def read_password(password_file: Path | None, confirm: bool = False) -> str:
         try:
             lines = password_file.read_text().splitlines()
         except OSError as exc:
-            raise CliError(f"cannot read password file {password_file}: {exc.strerror}") from None
+            raise CliError(
+                _("cannot read password file {path}: {reason}").format(
+                    path=password_file, reason=exc.strerror
+                )
+            ) from None
         if not lines or not lines[0]:
-            raise CliError(f"password file {password_file} is empty")
+            raise CliError(_("password file {path} is empty").format(path=password_file))
         return lines[0]
     from_env = os.environ.get("DANANGCHAIN_PASSWORD")
     if from_env:
         return from_env
     if not sys.stdin.isatty():
-        raise CliError("no password: give --password-file or set DANANGCHAIN_PASSWORD")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=confirm))
+        raise CliError(_("no password: give --password-file or set DANANGCHAIN_PASSWORD"))
+    return str(click.prompt(_("Password"), hide_input=True, confirmation_prompt=confirm))
 
 
 def key_path(keystore_dir: Path | None, name: str) -> Path:
@@ -126,7 +133,9 @@ def load_signing_key(
     try:
         return unlock_key(keystore, read_password(password_file))
     except KeystoreError as exc:
-        raise CliError(f"cannot unlock key {name!r}: {exc}") from None
+        raise CliError(
+            _("cannot unlock key {name}: {reason}").format(name=repr(name), reason=exc)
+        ) from None
 
 
 def parse_address(text: str) -> bytes:
@@ -134,7 +143,9 @@ def parse_address(text: str) -> bytes:
     try:
         return decode_address(text)
     except AddressError as exc:
-        raise CliError(f"bad address {text!r}: {exc}") from None
+        raise CliError(
+            _("bad address {address}: {reason}").format(address=repr(text), reason=exc)
+        ) from None
 
 
 def parse_public_key(text: str) -> bytes:
@@ -144,7 +155,7 @@ def parse_public_key(text: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise CliError("a public key must be 64 hex characters (an Ed25519 public key)")
+        raise CliError(_("a public key must be 64 hex characters (an Ed25519 public key)"))
     return key
 
 
@@ -155,7 +166,7 @@ def parse_hex_id(text: str, what: str) -> bytes:
     except ValueError:
         value = b""
     if len(value) != 32:
-        raise CliError(f"{what} must be 64 hex characters")
+        raise CliError(_("{what} must be 64 hex characters").format(what=what))
     return value
 
 

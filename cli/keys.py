@@ -17,6 +17,7 @@ from cli.common import (
     read_password,
     resolve_keystore_dir,
 )
+from cli.i18n import _
 from danangchain.address import encode_address
 from danangchain.errors import KeystoreError
 from danangchain.keystore import Keystore
@@ -49,26 +50,39 @@ def keys() -> None:
 def keys_new(
     name: str, keystore_dir: Path | None, password_file: Path | None, as_json: bool
 ) -> None:
-    """Create a key NAME, encrypted under a password, and print its address."""
+    """Create a key NAME, encrypted under a password, and print its address.
+
+    Example: danangchain keys new shop --password-file pw.txt
+    """
     if not name or "/" in name or name.startswith("."):
-        raise CliError(f"key name {name!r} must be a plain file name")
+        raise CliError(_("key name {name} must be a plain file name").format(name=repr(name)))
     path = key_path(keystore_dir, name)
     if path.exists():
-        raise CliError(f"a key named {name!r} already exists at {path}")
+        raise CliError(
+            _("a key named {name} already exists at {path}").format(name=repr(name), path=path)
+        )
     password = read_password(password_file, confirm=True)
     try:
         keystore = save_key(path, name, generate_signing_key(), password)
     except (KeystoreError, OSError) as exc:
-        raise CliError(f"cannot write key: {exc}") from None
+        raise CliError(_("cannot write key: {reason}").format(reason=exc)) from None
     info = describe(keystore, path)
-    emit(as_json, info, [f"created key {name}", f"address: {info['address']}", f"file: {path}"])
+    lines = [
+        _("created key {name}").format(name=name),
+        _("address: {address}").format(address=info["address"]),
+        _("file: {path}").format(path=path),
+    ]
+    emit(as_json, info, lines)
 
 
 @keys.command("list")
 @keystore_option
 @json_option
 def keys_list(keystore_dir: Path | None, as_json: bool) -> None:
-    """List the keys in the keystore folder."""
+    """List the keys in the keystore folder.
+
+    Example: danangchain keys list --json
+    """
     folder = resolve_keystore_dir(keystore_dir)
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -76,7 +90,9 @@ def keys_list(keystore_dir: Path | None, as_json: bool) -> None:
             found.append(describe(read_keystore(path), path))
         except KeystoreError:
             continue  # not a keystore: leave other files alone
-    lines = [f"{k['name']:<20} {k['address']}" for k in found] or [f"no keys in {folder}"]
+    lines = [f"{k['name']:<20} {k['address']}" for k in found] or [
+        _("no keys in {folder}").format(folder=folder)
+    ]
     emit(as_json, found, lines)
 
 
@@ -85,7 +101,10 @@ def keys_list(keystore_dir: Path | None, as_json: bool) -> None:
 @keystore_option
 @json_option
 def keys_show(name: str, keystore_dir: Path | None, as_json: bool) -> None:
-    """Show a key's address and public key (never its secret)."""
+    """Show a key's address and public key (never its secret).
+
+    Example: danangchain keys show shop
+    """
     path = key_path(keystore_dir, name)
     info = describe(load_keystore(keystore_dir, name), path)
     emit(as_json, info, [f"{k}: {v}" for k, v in info.items()])

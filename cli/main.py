@@ -11,6 +11,7 @@ from cli.audit import audit
 from cli.bench import bench
 from cli.chain import chain
 from cli.common import EXIT_USAGE
+from cli.i18n import LANGUAGES, use_language
 from cli.keys import keys
 from cli.member import member
 from cli.network import network
@@ -20,22 +21,34 @@ from cli.quickstart import quickstart
 from cli.testnet import testnet
 from cli.tx import tx
 from cli.validator import validator
+from cli.watch import watch
 from danangchain import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="danangchain")
-def cli() -> None:
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of messages: en or vi (default: vi when LANG starts with vi, else en).",
+)
+@click.pass_context
+def cli(ctx: click.Context, lang: str | None) -> None:
     """DanangChain: a permissioned, tamper-evident ledger for households and businesses.
 
     Start with: danangchain quickstart
+
+    Tiếng Việt: danangchain --lang vi ... (or LANG=vi_VN.UTF-8).
     """
+    use_language(ctx, lang)
 
 
 for group in (keys, network, node, member, tx, query, quickstart, bench, testnet, validator):
     cli.add_command(group)
 cli.add_command(audit)
 cli.add_command(chain)
+cli.add_command(watch)
 
 
 def main() -> None:

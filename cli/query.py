@@ -8,6 +8,7 @@ import click
 
 from cli.client import NodeClient
 from cli.common import emit, json_option, node_option, parse_address, parse_hex_id
+from cli.i18n import _
 
 
 @click.group()
@@ -55,14 +56,19 @@ def query_block(height: str, node_url: str, as_json: bool) -> None:
     Example: danangchain query block 12
     """
     if height != "latest" and not height.isdigit():
-        raise click.BadParameter("HEIGHT must be a whole number or 'latest'")
+        raise click.BadParameter(_("HEIGHT must be a whole number or 'latest'"))
     block = NodeClient(node_url).get(f"/blocks/{height}")
     lines = [
-        f"block {block['height']} {block['hash']}",
+        _("block {height} {hash}").format(height=block["height"], hash=block["hash"]),
         f"time_ms: {block['header']['time_ms']}",
-        f"transactions: {block['tx_count']}",
+        _("transactions: {count}").format(count=block["tx_count"]),
     ]
-    lines += [f"  {t['tx_id']} {t['kind']} from {t['sender']}" for t in block["txs"]]
+    lines += [
+        _("  {tx_id} {kind} from {sender}").format(
+            tx_id=t["tx_id"], kind=t["kind"], sender=t["sender"]
+        )
+        for t in block["txs"]
+    ]
     emit(as_json, block, lines)
 
 
@@ -92,7 +98,7 @@ def query_account(address: str, node_url: str, as_json: bool) -> None:
     parse_address(address)
     account = NodeClient(node_url).get(f"/accounts/{address}")
     lines = _fields(account, ["address", "role", "nonce", "next_nonce", "revoked"])
-    lines.append(f"records: {len(account['records'])}")
+    lines.append(_("records: {count}").format(count=len(account["records"])))
     lines += [f"  {rid}" for rid in account["records"]]
     emit(as_json, account, lines)
 
@@ -146,15 +152,20 @@ def query_validators(height: int | None, node_url: str, as_json: bool) -> None:
     path = "/validators" if height is None else f"/validators?height={height}"
     answer = NodeClient(node_url).get(path)
     lines = [
-        f"validators of height {answer['height']} (quorum {answer['quorum']} of "
-        f"{answer['total_power']}):"
+        _("validators of height {height} (quorum {quorum} of {total}):").format(
+            height=answer["height"], quorum=answer["quorum"], total=answer["total_power"]
+        )
     ]
     lines += [
         f"  {v['name']:<20} {v['public_key']} power {v['power']}" for v in answer["validators"]
     ]
     for vote in answer["pending_votes"]:
         lines.append(
-            f"pending: {vote['action']} {vote['public_key']} "
-            f"({vote['power_voted']} of {vote['power_needed']} needed)"
+            _("pending: {action} {key} ({voted} of {needed} needed)").format(
+                action=vote["action"],
+                key=vote["public_key"],
+                voted=vote["power_voted"],
+                needed=vote["power_needed"],
+            )
         )
     emit(as_json, answer, lines)

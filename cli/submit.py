@@ -16,6 +16,7 @@ from cli.common import (
     node_option,
     password_option,
 )
+from cli.i18n import _
 from danangchain import ed25519
 from danangchain.address import decode_address, encode_address
 from danangchain.transaction import Body, encode_transaction, sign_transaction
@@ -27,11 +28,16 @@ def get_next_nonce(client: NodeClient, address: bytes) -> int:
         account = client.get(f"/accounts/{encode_address(address)}")
     except NotFound:
         raise CliError(
-            f"{encode_address(address)} is not a member: a registrar must admit it first",
+            _("{address} is not a member: a registrar must admit it first").format(
+                address=encode_address(address)
+            ),
             EXIT_REFUSED,
         ) from None
     if account.get("revoked"):
-        raise CliError(f"{encode_address(address)} has been revoked", EXIT_REFUSED)
+        raise CliError(
+            _("{address} has been revoked").format(address=encode_address(address)),
+            EXIT_REFUSED,
+        )
     return int(account["next_nonce"])
 
 
@@ -65,12 +71,17 @@ def submit(
 
 def report_submission(result: dict[str, Any], as_json: bool) -> None:
     """Print a submission's outcome; exit 1 if the ledger refused it."""
-    lines = [f"{result['kind']} {result['tx_id']}: {result['status']}"]
+    status = _(result["status"])
+    lines = [f"{result['kind']} {result['tx_id']}: {status}"]
     if result["status"] == "committed":
-        lines[0] += f" at height {result['height']}, index {result['index']}"
+        lines[0] += _(" at height {height}, index {index}").format(
+            height=result["height"], index=result["index"]
+        )
     emit(as_json, result, lines)
     if result["status"] == "rejected":
-        raise CliError(f"transaction rejected: {result.get('reason')}", EXIT_REFUSED)
+        raise CliError(
+            _("transaction rejected: {reason}").format(reason=result.get("reason")), EXIT_REFUSED
+        )
 
 
 def submission_options(command):  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ import click
 
 from cli.client import NodeClient
 from cli.common import CliError, load_signing_key, parse_address, parse_hex_id
+from cli.i18n import _
 from cli.submit import report_submission, submission_options, submit
 from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
 
@@ -21,7 +22,9 @@ def hash_document(path: Path) -> bytes:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
-        raise CliError(f"cannot read document {path}: {exc.strerror}") from None
+        raise CliError(
+            _("cannot read document {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from None
     return digest.digest()
 
 
@@ -68,11 +71,11 @@ def tx_record(
     --amount 1500000 --counterparty dn1... --wait
     """
     if (doc_file is None) == (doc_hash is None):
-        raise CliError("give exactly one of --doc FILE or --doc-hash HEX")
+        raise CliError(_("give exactly one of --doc FILE or --doc-hash HEX"))
     if amends and cancels:
-        raise CliError("give at most one of --amends or --cancels")
+        raise CliError(_("give at most one of --amends or --cancels"))
     if len(memo.encode()) > MAX_MEMO_SIZE:
-        raise CliError(f"--memo is longer than {MAX_MEMO_SIZE} bytes")
+        raise CliError(_("--memo is longer than {size} bytes").format(size=MAX_MEMO_SIZE))
     digest = hash_document(doc_file) if doc_file else parse_hex_id(doc_hash or "", "--doc-hash")
     reference = amends or cancels
     body = RecordBody(

@@ -7,6 +7,7 @@ let one signature be valid for many messages or many keys, so the ledger
 refuses them here, before the equation is checked.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -46,6 +47,10 @@ _SMALL_ORDER_ENCODINGS = frozenset(
         "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
     )
 )
+
+# The verification equation on a strict key and signature: (public key, message, signature)
+# -> whether [S]B = R + [h]A holds with R compared as encoded bytes (cofactorless).
+Equation = Callable[[bytes, bytes, bytes], bool]
 
 # A point in extended twisted Edwards coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, xy = T/Z.
 _Point = tuple[int, int, int, int]
@@ -94,8 +99,15 @@ def is_strict_public_key(public_key: bytes) -> bool:
     return len(public_key) == PUBLIC_KEY_SIZE and _public_key_defect(bytes(public_key)) is None
 
 
-def verify_strict(public_key: bytes, message: bytes, signature: bytes) -> None:
-    """Verify a signature strictly, or raise InvalidSignature saying what is wrong."""
+def verify_strict(
+    public_key: bytes, message: bytes, signature: bytes, equation: Equation | None = None
+) -> None:
+    """Verify a signature strictly, or raise InvalidSignature saying what is wrong.
+
+    `equation` checks the final equation once every strict check passed; by default
+    `cryptography` does. Another implementation of the same cofactorless equation (the
+    node's libsodium) leaves what is accepted unchanged.
+    """
     # Verify the sizes first: only 32-byte keys may enter the caches.
     if len(public_key) != PUBLIC_KEY_SIZE:
         raise InvalidSignature(f"public key must be {PUBLIC_KEY_SIZE} bytes, got {len(public_key)}")
@@ -111,17 +123,27 @@ def verify_strict(public_key: bytes, message: bytes, signature: bytes) -> None:
     if int.from_bytes(signature[32:], "little") >= _L:
         raise InvalidSignature("signature scalar S is not below the group order")
     _check_commitment(signature[:32])
+    holds = (equation or _cryptography_equation)(public_key, message, signature)
+    if not holds:
+        raise InvalidSignature(_explain_mismatch(signature[:32]))
+
+
+def is_valid_signature(
+    public_key: bytes, message: bytes, signature: bytes, equation: Equation | None = None
+) -> bool:
+    """Tell whether verify_strict accepts a signature."""
+    try:
+        verify_strict(public_key, message, signature, equation)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _cryptography_equation(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Check the verification equation with `cryptography` (OpenSSL)."""
     try:
         _load_public_key(public_key).verify(signature, message)
     except _CryptographyInvalidSignature:
-        raise InvalidSignature(_explain_mismatch(signature[:32])) from None
-
-
-def is_valid_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Tell whether verify_strict accepts a signature."""
-    try:
-        verify_strict(public_key, message, signature)
-    except InvalidSignature:
         return False
     return True
 

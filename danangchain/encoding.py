@@ -18,10 +18,20 @@ _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
 
 
+# Packers are reused: building one costs more than packing a transaction. They keep
+# nothing between calls (each call resets the buffer) and no thread shares them.
+_PACKER = msgpack.Packer(use_bin_type=True, strict_types=False, datetime=False)
+# Writes floats as float32: packs a value differently from _PACKER exactly when it
+# holds a float.
+_SINGLE_FLOAT_PACKER = msgpack.Packer(
+    use_bin_type=True, strict_types=False, datetime=False, use_single_float=True
+)
+
+
 def pack(value: Any) -> bytes:
     """Encode a value in canonical msgpack (shortest integers and lengths, bin for bytes)."""
     _check_packable(value)
-    return msgpack.packb(value, use_bin_type=True, strict_types=False, datetime=False)  # type: ignore[no-any-return]
+    return _PACKER.pack(value)  # type: ignore[no-any-return]
 
 
 # Exact types that need no further check: the fast path of _check_packable, which every
@@ -102,15 +112,18 @@ def unpack(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Any:
         raise
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         raise DecodeError(f"malformed msgpack: {exc}") from None
-    _refuse_floats(value)
-    # What msgpack decodes, floats refused, always passes _check_packable: skip it here.
-    canonical = msgpack.packb(value, use_bin_type=True, strict_types=False, datetime=False)
+    # What msgpack decodes always passes _check_packable: skip it here.
+    canonical = _PACKER.pack(value)
     if canonical != bytes(data):
+        _refuse_floats(value)  # a float32 differs too: say that it is a float
         position = _first_difference(canonical, bytes(data))
         raise DecodeError(
             f"non-canonical encoding at byte {position}: an integer or length is written "
             "in a longer form than needed, or a type is not the canonical one"
         )
+    # A float64 packs back the same: look for floats only when one is there.
+    if _SINGLE_FLOAT_PACKER.pack(value) != canonical:
+        _refuse_floats(value)
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from danangchain import ed25519
@@ -26,6 +27,8 @@ MAX_CHAIN_ID_SIZE = 64
 MAX_MEMO_SIZE = 512
 MAX_CATEGORY_SIZE = 32
 HASH_SIZE = 32
+# Decoded transactions remembered (about 1 KiB each): several blocks' worth.
+DECODED_CACHE_SIZE = 16_384
 
 KIND_RECORD = "record"
 KIND_ENDORSE = "endorse"
@@ -229,7 +232,23 @@ def compute_tx_id(encoded: bytes) -> bytes:
 
 
 def decode_transaction(data: bytes) -> Transaction:
-    """Decode a transaction from canonical bytes; raise InvalidTransaction with the reason."""
+    """Decode a transaction from canonical bytes; raise InvalidTransaction with the reason.
+
+    A node meets each transaction several times (gossip, the proposal's block, the stored
+    block): the same bytes always decode to the same immutable value, so recent ones are
+    remembered (refusals are not).
+    """
+    if type(data) is bytes:
+        return _decode_transaction_remembered(data)
+    return _decode_transaction(data)
+
+
+@lru_cache(maxsize=DECODED_CACHE_SIZE)
+def _decode_transaction_remembered(data: bytes) -> Transaction:
+    return _decode_transaction(data)
+
+
+def _decode_transaction(data: bytes) -> Transaction:
     if len(data) > MAX_TX_SIZE:
         raise InvalidTransaction(
             f"transaction is {len(data)} bytes, the limit is {MAX_TX_SIZE}", "too_large"
@@ -261,8 +280,12 @@ def sign_transaction(key: ed25519.SigningKey, chain_id: str, nonce: int, body: B
     return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))
 
 
-def verify_transaction_signature(tx: Transaction) -> None:
+def verify_transaction_signature(tx: Transaction, equation: ed25519.Equation | None = None) -> None:
     """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
     message = compute_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.body)
-    if not ed25519.is_valid_signature(tx.sender, message, tx.signature):
+    if equation is None:
+        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature)
+    else:
+        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation)
+    if not valid:
         raise InvalidTransaction("signature does not verify for the sender's key", "bad_signature")

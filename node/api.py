@@ -11,7 +11,8 @@ from aiohttp import web
 
 from danangchain import __version__
 from danangchain.address import decode_address, encode_address
-from danangchain.errors import AddressError, InvalidTransaction
+from danangchain.encoding import unpack
+from danangchain.errors import AddressError, DecodeError, InvalidTransaction
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.ledger import get_validator_set
 from danangchain.proof import encode_proof_json, make_inclusion_proof
@@ -21,6 +22,7 @@ from danangchain.transaction import MAX_TX_SIZE, compute_tx_id
 from danangchain.validators import decode_validator_set
 from node.ledger import NodeLedger
 from node.mempool import MempoolFull
+from node.operator_api import add_operator_routes
 from node.store import StoreError
 from node.views import (
     render_block,
@@ -37,6 +39,8 @@ LEDGER = web.AppKey("ledger", NodeLedger)
 NODE_INFO = web.AppKey("node_info", dict)
 MAX_REQUEST_SIZE = 64 * 1024
 EXPORT_CHUNK_SIZE = 256 * 1024
+# A batch of record transactions (about 190 bytes each) fits in MAX_REQUEST_SIZE.
+MAX_BATCH_TXS = 256
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -143,6 +147,29 @@ async def post_tx(request: web.Request) -> web.Response:
     except MempoolFull as exc:
         return json_error(503, "mempool_full", str(exc))
     return web.json_response({"tx_id": tx_id.hex(), "status": "pending"}, status=202)
+
+
+async def post_tx_batch(request: web.Request) -> web.Response:
+    """POST /txs/batch: admit a msgpack array of signed transactions; answer each one."""
+    try:
+        batch = unpack(await request.read(), max_size=MAX_REQUEST_SIZE)
+    except DecodeError as exc:
+        return json_error(400, "bad_encoding", f"expected a msgpack array of transactions: {exc}")
+    if not isinstance(batch, list) or not all(isinstance(item, bytes) for item in batch):
+        return json_error(400, "bad_encoding", "expected a msgpack array of byte strings")
+    if len(batch) > MAX_BATCH_TXS:
+        return json_error(413, "too_large", f"a batch holds at most {MAX_BATCH_TXS} transactions")
+    ledger = request.app[LEDGER]
+    results: list[dict[str, str]] = []
+    for tx_bytes in batch:
+        try:
+            results.append({"tx_id": ledger.submit(tx_bytes).hex(), "status": "pending"})
+        except InvalidTransaction as exc:
+            results.append({"status": "refused", "error": exc.code, "message": str(exc)})
+        except MempoolFull as exc:
+            results.append({"status": "refused", "error": "mempool_full", "message": str(exc)})
+    admitted = sum(1 for result in results if result["status"] == "pending")
+    return web.json_response({"admitted": admitted, "results": results})
 
 
 async def get_tx(request: web.Request) -> web.Response:
@@ -308,6 +335,7 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app[NODE_INFO] = node_info
     app.router.add_get("/status", get_status)
     app.router.add_post("/txs", post_tx)
+    app.router.add_post("/txs/batch", post_tx_batch)
     app.router.add_get("/txs/{tx_id}", get_tx)
     app.router.add_get("/blocks/{height}", get_block)
     app.router.add_get("/accounts/{address}", get_account)
@@ -316,4 +344,5 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app.router.add_get("/keys/{public_key}", get_key)
     app.router.add_get("/proofs/tx/{tx_id}", get_tx_proof)
     app.router.add_get("/chain/export", get_chain_export)
+    add_operator_routes(app, ledger, node_info)
     return app

@@ -52,6 +52,7 @@ from danangchain.ledger import (
     get_validator_set,
 )
 from danangchain.validators import decode_certificate, encode_certificate
+from node import signatures
 from node.ledger import NodeLedger
 from node.p2p import PeerIdentity, PeerLink, PeerServer
 
@@ -60,7 +61,10 @@ log = logging.getLogger("danangchain.consensus")
 MAX_EVENTS = 50_000
 REBROADCAST_S = 1.0
 SYNC_POLL_S = 1.0
+SYNC_PATIENCE_S = 2.0
+SYNC_STALL_S = 2.0
 VERIFIED_CACHE = 200_000
+MAX_SEEN_MESSAGES = 20_000
 
 
 class VerifiedCache:
@@ -75,7 +79,7 @@ class VerifiedCache:
         triple = (key, message, signature)
         result = self.results.get(triple)
         if result is None:
-            result = ed25519.is_valid_signature(key, message, signature)
+            result = signatures.is_valid_signature(key, message, signature)
             self.results[triple] = result
             if len(self.results) > self.size:
                 self.results.popitem(last=False)
@@ -113,6 +117,11 @@ class ConsensusDriver:
         )
         self.events: asyncio.Queue[Event] = asyncio.Queue(MAX_EVENTS)
         self.results: dict[bytes, BlockResult] = {}
+        # This height's messages as received (their exact bytes) and as sent: peers relay
+        # each message again every second, and a proposal carries a whole block, so a
+        # repeat is neither decoded nor encoded twice. Both are emptied at every new height.
+        self.seen_messages: set[bytes] = set()
+        self.encoded_messages: dict[int, tuple[Any, bytes]] = {}
         self.peers: list[PeerLink] = []
         self.sync_wanted = asyncio.Event()
         self.syncing = False
@@ -173,11 +182,13 @@ class ConsensusDriver:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _post(self, event: Event) -> None:
+    def _post(self, event: Event) -> bool:
         try:
             self.events.put_nowait(event)
         except asyncio.QueueFull:
             self._count("events dropped: queue full")
+            return False
+        return True
 
     def _count(self, what: str) -> None:
         self.counters[what] = self.counters.get(what, 0) + 1
@@ -186,12 +197,19 @@ class ConsensusDriver:
 
     def _on_peer_messages(self, batch: list[bytes]) -> None:
         for encoded in batch:
+            # Within a height the same bytes always meet the same fate: skip repeats.
+            if encoded in self.seen_messages:
+                continue
+            if len(self.seen_messages) >= MAX_SEEN_MESSAGES:
+                self.seen_messages.clear()
             try:
                 message = decode_message(encoded)
             except DanangChainError:
+                self.seen_messages.add(encoded)
                 self._count("refused: bad encoding")
                 continue
-            self._post(MessageReceived(message))
+            if self._post(MessageReceived(message)):
+                self.seen_messages.add(encoded)
 
     def _on_peer_txs(self, batch: list[bytes]) -> None:
         for tx_bytes in batch:
@@ -230,7 +248,7 @@ class ConsensusDriver:
         if isinstance(action, PersistSigning):
             self.store.put_signing_record(encode_signing_record(action.record))
         elif isinstance(action, Broadcast):
-            encoded = encode_message(action.message)
+            encoded = self._encode(action.message)
             for peer in self.peers:
                 peer.send_message(encoded)
         elif isinstance(action, ScheduleTimeout):
@@ -252,6 +270,15 @@ class ConsensusDriver:
             self.sync_wanted.set()
         return None
 
+    def _encode(self, message: Any) -> bytes:
+        """Encode a message once per height, however often it is rebroadcast."""
+        known = self.encoded_messages.get(id(message))
+        if known is not None and known[0] is message:
+            return known[1]
+        encoded = encode_message(message)
+        self.encoded_messages[id(message)] = (message, encoded)
+        return encoded
+
     def _validate(self, block: Any) -> BlockResult | None:
         result = self.results.get(block.hash)
         if result is None:
@@ -272,6 +299,8 @@ class ConsensusDriver:
             raise RuntimeError(f"certified block {action.block.hash.hex()} is invalid")
         self.ledger.commit(result, action.certificate)
         self.results.clear()
+        self.seen_messages.clear()
+        self.encoded_messages.clear()
         self._refresh_allowed()
         log.info("committed block %d (%d transactions)", action.block.height, len(result.tx_ids))
         return StartHeight(
@@ -299,42 +328,77 @@ class ConsensusDriver:
         while True:
             await asyncio.sleep(REBROADCAST_S)
             for message in self.machine.gossip_set():
-                encoded = encode_message(message)
+                encoded = self._encode(message)
                 for peer in self.peers:
                     peer.send_message(encoded)
 
     async def _sync_loop(self) -> None:
-        """Fetch certified blocks from a peer that is ahead, then rejoin consensus."""
+        """Fetch certified blocks from a peer that is ahead, then rejoin consensus.
+
+        A peer one block ahead has usually just committed the block this node is about
+        to commit through consensus: that block is fetched only when this node's tip has
+        not moved for SYNC_PATIENCE_S (a lagging node, or a network gone quiet).
+        """
+        stuck_at, stuck_since = -1, 0.0
+        loop = asyncio.get_running_loop()
+        first = True
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.sync_wanted.wait(), SYNC_POLL_S)
+            if not first:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sync_wanted.wait(), SYNC_POLL_S)
+            first = False
             self.sync_wanted.clear()
+            if self.ledger.tip.height != stuck_at:
+                stuck_at, stuck_since = self.ledger.tip.height, loop.time()
+            patient = loop.time() - stuck_since < SYNC_PATIENCE_S
             for peer in self.peers:
                 status = await peer.get("/p2p/status")
                 if not isinstance(status, dict) or not isinstance(status.get("height"), int):
                     continue
-                if status["height"] > self.ledger.tip.height:
+                if status["height"] > self.ledger.tip.height + int(patient):
                     await self._fetch_from(peer, status["height"])
 
     async def _fetch_from(self, peer: PeerLink, their_height: int) -> None:
-        while self.ledger.tip.height < their_height:
-            start = self.ledger.tip.height + 1
-            pairs = await peer.get(f"/p2p/blocks/{start}")
-            if not isinstance(pairs, list) or not pairs:
-                return
-            for pair in pairs:
-                try:
-                    block = decode_block(pair[0])
-                    certificate = decode_certificate(pair[1])
-                except (DanangChainError, TypeError, IndexError):
-                    self._count("refused: bad synced block")
+        """Fetch, check and apply blocks up to a peer's height; the next range is asked
+        for while this one is applied, so the peer prepares it in the meantime."""
+        start = self.ledger.tip.height + 1
+        fetching = asyncio.ensure_future(peer.get(f"/p2p/blocks/{start}"))
+        try:
+            while True:
+                pairs = await fetching
+                if not isinstance(pairs, list) or not pairs:
                     return
-                self._post(CertifiedBlockReceived(block, certificate))
-            # Let the event loop apply them before asking for more.
-            target = start + len(pairs) - 1
-            for _ in range(200):
-                if self.ledger.tip.height >= target:
-                    break
-                await asyncio.sleep(0.01)
-            else:
-                return
+                target = start + len(pairs) - 1
+                if target < their_height:
+                    fetching = asyncio.ensure_future(peer.get(f"/p2p/blocks/{target + 1}"))
+                if not self._post_synced(pairs) or not await self._wait_for_tip(target):
+                    return
+                if target >= their_height:
+                    return
+                start = target + 1
+        finally:
+            fetching.cancel()
+
+    def _post_synced(self, pairs: list[Any]) -> bool:
+        """Decode [block, certificate] pairs and hand them to the machine; False if bad."""
+        for pair in pairs:
+            try:
+                block = decode_block(pair[0])
+                certificate = decode_certificate(pair[1])
+            except (DanangChainError, TypeError, IndexError):
+                self._count("refused: bad synced block")
+                return False
+            self._post(CertifiedBlockReceived(block, certificate))
+        return True
+
+    async def _wait_for_tip(self, target: int) -> bool:
+        """Wait until the tip reaches a height; False if it stops moving for SYNC_STALL_S."""
+        loop = asyncio.get_running_loop()
+        height, moved = self.ledger.tip.height, loop.time()
+        while self.ledger.tip.height < target:
+            if self.ledger.tip.height != height:
+                height, moved = self.ledger.tip.height, loop.time()
+            elif loop.time() - moved > SYNC_STALL_S:
+                return False
+            await asyncio.sleep(0.005)
+        return True

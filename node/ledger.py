@@ -26,9 +26,10 @@ from danangchain.ledger import (
     make_candidate,
 )
 from danangchain.state import Member, StateView
-from danangchain.transaction import decode_transaction
+from danangchain.transaction import compute_tx_id, decode_transaction
 from danangchain.validators import CommitCertificate, ValidatorSet
 from node.mempool import Mempool
+from node.signatures import verify_transaction
 from node.store import Store
 
 MAX_REMEMBERED_REJECTIONS = 10_000
@@ -129,13 +130,29 @@ class NodeLedger:
 
     def validate_block(self, block: Block) -> BlockResult:
         """Validate a block proposed by another validator; raise InvalidBlock."""
+        verified = self._verify_unknown_signatures(block)
         return apply_block(
             self.store.state,
             self.tip,
             self.chain_id,
             block,
-            is_verified=self.mempool.__contains__,
+            is_verified=lambda tx_id: tx_id in self.mempool or tx_id in verified,
         )
+
+    def _verify_unknown_signatures(self, block: Block) -> set[bytes]:
+        """Return the ids of the block's transactions, not in the mempool, whose signatures
+        the node's verifier accepts; apply_block checks the others again and says why."""
+        verified = set()
+        for tx, tx_bytes in zip(block.transactions, block.tx_bytes, strict=False):
+            tx_id = compute_tx_id(tx_bytes)
+            if tx_id in self.mempool:
+                continue
+            try:
+                verify_transaction(tx)
+            except InvalidTransaction:
+                continue
+            verified.add(tx_id)
+        return verified
 
     def commit(self, result: BlockResult, certificate: CommitCertificate) -> None:
         """Write a certified block in one synced batch, then update the mempool."""

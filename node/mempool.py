@@ -3,6 +3,12 @@
 Admission applies each transaction to a pending view (committed state plus every
 pending transaction), so a client hears at once about any rule it breaks, nonces are
 counted across pending transactions, and the proposer's block rarely drops anything.
+
+Each pending transaction keeps what it read (key and value seen) and what it wrote.
+After a commit the pending view is rebuilt in order; a transaction whose reads all
+still see the same values would run exactly as before, so its writes are reused, and
+only the others are applied again (the rules read state through `get` alone, and their
+outcome depends on nothing else but the transaction and the height stamped in records).
 """
 
 from __future__ import annotations
@@ -14,11 +20,28 @@ from danangchain.errors import InvalidTransaction
 from danangchain.ledger import Candidate
 from danangchain.rules import apply_transaction
 from danangchain.state import StateReader, StateView
-from danangchain.transaction import verify_transaction_signature
+from node.signatures import verify_transaction
+
+Effects = tuple[dict[bytes, bytes | None], dict[bytes, bytes | None]]
 
 
 class MempoolFull(Exception):
     """The mempool holds as many transactions or bytes as it may."""
+
+
+class _ReadRecorder:
+    """A state reader that notes each key read and the value it saw."""
+
+    __slots__ = ("base", "reads")
+
+    def __init__(self, base: StateReader) -> None:
+        self.base = base
+        self.reads: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.base.get(key)
+        self.reads.setdefault(key, value)
+        return value
 
 
 class Mempool:
@@ -29,6 +52,7 @@ class Mempool:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._entries: OrderedDict[bytes, Candidate] = OrderedDict()
+        self._effects: dict[bytes, Effects] = {}
         self._bytes = 0
         self._pending: StateView | None = None
 
@@ -62,7 +86,21 @@ class Mempool:
             or self._bytes + len(candidate.tx_bytes) > self.max_bytes
         ):
             raise MempoolFull(f"mempool is full ({len(self._entries)} transactions)")
-        attempt = self.pending_view(state).fork()
+        pending = self.pending_view(state)
+        effects = self._apply(candidate, pending, next_height)
+        # Verify the signature last: it is the costly check, and done once per node.
+        verify_transaction(candidate.tx)
+        for key, value in effects[1].items():
+            pending.put(key, value)
+        self._entries[candidate.tx_id] = candidate
+        self._effects[candidate.tx_id] = effects
+        self._bytes += len(candidate.tx_bytes)
+
+    def _apply(self, candidate: Candidate, view: StateView, next_height: int) -> Effects:
+        """Apply a transaction's rules (not its signature) over a view, without changing it;
+        return what it read and what it would write, or raise InvalidTransaction."""
+        recorder = _ReadRecorder(view)
+        attempt = StateView(recorder)
         apply_transaction(
             attempt,
             candidate.tx,
@@ -71,13 +109,7 @@ class Mempool:
             next_height,
             verify_signature=False,
         )
-        # Verify the signature last: it is the costly check, and done once per node.
-        verify_transaction_signature(candidate.tx)
-        pending = self.pending_view(state)
-        for key, value in attempt.writes.items():
-            pending.put(key, value)
-        self._entries[candidate.tx_id] = candidate
-        self._bytes += len(candidate.tx_bytes)
+        return recorder.reads, attempt.writes
 
     def remove(
         self, tx_ids: Sequence[bytes], state: StateReader, next_height: int
@@ -87,24 +119,21 @@ class Mempool:
             candidate = self._entries.pop(tx_id, None)
             if candidate is not None:
                 self._bytes -= len(candidate.tx_bytes)
-        self._pending = StateView(state)
+                del self._effects[tx_id]
+        pending = self._pending = StateView(state)
         dropped: list[tuple[bytes, InvalidTransaction]] = []
         for tx_id, candidate in list(self._entries.items()):
-            attempt = self._pending.fork()
-            try:
-                apply_transaction(
-                    attempt,
-                    candidate.tx,
-                    tx_id,
-                    self.chain_id,
-                    next_height,
-                    verify_signature=False,
-                )
-            except InvalidTransaction as exc:
-                del self._entries[tx_id]
-                self._bytes -= len(candidate.tx_bytes)
-                dropped.append((tx_id, exc))
-                continue
-            for key, value in attempt.writes.items():
-                self._pending.put(key, value)
+            reads, writes = self._effects[tx_id]
+            if any(pending.get(key) != value for key, value in reads.items()):
+                try:
+                    self._effects[tx_id] = reads, writes = self._apply(
+                        candidate, pending, next_height
+                    )
+                except InvalidTransaction as exc:
+                    del self._entries[tx_id], self._effects[tx_id]
+                    self._bytes -= len(candidate.tx_bytes)
+                    dropped.append((tx_id, exc))
+                    continue
+            for key, value in writes.items():
+                pending.put(key, value)
         return dropped

@@ -23,6 +23,7 @@ from aiohttp import web
 from danangchain import ed25519
 from danangchain.encoding import pack, unpack
 from danangchain.errors import DanangChainError
+from node import signatures
 
 log = logging.getLogger("danangchain.p2p")
 
@@ -85,7 +86,7 @@ def check_peer_request(
     if abs(now_ms - time_ms) > MAX_CLOCK_SKEW_MS:
         return "stale request"
     signed = compute_peer_signing_bytes(chain_id, method, path, time_ms, body)
-    if not ed25519.is_valid_signature(key, signed, signature):
+    if not signatures.is_valid_signature(key, signed, signature):
         return "bad request signature"
     return None
 

@@ -21,6 +21,7 @@ from node.consensus_driver import ConsensusDriver
 from node.engine import SoloEngine
 from node.keyfile import read_keystore, unlock_key
 from node.ledger import Limits, NodeLedger
+from node.operator_api import ENGINE
 from node.store import Store
 from node.tls import client_context, server_context
 
@@ -70,6 +71,7 @@ async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event
             apps.append(
                 (engine.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl)
             )
+        apps[0][0][ENGINE] = engine  # metrics and readiness read its peers
         for app, host, port, context in apps:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

@@ -758,7 +758,7 @@ async def test_full_mempool_refuses_with_503_mempool_full(start_node: StartNode)
 # Routing
 
 
-@pytest.mark.parametrize("path", ["/nope", "/blocks", "/txs/a/b", "/"])
+@pytest.mark.parametrize("path", ["/nope", "/blocks", "/txs/a/b", "/explorer/nope"])
 async def test_unknown_route_is_404_json(node: Node, path: str) -> None:
     response = await node.client.get(path)
     assert response.status == 404

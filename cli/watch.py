@@ -1,0 +1,85 @@
+"""`danangchain watch`: print new blocks and committed transactions as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import click
+
+from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError, json_option, node_option, parse_address
+
+
+def events_url(node_url: str, address: str | None) -> str:
+    """Return the websocket URL of a node's /events, with the address filter if any."""
+    if not node_url.startswith(("http://", "https://")):
+        raise CliError(f"node URL {node_url!r} must start with http:// or https://")
+    url = "ws" + node_url.rstrip("/")[len("http") :] + "/events"
+    return url if address is None else f"{url}?address={address}"
+
+
+def describe_event(event: dict[str, Any]) -> str | None:
+    """Return one line for a person, or None for events not worth a line."""
+    if event.get("type") == "block":
+        when = datetime.fromtimestamp(event["time_ms"] / 1000, UTC).strftime("%H:%M:%S")
+        proposer = event.get("proposer_name") or event["proposer"][:16]
+        return f"block {event['height']} at {when} UTC by {proposer}: {event['tx_count']} txs"
+    if event.get("type") == "tx":
+        tx = event["tx"]
+        line = f"  tx {event['tx_id']} {tx['kind']} from {tx['sender']} (height {event['height']})"
+        memo = tx["body"].get("memo")
+        return f"{line}: {memo!r}" if memo else line
+    return None
+
+
+@click.command("watch")
+@node_option
+@click.option("--address", help="Only the transactions that concern this address (dn1...).")
+@click.option(
+    "--count",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after this many events (default: until Ctrl-C).",
+)
+@json_option
+def watch(node_url: str, address: str | None, count: int | None, as_json: bool) -> None:
+    """Print new blocks and committed transactions as they arrive; Ctrl-C ends.
+
+    With --json each event is one line of JSON (as sent by the node's /events).
+
+    Example: danangchain watch --node http://127.0.0.1:26657 --address dn1...
+    """
+    if address is not None:
+        parse_address(address)
+    url = events_url(node_url, address)
+    # Ctrl-C is how a person stops watching: not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_watch(url, count, as_json))
+
+
+async def _watch(url: str, count: int | None, as_json: bool) -> None:
+    seen = 0
+    try:
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
+            async for message in socket:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                event = json.loads(message.data)
+                if event.get("type") == "hello":
+                    click.echo(
+                        f"watching {event['chain_id']} from height {event['height']}", err=True
+                    )
+                    continue
+                line = json.dumps(event, sort_keys=True) if as_json else describe_event(event)
+                if line is not None:
+                    click.echo(line)
+                seen += 1
+                if count is not None and seen >= count:
+                    return
+    except (aiohttp.ClientError, OSError) as exc:
+        raise CliError(f"cannot watch {url}: {exc or type(exc).__name__}", EXIT_USAGE) from None
+    raise CliError("the node closed the events stream", EXIT_REFUSED)

@@ -1,0 +1,282 @@
+"""A feed of committed blocks for the events websocket, the metrics and the explorer.
+
+The feed polls `ledger.tip` from a background task instead of hooking the ledger's
+commit: any path that commits a block (the solo engine, consensus, block sync) is seen
+within one poll interval, and the ledger and engines need no change. Handlers that want
+an up-to-date view call `poll()` themselves first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from danangchain.address import compute_address, encode_address
+from danangchain.block import Block, Header, compute_header_hash, decode_header_fields
+from danangchain.encoding import expect_list, unpack
+from danangchain.rules import get_sender_address
+from danangchain.state import StateView
+from danangchain.transaction import (
+    EndorseBody,
+    MemberAdmitBody,
+    MemberRevokeBody,
+    RecordBody,
+    Transaction,
+    compute_tx_id,
+)
+from danangchain.validators import CommitCertificate
+from node.ledger import NodeLedger
+from node.views import render_transaction
+
+log = logging.getLogger("danangchain.feed")
+
+POLL_S = 0.025
+FAILED_POLL_PAUSE_S = 5.0
+RECENT_BLOCKS = 720
+SEED_BLOCKS = 120
+SUBSCRIBER_QUEUE = 12_000  # more than two full blocks of transaction events
+EVENT_KINDS = frozenset({"block", "tx"})
+MAX_SUBSCRIBERS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class BlockSummary:
+    """What the explorer and the live chart need of one committed block."""
+
+    height: int
+    block_hash: bytes
+    time_ms: int
+    proposer: bytes
+    tx_count: int
+    round: int | None
+    signers: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBlock:
+    """A block as the feed saw it commit: its summary, and the block when decoded."""
+
+    summary: BlockSummary
+    block: Block | None
+    tx_ids: tuple[bytes, ...]
+    seen_at: float
+
+
+class BlockObserver(Protocol):
+    """Told of every committed block, in height order (metrics)."""
+
+    def wants_transactions(self) -> bool:
+        """Tell whether the next block must be decoded with its transactions."""
+        ...
+
+    def on_block(self, committed: CommittedBlock) -> None:
+        """Take note of one committed block."""
+        ...
+
+
+class Subscription:
+    """One events client: a bounded queue of JSON texts, the kinds of events it wants and
+    an optional address filter (which implies transactions only)."""
+
+    def __init__(
+        self,
+        address: bytes | None,
+        kinds: frozenset[str] = EVENT_KINDS,
+        size: int = SUBSCRIBER_QUEUE,
+    ) -> None:
+        self.address = address
+        self.kinds = kinds if address is None else frozenset({"tx"})
+        self.queue: asyncio.Queue[str] = asyncio.Queue(size)
+        self.lagged = False
+
+    def deliver(self, text: str) -> None:
+        """Queue a message; a client that cannot keep up is marked lagged, not waited for."""
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.lagged = True
+
+
+def read_header(ledger: NodeLedger, height: int) -> Header | None:
+    """Return a stored block's header without decoding its transactions."""
+    data = ledger.store.get_block_bytes(height)
+    if data is None:
+        return None
+    return decode_header_fields(expect_list(unpack(data, max_size=len(data)), 3, "block")[0])
+
+
+def summarise(header: Header, certificate: CommitCertificate | None) -> BlockSummary:
+    """Return the summary of a block from its header and its own certificate."""
+    return BlockSummary(
+        height=header.height,
+        block_hash=compute_header_hash(header),
+        time_ms=header.time_ms,
+        proposer=header.proposer,
+        tx_count=header.tx_count,
+        round=None if certificate is None else certificate.round,
+        signers=() if certificate is None else tuple(key for key, _ in certificate.signatures),
+    )
+
+
+def get_concerned_addresses(view: StateView, tx: Transaction) -> set[bytes]:
+    """Return the addresses a transaction concerns: its sender and the members it names."""
+    addresses = {compute_address(tx.sender), get_sender_address(view, tx.sender)}
+    body = tx.body
+    if isinstance(body, RecordBody) and body.counterparty is not None:
+        addresses.add(body.counterparty)
+    elif isinstance(body, MemberAdmitBody | MemberRevokeBody):
+        addresses.add(body.address)
+    elif isinstance(body, EndorseBody):
+        record = view.get_record(body.record_id)
+        if record is not None:
+            addresses.add(record.creator)
+    return addresses
+
+
+class ChainFeed:
+    """Watch the tip; keep recent summaries; tell observers and subscribers of new blocks."""
+
+    def __init__(
+        self,
+        ledger: NodeLedger,
+        poll_s: float = POLL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger = ledger
+        self.poll_s = poll_s
+        self.clock = clock
+        self.height = ledger.tip.height
+        self.recent: deque[BlockSummary] = deque(maxlen=RECENT_BLOCKS)
+        self.last_signed: dict[bytes, int] = {}
+        self.observers: list[BlockObserver] = []
+        self.subscribers: set[Subscription] = set()
+
+    def seed(self) -> None:
+        """Load the summaries of the last blocks, for the chart and the validators' table."""
+        for height in range(max(1, self.height - SEED_BLOCKS + 1), self.height + 1):
+            header = read_header(self.ledger, height)
+            if header is not None:
+                self._remember(summarise(header, self.ledger.store.get_certificate(height)))
+
+    async def run(self) -> None:
+        """Poll the tip until cancelled; a failed poll is logged and tried again later."""
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                self.poll()
+            except Exception:
+                log.exception("the chain feed could not read block %d", self.height + 1)
+                await asyncio.sleep(FAILED_POLL_PAUSE_S)
+
+    def poll(self) -> None:
+        """Publish every block committed since the last poll, in height order."""
+        while self.height < self.ledger.tip.height:
+            self._publish(self.height + 1)
+            self.height += 1
+
+    def subscribe(self, address: bytes | None, kinds: frozenset[str] = EVENT_KINDS) -> Subscription:
+        """Add an events client, who hears of blocks after the current tip; 503 if too many."""
+        if len(self.subscribers) >= MAX_SUBSCRIBERS:
+            raise web.HTTPServiceUnavailable(reason="too many event subscribers")
+        self.poll()
+        subscription = Subscription(address, kinds)
+        self.subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Drop an events client."""
+        self.subscribers.discard(subscription)
+
+    def _publish(self, height: int) -> None:
+        certificate = self.ledger.store.get_certificate(height)
+        wants_block = any("tx" in s.kinds for s in self.subscribers) or any(
+            o.wants_transactions() for o in self.observers
+        )
+        block = self.ledger.store.get_block(height) if wants_block else None
+        header = block.header if block is not None else read_header(self.ledger, height)
+        if header is None:
+            return
+        summary = summarise(header, certificate)
+        previous = self.recent[-1] if self.recent else None
+        self._remember(summary)
+        tx_ids = tuple(compute_tx_id(raw) for raw in block.tx_bytes) if block else ()
+        committed = CommittedBlock(summary, block, tx_ids, self.clock())
+        for observer in self.observers:
+            observer.on_block(committed)
+        if self.subscribers:
+            self._send(committed, block, previous)
+
+    def _remember(self, summary: BlockSummary) -> None:
+        self.recent.append(summary)
+        for key in summary.signers:
+            self.last_signed[key] = summary.height
+
+    def _send(
+        self, committed: CommittedBlock, block: Block | None, previous: BlockSummary | None
+    ) -> None:
+        summary = committed.summary
+        block_audience = [s for s in self.subscribers if "block" in s.kinds]
+        if block_audience:
+            text = json.dumps(render_block_event(summary, previous, self.proposer_name(summary)))
+            for subscription in block_audience:
+                subscription.deliver(text)
+        tx_audience = [s for s in self.subscribers if "tx" in s.kinds]
+        if block is None or not tx_audience:
+            return
+        view = self.ledger.get_committed_view()
+        for index, tx in enumerate(block.transactions):
+            concerned = get_concerned_addresses(view, tx)
+            audience = [s for s in tx_audience if s.address is None or s.address in concerned]
+            if audience:
+                event = render_tx_event(summary, index, tx, committed.tx_ids[index], concerned)
+                text = json.dumps(event)
+                for subscription in audience:
+                    subscription.deliver(text)
+
+    def proposer_name(self, summary: BlockSummary) -> str | None:
+        """Return the name the validator set gives a block's proposer, if it is in the set."""
+        for validator in self.ledger.get_validator_set().validators:
+            if validator.public_key == summary.proposer:
+                return validator.name
+        return None
+
+
+def render_block_event(
+    summary: BlockSummary, previous: BlockSummary | None, proposer_name: str | None
+) -> dict[str, Any]:
+    """Render the event of a new block."""
+    return {
+        "type": "block",
+        "height": summary.height,
+        "hash": summary.block_hash.hex(),
+        "time_ms": summary.time_ms,
+        "proposer": summary.proposer.hex(),
+        "proposer_name": proposer_name,
+        "tx_count": summary.tx_count,
+        "round": summary.round,
+        "interval_ms": None if previous is None else summary.time_ms - previous.time_ms,
+    }
+
+
+def render_tx_event(
+    summary: BlockSummary, index: int, tx: Transaction, tx_id: bytes, concerned: set[bytes]
+) -> dict[str, Any]:
+    """Render the event of a committed transaction."""
+    return {
+        "type": "tx",
+        "height": summary.height,
+        "index": index,
+        "block_hash": summary.block_hash.hex(),
+        "time_ms": summary.time_ms,
+        "tx_id": tx_id.hex(),
+        "addresses": sorted(encode_address(a) for a in concerned),
+        "tx": render_transaction(tx, tx_id),
+    }

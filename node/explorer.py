@@ -1,0 +1,335 @@
+"""The explorer: read-only HTML pages for operators, auditors and members.
+
+Pages are rendered on the server from Jinja2 templates with autoescaping, so every
+string that comes from the chain (memos are user input) reaches the browser as text.
+A strict Content-Security-Policy allows only the explorer's own script file: even a
+missed escape could not run an inline script. The one script draws the live chart and
+prepends new blocks from the /events websocket; every page works without it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from danangchain import __version__
+from danangchain.address import compute_address, decode_address, encode_address
+from danangchain.errors import AddressError, DanangChainError
+from danangchain.proof import check_inclusion_proof, make_inclusion_proof
+from danangchain.state import PREFIX_MEMBER, decode_member
+from danangchain.transaction import RecordBody
+from node.chain_feed import BlockSummary, ChainFeed, read_header, summarise
+from node.events import FEED
+from node.views import render_transaction
+
+HERE = Path(__file__).parent
+TEMPLATES = web.AppKey("explorer_templates", jinja2.Environment)
+NODE_NAME = web.AppKey("explorer_node_name", str)
+LATEST_BLOCKS = 20
+MAX_MEMBERS = 500
+MAX_RECORDS = 200
+CHART_WINDOW_MS = 10 * 60 * 1000
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def add_explorer_routes(app: web.Application, node_name: str = "") -> None:
+    """Add the explorer's pages and its static files."""
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    app[TEMPLATES].filters["when"] = format_time
+    app[NODE_NAME] = node_name
+    app.router.add_get("/", page_index)
+    app.router.add_get("/explorer/search", page_search)
+    app.router.add_get("/explorer/blocks/{height}", page_block)
+    app.router.add_get("/explorer/txs/{tx_id}", page_tx)
+    app.router.add_get("/explorer/accounts/{address}", page_account)
+    app.router.add_static(
+        "/explorer/static", HERE / "static", name="explorer_static", append_version=True
+    )
+
+
+def format_time(time_ms: int | None) -> str:
+    """Return a block time as UTC text."""
+    if time_ms is None:
+        return "—"
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_page(
+    request: web.Request, template: str, status: int = 200, **values: Any
+) -> web.Response:
+    """Render a template with what every page shows, under the security headers."""
+    feed = request.app[FEED]
+    static = request.app.router["explorer_static"]
+    text = (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(
+            chain_id=feed.ledger.chain_id,
+            node_name=request.app[NODE_NAME],
+            height=feed.ledger.tip.height,
+            version=__version__,
+            static_url=lambda name: str(static.url_for(filename=name)),
+            **values,
+        )
+    )
+    return web.Response(
+        text=text, status=status, content_type="text/html", headers=SECURITY_HEADERS
+    )
+
+
+def not_found(request: web.Request, message: str) -> web.Response:
+    """Render the page that says what was not found."""
+    return render_page(request, "not_found.html", status=404, message=message)
+
+
+def proposer_names(feed: ChainFeed) -> dict[bytes, str]:
+    """Return the names of the current validators by public key."""
+    return {v.public_key: v.name for v in feed.ledger.get_validator_set().validators}
+
+
+# Pages
+
+
+async def page_index(request: web.Request) -> web.Response:
+    """GET /: status, live chart, latest blocks, validators and members."""
+    feed = request.app[FEED]
+    feed.poll()
+    ledger = feed.ledger
+    latest = list(reversed(_latest_summaries(feed, LATEST_BLOCKS)))
+    validator_set = ledger.get_validator_set()
+    validators = [
+        {
+            "name": v.name,
+            "address": encode_address(compute_address(v.public_key)),
+            "public_key": v.public_key.hex(),
+            "power": v.power,
+            "last_signed": feed.last_signed.get(v.public_key),
+        }
+        for v in validator_set.validators
+    ]
+    members = _list_members(feed)
+    newest = feed.recent[-1].time_ms if feed.recent else 0
+    chart = [
+        {"height": s.height, "time_ms": s.time_ms, "tx_count": s.tx_count}
+        for s in feed.recent
+        if s.time_ms >= newest - CHART_WINDOW_MS
+    ]
+    return render_page(
+        request,
+        "index.html",
+        tip=ledger.tip,
+        mempool_size=len(ledger.mempool),
+        latest=latest,
+        names=proposer_names(feed),
+        validators=validators,
+        quorum=validator_set.quorum,
+        total_power=validator_set.total_power,
+        members=members[:MAX_MEMBERS],
+        member_count=len(members),
+        chart=chart,
+    )
+
+
+async def page_search(request: web.Request) -> web.Response:
+    """GET /explorer/search?q=: go to the block, transaction, record or account asked for."""
+    feed = request.app[FEED]
+    query = request.query.get("q", "").strip()
+    target = resolve_search(feed, query)
+    if target is None:
+        return not_found(
+            request, f"nothing on this chain matches {query!r}" if query else "type something"
+        )
+    raise web.HTTPFound(target)
+
+
+def resolve_search(feed: ChainFeed, query: str) -> str | None:
+    """Return the explorer path a search text leads to, or None."""
+    ledger = feed.ledger
+    if query.isascii() and query.isdigit() and len(query) <= 19:
+        height = int(query)
+        return f"/explorer/blocks/{height}" if 1 <= height <= ledger.tip.height else None
+    if query.lower().startswith("dn1"):
+        try:
+            return f"/explorer/accounts/{encode_address(decode_address(query))}"
+        except AddressError:
+            return None
+    try:
+        value = bytes.fromhex(query)
+    except ValueError:
+        return None
+    if len(value) != 32:
+        return None
+    # A record's id is the id of the transaction that made it: both lead to that page.
+    known = (
+        ledger.store.get_tx_location(value) is not None
+        or value in ledger.mempool
+        or value in ledger.rejections
+    )
+    return f"/explorer/txs/{value.hex()}" if known else None
+
+
+async def page_block(request: web.Request) -> web.Response:
+    """GET /explorer/blocks/{height}: a block's header, certificate and transactions."""
+    feed = request.app[FEED]
+    ledger = feed.ledger
+    text = request.match_info["height"]
+    height = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else 0
+    block = ledger.store.get_block(height) if height > 0 else None
+    if block is None:
+        return not_found(request, f"no block at height {text} (the tip is {ledger.tip.height})")
+    certificate = ledger.store.get_certificate(height)
+    txs = [
+        render_transaction(tx, None) | {"index": index}
+        for index, tx in enumerate(block.transactions)
+    ]
+    return render_page(
+        request,
+        "block.html",
+        block=block,
+        block_hash=block.hash.hex(),
+        certificate=certificate,
+        names=proposer_names(feed),
+        txs=txs,
+    )
+
+
+async def page_tx(request: web.Request) -> web.Response:
+    """GET /explorer/txs/{id}: a transaction, its record, and its Merkle inclusion proof."""
+    feed = request.app[FEED]
+    ledger = feed.ledger
+    text = request.match_info["tx_id"]
+    try:
+        tx_id = bytes.fromhex(text)
+    except ValueError:
+        tx_id = b""
+    location = ledger.store.get_tx_location(tx_id) if len(tx_id) == 32 else None
+    if location is None:
+        if tx_id in ledger.mempool:
+            return render_page(request, "tx_waiting.html", tx_id=text, state="pending", reason="")
+        if tx_id in ledger.rejections:
+            reason = ledger.rejections[tx_id]
+            return render_page(
+                request, "tx_waiting.html", tx_id=text, state="rejected", reason=reason
+            )
+        return not_found(request, f"no transaction {text}")
+    height, index = location
+    block = ledger.store.get_block(height)
+    certificate = ledger.store.get_certificate(height)
+    if block is None or certificate is None:
+        return not_found(request, f"block {height} is missing from this node's store")
+    tx = block.transactions[index]
+    record = ledger.get_committed_view().get_record(tx_id)
+    return render_page(
+        request,
+        "tx.html",
+        tx=render_transaction(tx, tx_id),
+        is_record=isinstance(tx.body, RecordBody),
+        record=record,
+        counterparty=_address_text(record.counterparty) if record else None,
+        tx_height=height,
+        index=index,
+        block_hash=block.hash.hex(),
+        block_time=block.header.time_ms,
+        proof=_describe_proof(feed, block, index, certificate),
+    )
+
+
+async def page_account(request: web.Request) -> web.Response:
+    """GET /explorer/accounts/{address}: a member's role and records."""
+    feed = request.app[FEED]
+    ledger = feed.ledger
+    text = request.match_info["address"]
+    try:
+        address = decode_address(text)
+    except AddressError as exc:
+        return not_found(request, f"{text!r} is not an address: {exc}")
+    view = ledger.get_committed_view()
+    member = view.get_member(address)
+    if member is None:
+        return not_found(request, f"{encode_address(address)} is not a member")
+    records = []
+    for record_id in ledger.store.get_record_ids_of(address, limit=MAX_RECORDS):
+        record = view.get_record(record_id)
+        if record is not None:
+            records.append({"id": record_id.hex(), "record": record})
+    return render_page(
+        request,
+        "account.html",
+        address=encode_address(address),
+        member=member,
+        records=records,
+        creator_of=lambda r: encode_address(r.creator),
+    )
+
+
+# Helpers
+
+
+def _latest_summaries(feed: ChainFeed, count: int) -> list[BlockSummary]:
+    """Return the summaries of the last `count` blocks, oldest first."""
+    tip = feed.ledger.tip.height
+    known = {s.height: s for s in feed.recent}
+    summaries = []
+    for height in range(max(1, tip - count + 1), tip + 1):
+        summary = known.get(height)
+        if summary is None:
+            header = read_header(feed.ledger, height)
+            if header is None:
+                continue
+            summary = summarise(header, feed.ledger.store.get_certificate(height))
+        summaries.append(summary)
+    return summaries
+
+
+def _list_members(feed: ChainFeed) -> list[dict[str, Any]]:
+    """Return every member with its role, by address."""
+    members = []
+    for key, value in feed.ledger.store.scan_state(PREFIX_MEMBER):
+        try:
+            member = decode_member(value)
+        except DanangChainError:
+            continue
+        members.append({"address": encode_address(key[len(PREFIX_MEMBER) :]), "member": member})
+    return members
+
+
+def _address_text(address: bytes | None) -> str | None:
+    return None if address is None else encode_address(address)
+
+
+def _describe_proof(feed: ChainFeed, block: Any, index: int, certificate: Any) -> dict[str, Any]:
+    """Make the transaction's inclusion proof and check it against this node's genesis."""
+    genesis = feed.ledger.genesis
+    proof = make_inclusion_proof(genesis, block, index, certificate)
+    described: dict[str, Any] = {
+        "tx_root": block.header.tx_root.hex(),
+        "tx_count": block.header.tx_count,
+        "path": [node.hex() for node in proof.merkle_path],
+        "signers": [key.hex() for key, _ in certificate.signatures],
+        "round": certificate.round,
+        "genesis_hash": genesis.hash.hex(),
+    }
+    try:
+        proven = check_inclusion_proof(proof, genesis.hash)
+    except DanangChainError as exc:
+        described.update(valid=False, problem=str(exc))
+    else:
+        described.update(
+            valid=True, signed_power=proven.signed_power, total_power=proven.total_power
+        )
+    return described

@@ -1,0 +1,205 @@
+"""Prometheus metrics of one node, in a registry of its own (two nodes in one process
+do not share any state).
+
+Values that the node keeps anyway (height, mempool size, peers, the ledger's counters)
+are read when Prometheus scrapes; what happens over time (commits, their latency, the
+store's write time) is observed as it happens: commits through the chain feed, store
+writes by timing this node's `Store.commit`, submissions through `tx_listeners`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from danangchain.transaction import compute_tx_id
+from node.chain_feed import CommittedBlock
+from node.ledger import NodeLedger
+from node.store import Store
+
+MAX_TRACKED_SUBMISSIONS = 100_000
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+WRITE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+ROUND_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16)
+
+
+class LedgerCollector(Collector):
+    """Read the node's current numbers at scrape time."""
+
+    def __init__(self, ledger: NodeLedger, metrics: NodeMetrics) -> None:
+        self.ledger = ledger
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        tip = self.ledger.tip
+        yield GaugeMetricFamily(
+            "danangchain_height", "Height of the last committed block.", tip.height
+        )
+        yield GaugeMetricFamily(
+            "danangchain_last_block_time_seconds",
+            "Time of the last committed block (Unix seconds; 0 before the first block).",
+            tip.time_ms / 1000 if tip.height else 0,
+        )
+        yield GaugeMetricFamily(
+            "danangchain_mempool_transactions",
+            "Transactions waiting in the mempool.",
+            len(self.ledger.mempool),
+        )
+        peers = self.metrics.peer_links()
+        yield GaugeMetricFamily(
+            "danangchain_peers_connected",
+            "Peers whose last exchange succeeded.",
+            sum(1 for peer in peers if getattr(peer, "connected", False)),
+        )
+        yield GaugeMetricFamily("danangchain_peers_configured", "Peers in config.", len(peers))
+        yield from self._counters()
+        signatures = CounterMetricFamily(
+            "danangchain_signatures_verified",
+            "Signatures checked: transactions admitted to the mempool (each is verified once), "
+            "and consensus messages checked (repeats are answered from the driver's cache).",
+            labels=["kind"],
+        )
+        signatures.add_metric(["transaction"], self.metrics.tx_signatures)
+        signatures.add_metric(["vote"], self.metrics.vote_signatures)
+        yield signatures
+
+    def _counters(self) -> Iterator[Metric]:
+        counters = dict(self.ledger.counters)
+        refused = CounterMetricFamily(
+            "danangchain_messages_refused",
+            "Peer messages, requests and gossiped transactions refused, by reason.",
+            labels=["reason"],
+        )
+        events = CounterMetricFamily(
+            "danangchain_node_events",
+            "Every counter the node keeps (refusals, evidence, send failures), by name.",
+            labels=["event"],
+        )
+        for name, value in sorted(counters.items()):
+            events.add_metric([name], value)
+            if "refused" in name:
+                refused.add_metric([name], value)
+        yield refused
+        yield events
+
+
+class NodeMetrics:
+    """One node's metrics: a registry, what is observed over time, and the scrape handler."""
+
+    def __init__(self, ledger: NodeLedger, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self.registry = CollectorRegistry()
+        self.engine: Any = None
+        self.tx_signatures = 0
+        self.vote_signatures = 0
+        self.submitted: OrderedDict[bytes, tuple[float, str]] = OrderedDict()
+        self.blocks = Counter(
+            "danangchain_blocks_committed",
+            "Blocks this node saw committed since it started.",
+            registry=self.registry,
+        )
+        self.transactions = Counter(
+            "danangchain_transactions_committed",
+            "Transactions in the blocks this node saw committed since it started.",
+            registry=self.registry,
+        )
+        self.rounds = Histogram(
+            "danangchain_consensus_rounds",
+            "Rounds each height took to commit (the certificate's round + 1).",
+            buckets=ROUND_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_latency = Histogram(
+            "danangchain_commit_latency_seconds",
+            "From a transaction's admission on this node to this node seeing it committed; "
+            "source is client (the API) or peer (gossip).",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_writes = Histogram(
+            "danangchain_store_write_seconds",
+            "Time to write one committed block to LevelDB (one synced batch).",
+            buckets=WRITE_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(LedgerCollector(ledger, self))
+
+    def peer_links(self) -> list[Any]:
+        """Return the consensus driver's peer links (none for a solo validator)."""
+        return list(getattr(self.engine, "peers", None) or [])
+
+    # Observations
+
+    def on_tx_admitted(self, tx_bytes: bytes, from_peer: bool) -> None:
+        """Remember when a transaction was admitted, to measure its commit latency."""
+        self.tx_signatures += 1
+        self.submitted[compute_tx_id(tx_bytes)] = (self.clock(), "peer" if from_peer else "client")
+        while len(self.submitted) > MAX_TRACKED_SUBMISSIONS:
+            self.submitted.popitem(last=False)
+
+    def wants_transactions(self) -> bool:
+        """Blocks need decoding only while submissions wait for their commit."""
+        return bool(self.submitted)
+
+    def on_block(self, committed: CommittedBlock) -> None:
+        """Count a committed block and the latency of the transactions it holds."""
+        summary = committed.summary
+        self.blocks.inc()
+        self.transactions.inc(summary.tx_count)
+        if summary.round is not None:
+            self.rounds.observe(summary.round + 1)
+        for tx_id in committed.tx_ids:
+            admitted = self.submitted.pop(tx_id, None)
+            if admitted is not None:
+                admitted_at, source = admitted
+                latency = max(0.0, committed.seen_at - admitted_at)
+                self.commit_latency.labels(source).observe(latency)
+
+    def count_vote_signatures(self, engine: Any) -> Callable[[], None]:
+        """Count the consensus machine's signature checks; return the undo."""
+        machine = getattr(engine, "machine", None)
+        verify = getattr(machine, "verify", None)
+        if machine is None or verify is None:
+            return lambda: None
+
+        def counting(key: bytes, message: bytes, signature: bytes) -> bool:
+            self.vote_signatures += 1
+            return bool(verify(key, message, signature))
+
+        machine.verify = counting
+        return lambda: setattr(machine, "verify", verify)
+
+    def time_store_writes(self, store: Store) -> Callable[[], None]:
+        """Time every block write of this node's store; return the undo."""
+        write = store.commit
+
+        def timed(*args: Any, **kwargs: Any) -> None:
+            started = time.perf_counter()
+            try:
+                write(*args, **kwargs)
+            finally:
+                self.store_writes.observe(time.perf_counter() - started)
+
+        setattr(store, "commit", timed)  # noqa: B010 - this instance only, not the class
+
+        def undo() -> None:
+            if store.__dict__.get("commit") is timed:
+                del store.__dict__["commit"]
+
+        return undo
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        """GET /metrics: the Prometheus text format."""
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )

@@ -1,0 +1,74 @@
+"""What a node serves besides the client API's core: metrics, health, events, the
+explorer and the OpenAPI document. `create_app` calls `add_operator_routes` once.
+
+One background task per app polls the ledger's tip (see node/chain_feed.py). The node's
+engine, set under ENGINE by node/run.py before the app starts, gives the peers; an app
+without one (tests in-process) has none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from node.chain_feed import ChainFeed
+from node.events import FEED, SOCKETS, close_sockets, handle_events
+from node.explorer import add_explorer_routes
+from node.health import Readiness, handle_health
+from node.ledger import NodeLedger
+from node.metrics import NodeMetrics
+from node.openapi import handle_openapi
+
+ENGINE = web.AppKey("engine", object)
+METRICS = web.AppKey("metrics", NodeMetrics)
+
+
+def add_operator_routes(
+    app: web.Application, ledger: NodeLedger, node_info: dict[str, Any]
+) -> None:
+    """Add metrics, health, readiness, events, OpenAPI and the explorer to an API app."""
+    feed = ChainFeed(ledger)
+    metrics = NodeMetrics(ledger)
+    feed.observers.append(metrics)
+    app[FEED] = feed
+    app[METRICS] = metrics
+    app[SOCKETS] = set()
+    readiness = Readiness(ledger, metrics.peer_links)
+
+    async def get_metrics(request: web.Request) -> web.Response:
+        feed.poll()
+        return await metrics.handle_metrics(request)
+
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/health", handle_health)
+    app.router.add_get("/readiness", readiness.handle)
+    app.router.add_get("/events", handle_events)
+    app.router.add_get("/openapi.json", handle_openapi)
+    add_explorer_routes(app, str(node_info.get("node_name", "")))
+    app.cleanup_ctx.append(_run_feed)
+    app.on_shutdown.append(close_sockets)
+
+
+async def _run_feed(app: web.Application) -> AsyncIterator[None]:
+    """Start the feed's poller and the metrics' hooks with the app; undo them at cleanup."""
+    feed, metrics = app[FEED], app[METRICS]
+    ledger = feed.ledger
+    engine: Any = app.get(ENGINE)
+    metrics.engine = engine
+    feed.seed()
+    ledger.tx_listeners.append(metrics.on_tx_admitted)
+    undo_writes = metrics.time_store_writes(ledger.store)
+    undo_votes = metrics.count_vote_signatures(engine)
+    task = asyncio.create_task(feed.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    undo_votes()
+    undo_writes()
+    with contextlib.suppress(ValueError):
+        ledger.tx_listeners.remove(metrics.on_tx_admitted)

@@ -1,0 +1,36 @@
+"""The node's signature checks: the core's strict rules, with libsodium for the equation.
+
+Every strict check (sizes, a canonical key of prime order, canonical S, a canonical R not
+of small order) is the core's own `ed25519.verify_strict`; only the final equation runs in
+libsodium, which checks the same cofactorless equation as `cryptography` (R recomputed
+from S, h and A, compared byte for byte) in about half the time. So a node accepts
+exactly what an auditor running the core accepts; tests/unit/test_node_signatures.py
+checks the two agree on the RFC 8032 vectors and on every malformed case.
+"""
+
+from __future__ import annotations
+
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+
+from danangchain import ed25519
+from danangchain.transaction import Transaction, verify_transaction_signature
+
+
+def sodium_equation(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Check the verification equation of a strict key and signature with libsodium."""
+    try:
+        crypto_sign_open(signature + message, public_key)
+    except BadSignatureError:
+        return False
+    return True
+
+
+def is_valid_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Tell whether the core's strict verifier accepts a signature (libsodium equation)."""
+    return ed25519.is_valid_signature(public_key, message, signature, sodium_equation)
+
+
+def verify_transaction(tx: Transaction) -> None:
+    """Verify a transaction's signature strictly; raise InvalidTransaction if it fails."""
+    verify_transaction_signature(tx, sodium_equation)

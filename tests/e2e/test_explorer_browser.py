@@ -1,0 +1,109 @@
+"""End to end: Debian's headless Chromium drives the explorer of a real node process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from danangchain.address import compute_address, encode_address
+from node.keyfile import generate_signing_key, save_key
+from tests.e2e.conftest import PASSWORD, LocalNode
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HOSTILE_MEMO = "<script>alert(1)</script> rice, 20 kg"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (.ci/run installs it)",
+    ),
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Launch Debian's Chromium headless (Playwright's own download does not work here)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def admit(node: LocalNode, name: str, role: str) -> str:
+    """Create a key (cheap KDF for speed) and have the registrar admit it; return its address."""
+    key = generate_signing_key()
+    save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
+    address = encode_address(compute_address(key.public_key))
+    result = node.cli("member", "admit", address, "--role", role, "--from", "registrar", "--wait")
+    assert result.returncode == 0, result.stderr
+    return address
+
+
+def record(node: LocalNode, memo: str, counterparty: str) -> dict[str, object]:
+    """Have the business record an invoice with a memo; return the committed outcome."""
+    result = node.cli(
+        "tx", "record", "--from", "business", "--category", "invoice",
+        "--doc-hash", "ab" * 32, "--amount", "1500000", "--counterparty", counterparty,
+        "--memo", memo, "--wait", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    outcome: dict[str, object] = json.loads(result.stdout)
+    assert outcome["status"] == "committed"
+    return outcome
+
+
+def open_explorer(browser: Browser, url: str, dialogs: list[str]) -> Page:
+    """Open the explorer's front page, noting any dialog a script might open."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(url + "/")
+    expect(page.locator("#live-state")).to_have_text("live", timeout=10_000)
+    return page
+
+
+def test_search_finds_a_record_whose_hostile_memo_shows_as_text(
+    local_node: LocalNode, browser: Browser, tmp_path: Path
+) -> None:
+    household = admit(local_node, "household", "household")
+    admit(local_node, "business", "business")
+    made = record(local_node, HOSTILE_MEMO, household)
+    record_id, height = str(made["tx_id"]), int(str(made["height"]))
+    dialogs: list[str] = []
+    page = open_explorer(browser, local_node.url, dialogs)
+
+    # A block committed while the page is open arrives through the websocket.
+    later = record(local_node, "tea, 3 boxes", household)
+    expect(page.locator("#stat-height")).to_have_text(str(later["height"]), timeout=10_000)
+    expect(page.locator("#latest-blocks tbody tr").first).to_contain_text(str(later["height"]))
+    front = tmp_path / "explorer-front.png"
+    page.screenshot(path=str(front), full_page=True)
+
+    page.fill("#search", record_id)
+    page.press("#search", "Enter")
+    page.wait_for_url(f"**/explorer/txs/{record_id}")
+    expect(page.locator("dd.memo").first).to_have_text(HOSTILE_MEMO)
+    expect(page.locator("p.ok")).to_contain_text("The proof checks")
+    shot = tmp_path / "explorer-record.png"
+    page.screenshot(path=str(shot), full_page=True)
+
+    page.click("#tx-block")
+    page.wait_for_url(f"**/explorer/blocks/{height}")
+    expect(page.locator("#block-txs dd.memo").first).to_have_text(HOSTILE_MEMO)
+    assert page.locator("script", has_text="alert(1)").count() == 0
+    assert page.evaluate("document.querySelectorAll('script').length") == 1
+    assert dialogs == []
+    print(f"explorer screenshots: {shot} {front}")
