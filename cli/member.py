@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.client import NodeClient
-from cli.common import load_signing_key, parse_address, parse_public_key
-from cli.submit import report_submission, submission_options, submit
+from cli.common import parse_address, parse_public_key
+from cli.submit import sign_submit_and_report, submission_options
 from danangchain.transaction import ROLES, MemberAdmitBody, MemberRevokeBody
 
 
@@ -45,8 +44,9 @@ def member_admit(
     """
     new_key = parse_public_key(public_key) if public_key else None
     body = MemberAdmitBody(parse_address(address), role, new_key)
-    key = load_signing_key(keystore_dir, from_key, password_file)
-    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
+    sign_submit_and_report(
+        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
+    )
 
 
 @member.command("revoke")
@@ -67,5 +67,6 @@ def member_revoke(
     Example: danangchain member revoke dn1... --from registrar --wait
     """
     body = MemberRevokeBody(parse_address(address))
-    key = load_signing_key(keystore_dir, from_key, password_file)
-    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
+    sign_submit_and_report(
+        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
+    )

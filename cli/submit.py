@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from cli.common import (
     emit,
     json_option,
     keystore_option,
+    load_signing_key,
     node_option,
     password_option,
 )
@@ -99,3 +101,19 @@ def submission_options(command):  # type: ignore[no-untyped-def]
     ):
         command = option(command)
     return command
+
+
+def sign_submit_and_report(
+    body: Body,
+    from_key: str,
+    wait: bool,
+    timeout: float,
+    node_url: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Unlock the sender's key, submit the body and print the outcome: every submitting
+    command ends this way."""
+    key = load_signing_key(keystore_dir, from_key, password_file)
+    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from cli.client import NodeClient
-from cli.common import CliError, load_signing_key, parse_address, parse_hex_id
+from cli.common import CliError, parse_address, parse_hex_id
 from cli.i18n import _
-from cli.submit import report_submission, submission_options, submit
+from cli.submit import sign_submit_and_report, submission_options
 from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
 
 
@@ -87,8 +86,9 @@ def tx_record(
         reference=parse_hex_id(reference, "record id") if reference else None,
         reference_kind=("amends" if amends else "cancels") if reference else None,
     )
-    key = load_signing_key(keystore_dir, from_key, password_file)
-    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
+    sign_submit_and_report(
+        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
+    )
 
 
 @tx.command("endorse")
@@ -109,5 +109,6 @@ def tx_endorse(
     Example: danangchain tx endorse 3f2a... --from household --wait
     """
     body = EndorseBody(parse_hex_id(record_id, "record id"))
-    key = load_signing_key(keystore_dir, from_key, password_file)
-    report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)
+    sign_submit_and_report(
+        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
+    )

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.client import NodeClient
-from cli.common import CliError, load_signing_key, parse_public_key
-from cli.submit import report_submission, submission_options, submit
+from cli.common import CliError, parse_public_key
+from cli.submit import sign_submit_and_report, submission_options
 from danangchain import ed25519
 from danangchain.transaction import VALIDATOR_ACTIONS, ValidatorVoteBody
 
@@ -57,5 +56,6 @@ def validator_propose(
     body = ValidatorVoteBody(
         action, key, name if action == "add" else "", power if action == "add" else 1
     )
-    signer = load_signing_key(keystore_dir, from_key, password_file)
-    report_submission(submit(NodeClient(node_url), signer, body, wait, timeout), as_json)
+    sign_submit_and_report(
+        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
+    )
