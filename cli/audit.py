@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,9 @@ from cli.chain_sources import (
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
 from cli.i18n import _
+from cli.progress import progress
 from danangchain.address import compute_address, encode_address
-from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
+from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor
 from danangchain.errors import DecodeError
 from danangchain.genesis import decode_genesis_json
 from danangchain.proof import (
@@ -122,16 +121,16 @@ def run_verification(
         if home is not None:
             with open_home(home) as (genesis, store):
                 auditor = ChainAuditor(genesis, pinned)
-                with progress_bar(get_stored_height(store)) as on_block:
-                    summary = replay_home(store, auditor, on_block)
+                with progress(get_stored_height(store), "verifying") as advance:
+                    summary = replay_home(store, auditor, lambda checked: advance(1))
         else:
             source = (
                 open_export_file(export_file) if export_file else open_node_export(str(node_url))
             )
             with source as reader:
                 auditor = ChainAuditor(reader.header.genesis, pinned)
-                with progress_bar(reader.header.height) as on_block:
-                    summary = replay_export(reader, auditor, on_block)
+                with progress(reader.header.height, "verifying") as advance:
+                    summary = replay_export(reader, auditor, lambda checked: advance(1))
     except AuditFailure as failure:
         return make_report(auditor, None, failure, pinned, started)
     return make_report(auditor, summary, None, pinned, started)
@@ -143,20 +142,6 @@ def get_stored_height(store: Store) -> int:
         return store.read_tip().height
     except StoreError:
         return 0
-
-
-@contextlib.contextmanager
-def progress_bar(length: int) -> Iterator[Any]:
-    """Yield a per-block callback that draws a progress bar, on a terminal only."""
-    if not sys.stderr.isatty() or length == 0:
-        yield lambda checked: None
-        return
-    with click.progressbar(length=length, label="verifying", file=sys.stderr) as bar:
-
-        def advance(checked: CheckedBlock) -> None:
-            bar.update(1)
-
-        yield advance
 
 
 def make_report(

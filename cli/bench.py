@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from cli.client import NodeClient
 from cli.common import CliError, emit, json_option
 from cli.localnet import find_free_ports, start_node_process, stop_node_process
 from cli.network import init_network
+from cli.progress import progress
 from cli.testnet import start_all
 from danangchain import ed25519
 from node import signatures as node_signatures
@@ -76,16 +76,6 @@ def _peak_memory_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
-
-
-@contextlib.contextmanager
-def progress(length: int) -> Iterator[Callable[[int], None]]:
-    """Yield a callback that advances a progress bar on stderr, drawn on a terminal only."""
-    if not sys.stderr.isatty():
-        yield lambda done: None
-        return
-    with click.progressbar(length=length, label="committed", file=sys.stderr) as bar:
-        yield bar.update
 
 
 class OneLineErrorsCommand(click.Command):
@@ -200,7 +190,7 @@ def run_bench(
     try:
         plan = LoadPlan([url for url, _ in processes], records, senders, lanes, rate, max_batch)
         cpu_before = sum(_cpu_seconds(process.pid) for _, process in processes)
-        with progress(txs) as on_commit:
+        with progress(txs, "committed") as on_commit:
             log, started = asyncio.run(run_load(plan, admissions, on_commit))
         cpu = sum(_cpu_seconds(process.pid) for _, process in processes) - cpu_before
         try:

@@ -12,6 +12,7 @@ import click
 
 from cli.chain_sources import open_export_file, open_node_export, replay_export
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
+from cli.progress import progress
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.errors import DecodeError
 from danangchain.export import (
@@ -94,8 +95,10 @@ def copy_node_export(node_url: str, stream: BinaryIO) -> tuple[Genesis, ChainTip
         with open_node_export(node_url) as reader:
             header = reader.header
             stream.write(encode_export_header(header.genesis, header.height))
-            for record in reader:
-                stream.write(encode_block_record(record.block_bytes, record.certificate_bytes))
+            with progress(header.height, "exporting") as advance:
+                for record in reader:
+                    stream.write(encode_block_record(record.block_bytes, record.certificate_bytes))
+                    advance(1)
             tip = reader.claimed_tip
             if tip is None:
                 raise CliError("the node's export stream has no end record")
@@ -116,8 +119,10 @@ def write_home_export(home: Path, stream: BinaryIO) -> tuple[Genesis, ChainTip]:
     try:
         tip = store.read_tip()
         stream.write(encode_export_header(genesis, tip.height))
-        for block_bytes, certificate_bytes in read_stored_blocks(store, tip.height):
-            stream.write(encode_block_record(block_bytes, certificate_bytes))
+        with progress(tip.height, "exporting") as advance:
+            for block_bytes, certificate_bytes in read_stored_blocks(store, tip.height):
+                stream.write(encode_block_record(block_bytes, certificate_bytes))
+                advance(1)
         stream.write(encode_end_record(tip))
         return genesis, tip
     except StoreError as exc:
@@ -213,14 +218,16 @@ def import_export(reader: ExportReader, genesis: Genesis, folder: Path) -> Audit
     try:
         store.initialise(genesis.hash, compute_genesis_writes(genesis), get_genesis_tip(genesis))
         held: list[CheckedBlock] = []
+        with progress(reader.header.height, "importing") as advance:
 
-        def commit_previous(checked: CheckedBlock) -> None:
-            # A block's own certificate is verified when the next block is checked.
-            if held:
-                commit(store, held.pop())
-            held.append(checked)
+            def commit_previous(checked: CheckedBlock) -> None:
+                # A block's own certificate is verified when the next block is checked.
+                if held:
+                    commit(store, held.pop())
+                held.append(checked)
+                advance(1)
 
-        summary = replay_export(reader, ChainAuditor(genesis, genesis.hash), commit_previous)
+            summary = replay_export(reader, ChainAuditor(genesis, genesis.hash), commit_previous)
         if held:
             commit(store, held.pop())
         return summary

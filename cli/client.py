@@ -39,9 +39,27 @@ class NodeClient:
         """POST a signed transaction; a refusal raises CliError with exit code 1."""
         return asyncio.run(self._request("POST", "/txs", tx_bytes, "application/octet-stream"))
 
+    def probe(self, path: str) -> tuple[int, dict[str, Any]]:
+        """GET a JSON document and its HTTP status, whatever the status (e.g. /readiness)."""
+        return asyncio.run(self._fetch("GET", path, None, None))
+
     async def _request(
         self, method: str, path: str, body: bytes | None, content_type: str | None
     ) -> dict[str, Any]:
+        status, document = await self._fetch(method, path, body, content_type)
+        if status == 404:
+            raise NotFound(_(document.get("message", "not found")))
+        if status >= 400:
+            code = document.get("error", "error")
+            message = document.get("message", document)
+            exit_code = EXIT_REFUSED if method == "POST" and status < 500 else EXIT_USAGE
+            prefix = _("transaction refused") if method == "POST" else _("node error")
+            raise CliError(f"{prefix} ({code}): {message}", exit_code)
+        return document
+
+    async def _fetch(
+        self, method: str, path: str, body: bytes | None, content_type: str | None
+    ) -> tuple[int, dict[str, Any]]:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         headers = {"Content-Type": content_type} if content_type else {}
         try:
@@ -58,22 +76,16 @@ class NodeClient:
                 EXIT_USAGE,
             ) from None
         try:
-            document: dict[str, Any] = json.loads(text)
+            document = json.loads(text)
+            if not isinstance(document, dict):
+                raise ValueError("not a JSON object")
         except ValueError:
             raise CliError(
                 _("the node at {url} answered {status} with no JSON").format(
                     url=self.url, status=status
                 )
             ) from None
-        if status == 404:
-            raise NotFound(_(document.get("message", "not found")))
-        if status >= 400:
-            code = document.get("error", "error")
-            message = document.get("message", text)
-            exit_code = EXIT_REFUSED if method == "POST" and status < 500 else EXIT_USAGE
-            prefix = _("transaction refused") if method == "POST" else _("node error")
-            raise CliError(f"{prefix} ({code}): {message}", exit_code)
-        return document
+        return status, document
 
     def wait_for_tx(self, tx_id: str, timeout_s: float) -> dict[str, Any]:
         """Poll a transaction until it is committed or rejected, within a deadline."""

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cli.common import CliError, password_option, read_password
+from cli.client import NodeClient
+from cli.common import (
+    EXIT_REFUSED,
+    CliError,
+    emit,
+    json_option,
+    node_option,
+    password_option,
+    read_password,
+)
+from cli.progress import Advance, progress
 from danangchain.errors import KeystoreError
 from node.config import ConfigError
+from node.health import DEFAULT_MAX_BLOCKS_BEHIND
 from node.run import run_node
 from node.store import StoreError
 
@@ -52,3 +66,82 @@ def node_start(home: Path, password_file: Path | None, log_level: str) -> None:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot start the node: {exc}") from None
+
+
+@node.command("wait-synced")
+@node_option
+@click.option(
+    "--max-blocks-behind",
+    type=click.IntRange(0),
+    default=DEFAULT_MAX_BLOCKS_BEHIND,
+    show_default=True,
+    help="Synced means at most this many blocks behind the highest peer.",
+)
+@click.option(
+    "--min-peers",
+    type=click.IntRange(0),
+    default=None,
+    help="Peers that must answer (default: 1 if the node has peers, else 0).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(0),
+    default=600.0,
+    show_default=True,
+    help="Give up after this many seconds (exit code 1).",
+)
+@json_option
+def node_wait_synced(
+    node_url: str, max_blocks_behind: int, min_peers: int | None, timeout_s: float, as_json: bool
+) -> None:
+    """Wait until a node has caught up with its peers, as its /readiness reports it.
+
+    A node that is still starting is waited for too. Exit code 0 once synced, 1 if the
+    deadline passes first; a progress bar of the blocks fetched shows on a terminal.
+    Example: danangchain node wait-synced --node http://127.0.0.1:26657 --timeout 300
+    """
+    query = f"/readiness?max_blocks_behind={max_blocks_behind}"
+    if min_peers is not None:
+        query += f"&min_peers={min_peers}"
+    started = time.monotonic()
+    readiness = wait_until_ready(NodeClient(node_url, timeout_s=5.0), query, timeout_s)
+    readiness["waited_s"] = round(time.monotonic() - started, 3)
+    emit(
+        as_json,
+        readiness,
+        [
+            f"synced at height {readiness['height']}, {readiness['blocks_behind']} blocks behind, "
+            f"{readiness['peers_answering']} peers answering ({readiness['waited_s']:.1f}s)"
+        ],
+    )
+
+
+def wait_until_ready(client: NodeClient, query: str, timeout_s: float) -> dict[str, Any]:
+    """Poll /readiness until it answers 200; the bar covers the blocks behind at first sight."""
+    deadline = time.monotonic() + timeout_s
+    reason = "no answer yet"
+    with contextlib.ExitStack() as stack:
+        advance: Advance | None = None
+        shown = 0
+        while True:
+            try:
+                status, readiness = client.probe(query)
+            except CliError as exc:  # still starting: keep asking until the deadline
+                status, readiness, reason = 0, {}, exc.message
+            if status == 200:
+                return readiness
+            if status not in (0, 503):
+                raise CliError(f"the node answered {status}: {readiness.get('message', readiness)}")
+            if readiness:
+                reason = "; ".join(readiness.get("reasons", [])) or "not ready"
+                height = int(readiness.get("height", 0))
+                if advance is None:
+                    shown = height
+                    target = height + int(readiness.get("blocks_behind", 0))
+                    advance = stack.enter_context(progress(target - height, "syncing"))
+                advance(max(0, height - shown))
+                shown = max(shown, height)
+            if time.monotonic() >= deadline:
+                raise CliError(f"not synced after {timeout_s:g}s: {reason}", EXIT_REFUSED)
+            time.sleep(0.5)

@@ -25,7 +25,7 @@ from danangchain.transaction import (
     sign_transaction,
 )
 from node.keyfile import read_keystore, unlock_key
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, run_cli, run_cli_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -165,5 +165,17 @@ def test_four_validators_agree_survive_one_loss_stop_at_two_and_catch_up(network
 
     # A follower started with an empty store syncs the whole chain.
     network.start(4)
-    wait_for(lambda: network.height(4) >= top, 60, "the follower to sync")
+    follower = network.made["nodes"][4]["api_url"]
+    synced = run_cli_json(
+        "node", "wait-synced", "--node", follower, "--max-blocks-behind", "0", "--timeout", "60"
+    )
+    assert synced["ready"] and synced["blocks_behind"] == 0 and synced["height"] >= top
     network.assert_agreement([0, 4], top)
+
+
+def test_wait_synced_gives_up_with_exit_code_1_when_no_node_answers(tmp_path: Path) -> None:
+    port = find_free_ports(1)
+    result = run_cli("node", "wait-synced", "--node", f"http://127.0.0.1:{port}", "--timeout", "1")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: not synced after 1s: cannot reach the node")
+    assert "Traceback" not in result.stderr
