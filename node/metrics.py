@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from danangchain.transaction import compute_tx_id
 from node.chain_feed import CommittedBlock
 from node.ledger import NodeLedger
+from node.signatures import CHECKED, KINDS, RESULTS
 from node.store import Store
 
 MAX_TRACKED_SUBMISSIONS = 100_000
@@ -63,12 +64,13 @@ class LedgerCollector(Collector):
         yield from self._counters()
         signatures = CounterMetricFamily(
             "danangchain_signatures_verified",
-            "Signatures checked: transactions admitted to the mempool (each is verified once), "
-            "and consensus messages checked (repeats are answered from the driver's cache).",
-            labels=["kind"],
+            "Signatures this node checked, each once: transactions (from clients, peers and "
+            "others' proposals), consensus votes and proposals, signed peer requests.",
+            labels=["kind", "result"],
         )
-        signatures.add_metric(["transaction"], self.metrics.tx_signatures)
-        signatures.add_metric(["vote"], self.metrics.vote_signatures)
+        for kind in KINDS:
+            for result in RESULTS:
+                signatures.add_metric([kind, result], CHECKED[kind, result])
         yield signatures
 
     def _counters(self) -> Iterator[Metric]:
@@ -99,8 +101,6 @@ class NodeMetrics:
         self.clock = clock
         self.registry = CollectorRegistry()
         self.engine: Any = None
-        self.tx_signatures = 0
-        self.vote_signatures = 0
         self.submitted: OrderedDict[bytes, tuple[float, str]] = OrderedDict()
         self.blocks = Counter(
             "danangchain_blocks_committed",
@@ -142,7 +142,6 @@ class NodeMetrics:
 
     def on_tx_admitted(self, tx_bytes: bytes, from_peer: bool) -> None:
         """Remember when a transaction was admitted, to measure its commit latency."""
-        self.tx_signatures += 1
         self.submitted[compute_tx_id(tx_bytes)] = (self.clock(), "peer" if from_peer else "client")
         while len(self.submitted) > MAX_TRACKED_SUBMISSIONS:
             self.submitted.popitem(last=False)
@@ -164,20 +163,6 @@ class NodeMetrics:
                 admitted_at, source = admitted
                 latency = max(0.0, committed.seen_at - admitted_at)
                 self.commit_latency.labels(source).observe(latency)
-
-    def count_vote_signatures(self, engine: Any) -> Callable[[], None]:
-        """Count the consensus machine's signature checks; return the undo."""
-        machine = getattr(engine, "machine", None)
-        verify = getattr(machine, "verify", None)
-        if machine is None or verify is None:
-            return lambda: None
-
-        def counting(key: bytes, message: bytes, signature: bytes) -> bool:
-            self.vote_signatures += 1
-            return bool(verify(key, message, signature))
-
-        machine.verify = counting
-        return lambda: setattr(machine, "verify", verify)
 
     def time_store_writes(self, store: Store) -> Callable[[], None]:
         """Time every block write of this node's store; return the undo."""

@@ -62,13 +62,11 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
     feed.seed()
     ledger.tx_listeners.append(metrics.on_tx_admitted)
     undo_writes = metrics.time_store_writes(ledger.store)
-    undo_votes = metrics.count_vote_signatures(engine)
     task = asyncio.create_task(feed.run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    undo_votes()
     undo_writes()
     with contextlib.suppress(ValueError):
         ledger.tx_listeners.remove(metrics.on_tx_admitted)

@@ -86,7 +86,7 @@ def check_peer_request(
     if abs(now_ms - time_ms) > MAX_CLOCK_SKEW_MS:
         return "stale request"
     signed = compute_peer_signing_bytes(chain_id, method, path, time_ms, body)
-    if not signatures.is_valid_signature(key, signed, signature):
+    if not signatures.is_valid_signature(key, signed, signature, kind="peer_request"):
         return "bad request signature"
     return None
 

@@ -10,11 +10,20 @@ checks the two agree on the RFC 8032 vectors and on every malformed case.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from danangchain import ed25519
+from danangchain.errors import InvalidTransaction
 from danangchain.transaction import Transaction, verify_transaction_signature
+
+KINDS = ("transaction", "vote", "peer_request")
+RESULTS = ("valid", "invalid")
+CHECKED: Counter[tuple[str, str]] = Counter()
+"""Every signature this process checked, by (kind, result): the exact count /metrics
+exports. One node runs per process; in-process tests read differences."""
 
 
 def sodium_equation(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -26,11 +35,21 @@ def sodium_equation(public_key: bytes, message: bytes, signature: bytes) -> bool
     return True
 
 
-def is_valid_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    """Tell whether the core's strict verifier accepts a signature (libsodium equation)."""
-    return ed25519.is_valid_signature(public_key, message, signature, sodium_equation)
+def is_valid_signature(
+    public_key: bytes, message: bytes, signature: bytes, kind: str = "vote"
+) -> bool:
+    """Tell whether the core's strict verifier accepts a signature (libsodium equation);
+    count the check under `kind` (a consensus "vote" or a "peer_request")."""
+    valid = ed25519.is_valid_signature(public_key, message, signature, sodium_equation)
+    CHECKED[kind, "valid" if valid else "invalid"] += 1
+    return valid
 
 
 def verify_transaction(tx: Transaction) -> None:
     """Verify a transaction's signature strictly; raise InvalidTransaction if it fails."""
-    verify_transaction_signature(tx, sodium_equation)
+    try:
+        verify_transaction_signature(tx, sodium_equation)
+    except InvalidTransaction:
+        CHECKED["transaction", "invalid"] += 1
+        raise
+    CHECKED["transaction", "valid"] += 1
