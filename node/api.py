@@ -187,7 +187,9 @@ async def get_tx(request: web.Request) -> web.Response:
                 "height": height,
                 "index": index,
                 "block_hash": block.hash.hex(),
-                "tx": render_transaction(block.transactions[index], tx_id),
+                "tx": render_transaction(
+                    block.transactions[index], tx_id, ledger.get_committed_view()
+                ),
             }
         )
     if tx_id in ledger.mempool:
@@ -211,7 +213,9 @@ async def get_block(request: web.Request) -> web.Response:
         return json_error(
             404, "not_found", f"no block at height {height} (tip {ledger.tip.height})"
         )
-    return web.json_response(render_block(block, ledger.store.get_certificate(height)))
+    return web.json_response(
+        render_block(block, ledger.store.get_certificate(height), ledger.get_committed_view())
+    )
 
 
 async def get_account(request: web.Request) -> web.Response:

@@ -236,7 +236,9 @@ class ChainFeed:
             concerned = get_concerned_addresses(view, tx)
             audience = [s for s in tx_audience if s.address is None or s.address in concerned]
             if audience:
-                event = render_tx_event(summary, index, tx, committed.tx_ids[index], concerned)
+                event = render_tx_event(
+                    summary, index, tx, committed.tx_ids[index], concerned, view
+                )
                 text = json.dumps(event)
                 for subscription in audience:
                     subscription.deliver(text)
@@ -267,7 +269,12 @@ def render_block_event(
 
 
 def render_tx_event(
-    summary: BlockSummary, index: int, tx: Transaction, tx_id: bytes, concerned: set[bytes]
+    summary: BlockSummary,
+    index: int,
+    tx: Transaction,
+    tx_id: bytes,
+    concerned: set[bytes],
+    view: StateView,
 ) -> dict[str, Any]:
     """Render the event of a committed transaction."""
     return {
@@ -278,5 +285,5 @@ def render_tx_event(
         "time_ms": summary.time_ms,
         "tx_id": tx_id.hex(),
         "addresses": sorted(encode_address(a) for a in concerned),
-        "tx": render_transaction(tx, tx_id),
+        "tx": render_transaction(tx, tx_id, view),
     }

@@ -193,8 +193,9 @@ async def page_block(request: web.Request) -> web.Response:
     if block is None:
         return not_found(request, f"no block at height {text} (the tip is {ledger.tip.height})")
     certificate = ledger.store.get_certificate(height)
+    view = ledger.get_committed_view()
     txs = [
-        render_transaction(tx, None) | {"index": index}
+        render_transaction(tx, None, view) | {"index": index}
         for index, tx in enumerate(block.transactions)
     ]
     return render_page(
@@ -233,11 +234,12 @@ async def page_tx(request: web.Request) -> web.Response:
     if block is None or certificate is None:
         return not_found(request, f"block {height} is missing from this node's store")
     tx = block.transactions[index]
-    record = ledger.get_committed_view().get_record(tx_id)
+    view = ledger.get_committed_view()
+    record = view.get_record(tx_id)
     return render_page(
         request,
         "tx.html",
-        tx=render_transaction(tx, tx_id),
+        tx=render_transaction(tx, tx_id, view),
         is_record=isinstance(tx.body, RecordBody),
         record=record,
         counterparty=_address_text(record.counterparty) if record else None,

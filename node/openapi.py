@@ -101,7 +101,12 @@ TRANSACTION = obj(
             "type": "string",
             "enum": ["record", "endorse", "member_admit", "member_revoke", "validator_vote"],
         },
-        "sender": ADDRESS,
+        "sender": {
+            **ADDRESS,
+            "description": "The member who signed: after a key rotation, the member the key "
+            "signs for, not the key's own address.",
+        },
+        "key_address": {**ADDRESS, "description": "The signing key's own address."},
         "sender_public_key": HEX32,
         "nonce": INT,
         "body": {"type": "object", "description": "The fields of the kind's body."},

@@ -8,7 +8,7 @@ from typing import Any
 from danangchain.address import compute_address, encode_address
 from danangchain.block import Block, Header
 from danangchain.encoding import unpack
-from danangchain.state import Member, Record
+from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     EndorseBody,
     MemberAdmitBody,
@@ -69,15 +69,20 @@ def render_body(tx: Transaction) -> dict[str, Any]:
     return {"address": encode_address(body.address)}
 
 
-def render_transaction(tx: Transaction, tx_id: bytes | None = None) -> dict[str, Any]:
-    """Render a signed transaction."""
+def render_transaction(tx: Transaction, tx_id: bytes | None, view: StateView) -> dict[str, Any]:
+    """Render a signed transaction; `sender` is the member it signs for (after a key
+    rotation not the key's own address, which is `key_address`), resolved in `view`.
+    Key bindings are never undone, so the committed state answers for every old block."""
     if tx_id is None:
         tx_id = compute_tx_id(encode_transaction(tx))
+    key_address = compute_address_text(tx.sender)
+    bound = view.get(key_binding_key(compute_address(tx.sender)))
     return {
         "tx_id": tx_id.hex(),
         "chain_id": tx.chain_id,
         "kind": tx.kind,
-        "sender": compute_address_text(tx.sender),
+        "sender": key_address if bound is None else encode_address(bound),
+        "key_address": key_address,
         "sender_public_key": tx.sender.hex(),
         "nonce": tx.nonce,
         "body": render_body(tx),
@@ -116,10 +121,12 @@ def render_certificate(cert: CommitCertificate | None) -> dict[str, Any] | None:
     }
 
 
-def render_block(block: Block, certificate: CommitCertificate | None) -> dict[str, Any]:
+def render_block(
+    block: Block, certificate: CommitCertificate | None, view: StateView
+) -> dict[str, Any]:
     """Render a block with its transactions and, when known, its own certificate."""
     txs = [
-        render_transaction(tx, compute_tx_id(raw))
+        render_transaction(tx, compute_tx_id(raw), view)
         for tx, raw in zip(block.transactions, block.tx_bytes, strict=True)
     ]
     return {

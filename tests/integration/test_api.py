@@ -31,6 +31,7 @@ from .conftest import (
     StartNode,
     address_of,
     encode_signed,
+    make_key,
     make_test_genesis,
     text_address_of,
 )
@@ -785,3 +786,27 @@ async def test_wrong_method_405_names_the_allowed_methods(node: Node) -> None:
     response = await node.client.request("DELETE", "/status")
     assert response.status == 405
     assert "GET" in response.headers.get("Allow", "")
+
+
+async def test_a_rotated_key_s_transactions_name_the_member_it_signs_for(
+    members_node: Node,
+) -> None:
+    node = members_node
+    replacement = make_key(12)
+    rotate = MemberAdmitBody(address_of(HOUSEHOLD), "household", replacement.public_key)
+    await node.submit_ok(encode_signed(REGISTRAR, REGISTRAR_NONCE_AFTER_ADMISSIONS + 1, rotate))
+    node.produce_block()
+    tx_id = await node.submit_ok(encode_signed(replacement, 1, make_record_body("after a loss")))
+    node.produce_block()
+    expected = {
+        "sender": text_address_of(HOUSEHOLD),
+        "key_address": text_address_of(replacement),
+        "sender_public_key": replacement.public_key.hex(),
+    }
+    found = await node.get_ok(f"/txs/{tx_id}")
+    assert {name: found["tx"][name] for name in expected} == expected
+    block = await node.get_ok(f"/blocks/{found['height']}")
+    assert {name: block["txs"][0][name] for name in expected} == expected
+    # A member signing with its own key: both addresses are the member's.
+    admission = (await node.get_ok("/blocks/1"))["txs"][0]
+    assert admission["sender"] == admission["key_address"] == text_address_of(REGISTRAR)
