@@ -1,9 +1,10 @@
 """A feed of committed blocks for the events websocket, the metrics and the explorer.
 
-The feed polls `ledger.tip` from a background task instead of hooking the ledger's
-commit: any path that commits a block (the solo engine, consensus, block sync) is seen
-within one poll interval, and the ledger and engines need no change. Handlers that want
-an up-to-date view call `poll()` themselves first.
+The ledger hands each committed block to `on_commit` (already decoded, with its
+transaction ids and certificate), which only queues it; a background task publishes the
+queue in height order, off the commit path. A block not in the queue (committed before
+the feed was listening, or more than FRESH_BLOCKS behind) is read from the store.
+Handlers that want an up-to-date view call `poll()` themselves first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from danangchain.address import compute_address, encode_address
 from danangchain.block import Block, Header, compute_header_hash, decode_header_fields
 from danangchain.encoding import expect_list, unpack
+from danangchain.ledger import BlockResult
 from danangchain.rules import get_sender_address
 from danangchain.state import StateView
 from danangchain.transaction import (
@@ -45,6 +47,7 @@ SEED_BLOCKS = 120
 SUBSCRIBER_QUEUE = 12_000  # more than two full blocks of transaction events
 EVENT_KINDS = frozenset({"block", "tx"})
 MAX_SUBSCRIBERS = 64
+FRESH_BLOCKS = 64  # committed blocks queued for publishing, decoded, before the store is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,9 @@ class ChainFeed:
         self.last_signed: dict[bytes, int] = {}
         self.observers: list[BlockObserver] = []
         self.subscribers: set[Subscription] = set()
+        self.fresh: deque[tuple[Block, tuple[bytes, ...], CommitCertificate]] = deque(
+            maxlen=FRESH_BLOCKS
+        )
 
     def seed(self) -> None:
         """Load the summaries of the last blocks, for the chart and the validators' table."""
@@ -175,6 +181,10 @@ class ChainFeed:
             except Exception:
                 log.exception("the chain feed could not read block %d", self.height + 1)
                 await asyncio.sleep(FAILED_POLL_PAUSE_S)
+
+    def on_commit(self, result: BlockResult, certificate: CommitCertificate) -> None:
+        """Queue a block the ledger just committed, for the next poll to publish."""
+        self.fresh.append((result.block, result.tx_ids, certificate))
 
     def poll(self) -> None:
         """Publish every block committed since the last poll, in height order."""
@@ -196,6 +206,25 @@ class ChainFeed:
         self.subscribers.discard(subscription)
 
     def _publish(self, height: int) -> None:
+        while self.fresh and self.fresh[0][0].height < height:
+            self.fresh.popleft()
+        if self.fresh and self.fresh[0][0].height == height:
+            block, tx_ids, certificate = self.fresh.popleft()
+            committed: CommittedBlock | None = self._describe(
+                block.header, block, tx_ids, certificate
+            )
+        else:
+            committed = self._read(height)
+        if committed is None:
+            return
+        for observer in self.observers:
+            observer.on_block(committed)
+        if self.subscribers:
+            previous = self.recent[-2] if len(self.recent) > 1 else None
+            self._send(committed, previous)
+
+    def _read(self, height: int) -> CommittedBlock | None:
+        """Describe a committed block from the store, decoding it only if someone needs it."""
         certificate = self.ledger.store.get_certificate(height)
         wants_block = any("tx" in s.kinds for s in self.subscribers) or any(
             o.wants_transactions() for o in self.observers
@@ -203,26 +232,29 @@ class ChainFeed:
         block = self.ledger.store.get_block(height) if wants_block else None
         header = block.header if block is not None else read_header(self.ledger, height)
         if header is None:
-            return
-        summary = summarise(header, certificate)
-        previous = self.recent[-1] if self.recent else None
-        self._remember(summary)
+            return None
         tx_ids = tuple(compute_tx_id(raw) for raw in block.tx_bytes) if block else ()
-        committed = CommittedBlock(summary, block, tx_ids, self.clock())
-        for observer in self.observers:
-            observer.on_block(committed)
-        if self.subscribers:
-            self._send(committed, block, previous)
+        return self._describe(header, block, tx_ids, certificate)
+
+    def _describe(
+        self,
+        header: Header,
+        block: Block | None,
+        tx_ids: tuple[bytes, ...],
+        certificate: CommitCertificate | None,
+    ) -> CommittedBlock:
+        """Summarise a block, remember it for the explorer, and wrap it for publishing."""
+        summary = summarise(header, certificate)
+        self._remember(summary)
+        return CommittedBlock(summary, block, tx_ids, self.clock())
 
     def _remember(self, summary: BlockSummary) -> None:
         self.recent.append(summary)
         for key in summary.signers:
             self.last_signed[key] = summary.height
 
-    def _send(
-        self, committed: CommittedBlock, block: Block | None, previous: BlockSummary | None
-    ) -> None:
-        summary = committed.summary
+    def _send(self, committed: CommittedBlock, previous: BlockSummary | None) -> None:
+        summary, block = committed.summary, committed.block
         block_audience = [s for s in self.subscribers if "block" in s.kinds]
         if block_audience:
             text = json.dumps(render_block_event(summary, previous, self.proposer_name(summary)))

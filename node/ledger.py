@@ -70,6 +70,7 @@ class NodeLedger:
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
         self.tx_listeners: list[Callable[[bytes, bool], None]] = []
+        self.commit_listeners: list[Callable[[BlockResult, CommitCertificate], None]] = []
         # Refusals and other events by name (peer messages refused, evidence, ...).
         self.counters: dict[str, int] = {}
         self.started_ms = clock()
@@ -163,6 +164,8 @@ class NodeLedger:
         self._remember_rejections(dropped)
         if not len(self.mempool):
             self.tx_arrived.clear()
+        for listener in self.commit_listeners:
+            listener(result, certificate)
 
     def _remember_rejections(self, rejected: list[tuple[bytes, InvalidTransaction]]) -> None:
         """Keep the reason a pending transaction was dropped, for clients that ask later."""

@@ -60,6 +60,7 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
     engine: Any = app.get(ENGINE)
     metrics.engine = engine
     feed.seed()
+    ledger.commit_listeners.append(feed.on_commit)
     ledger.tx_listeners.append(metrics.on_tx_admitted)
     undo_writes = metrics.time_store_writes(ledger.store)
     task = asyncio.create_task(feed.run())
@@ -70,3 +71,5 @@ async def _run_feed(app: web.Application) -> AsyncIterator[None]:
     undo_writes()
     with contextlib.suppress(ValueError):
         ledger.tx_listeners.remove(metrics.on_tx_admitted)
+    with contextlib.suppress(ValueError):
+        ledger.commit_listeners.remove(feed.on_commit)

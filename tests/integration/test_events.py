@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from click.testing import CliRunner
 
@@ -164,3 +165,29 @@ def test_watch_refuses_a_node_url_without_http() -> None:
     result = CliRunner().invoke(cli, ["watch", "--node", "127.0.0.1:1"])
     assert result.exit_code == 2
     assert "must start with http://" in result.output
+
+
+async def test_the_feed_publishes_committed_blocks_without_reading_them_back(
+    members_node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = members_node
+    feed = node.client.app[FEED]
+    feed.poll()
+    store = node.ledger.store
+
+    def guard(read: Any) -> Any:
+        def no_read_of_the_new_block(height: int) -> Any:
+            assert height != 2, "the feed read block 2 back from the store"
+            return read(height)
+
+        return no_read_of_the_new_block
+
+    async with node.client.ws_connect("/events") as socket:
+        assert (await receive(socket))["type"] == "hello"
+        tx_id = await node.submit_ok(encode_signed(BUSINESS, 1, record_body("fresh")))
+        for name in ("get_block", "get_block_bytes", "get_certificate"):
+            monkeypatch.setattr(store, name, guard(getattr(store, name)))
+        node.produce_block()
+        assert (await receive(socket))["height"] == 2
+        assert (await receive(socket))["tx_id"] == tx_id
+    assert not feed.fresh
