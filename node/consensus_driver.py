@@ -47,14 +47,12 @@ from danangchain.encoding import pack
 from danangchain.errors import DanangChainError, InvalidBlock
 from danangchain.ledger import (
     BlockResult,
-    get_last_validator_set,
-    get_next_validator_set,
-    get_validator_set,
 )
-from danangchain.validators import decode_certificate, encode_certificate
+from danangchain.validators import decode_certificate
 from node import signatures
 from node.ledger import NodeLedger
 from node.p2p import PeerIdentity, PeerLink, PeerServer
+from node.peer_service import PeerAccess, create_peer_server
 
 log = logging.getLogger("danangchain.consensus")
 
@@ -103,10 +101,8 @@ class ConsensusDriver:
         self.key = key
         self.peer_urls = peers
         self.identity = PeerIdentity(key, ledger.chain_id)
-        self.allowed_peers = allowed_peers
         self.client_ssl = client_ssl
-        self.allowed_keys: frozenset[bytes] = frozenset()
-        self._refresh_allowed()
+        self.access = PeerAccess(ledger, allowed_peers)
         self.counters = ledger.counters
         restored_bytes = self.store.get_signing_record()
         restored = None if restored_bytes is None else decode_signing_record(restored_bytes)
@@ -131,30 +127,7 @@ class ConsensusDriver:
 
     def peer_server(self) -> PeerServer:
         """Return the handlers peers call on this node."""
-        return PeerServer(
-            self.ledger.chain_id,
-            self._is_allowed,
-            self.counters,
-            self._on_peer_messages,
-            self._on_peer_txs,
-            lambda: self.ledger.tip.height,
-            self._certified_block,
-        )
-
-    def _is_allowed(self, key: bytes) -> bool:
-        return key in self.allowed_keys
-
-    def _refresh_allowed(self) -> None:
-        """Allow the validators of the last, current and upcoming sets, and configured peers."""
-        state = self.ledger.store.state
-        keys = set(self.allowed_peers)
-        for validator_set in (
-            get_last_validator_set(state),
-            get_validator_set(state),
-            get_next_validator_set(state),
-        ):
-            keys.update(v.public_key for v in validator_set.validators)
-        self.allowed_keys = frozenset(keys)
+        return create_peer_server(self.ledger, self.access, self._on_peer_messages)
 
     async def run(self) -> None:
         """Run until cancelled: the event loop, peer senders, rebroadcast and sync."""
@@ -211,26 +184,12 @@ class ConsensusDriver:
             if self._post(MessageReceived(message)):
                 self.seen_messages.add(encoded)
 
-    def _on_peer_txs(self, batch: list[bytes]) -> None:
-        for tx_bytes in batch:
-            try:
-                self.ledger.submit(tx_bytes, from_peer=True)
-            except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
-                self._count(f"gossiped tx refused: {getattr(exc, 'code', type(exc).__name__)}")
-
     def _on_tx_admitted(self, tx_bytes: bytes, from_peer: bool) -> None:
         if not from_peer:
             for peer in self.peers:
                 peer.send_tx(tx_bytes)
         if self.machine.waiting_for_txs:
             self._post(TxsAvailable())
-
-    def _certified_block(self, height: int) -> tuple[bytes, bytes] | None:
-        block = self.store.get_block_bytes(height)
-        certificate = self.store.get_certificate(height)
-        if block is None or certificate is None:
-            return None
-        return block, encode_certificate(certificate)
 
     # The machine
 
@@ -301,7 +260,7 @@ class ConsensusDriver:
         self.results.clear()
         self.seen_messages.clear()
         self.encoded_messages.clear()
-        self._refresh_allowed()
+        self.access.refresh()
         log.info("committed block %d (%d transactions)", action.block.height, len(result.tx_ids))
         return StartHeight(
             self.ledger.tip.height + 1,

@@ -13,14 +13,23 @@ import logging
 from danangchain import ed25519
 from danangchain.validators import PRECOMMIT, make_certificate, sign_vote
 from node.ledger import NodeLedger
+from node.p2p import PeerServer
+from node.peer_service import PeerAccess, create_peer_server
 
 log = logging.getLogger("danangchain.engine")
 
 
 class SoloEngine:
-    """Make a block whenever transactions wait, at most one per `min_interval_s`."""
+    """Make a block whenever transactions wait, at most one per `min_interval_s`; serve
+    followers (full nodes) the chain and take the transactions they pass on."""
 
-    def __init__(self, ledger: NodeLedger, key: ed25519.SigningKey, min_interval_s: float) -> None:
+    def __init__(
+        self,
+        ledger: NodeLedger,
+        key: ed25519.SigningKey,
+        min_interval_s: float,
+        allowed_peers: frozenset[bytes] = frozenset(),
+    ) -> None:
         validator_set = ledger.get_validator_set()
         if len(validator_set.validators) != 1 or validator_set.power_of(key.public_key) == 0:
             raise ValueError(
@@ -30,6 +39,18 @@ class SoloEngine:
         self.ledger = ledger
         self.key = key
         self.min_interval_s = min_interval_s
+        self.access = PeerAccess(ledger, allowed_peers)
+
+    def peer_server(self) -> PeerServer:
+        """Return the peer routes: sync and gossiped transactions; consensus messages are
+        refused (and counted), a single validator needs none."""
+        self.ledger.commit_listeners.append(lambda result, certificate: self.access.refresh())
+        return create_peer_server(self.ledger, self.access, self._refuse_messages)
+
+    def _refuse_messages(self, batch: list[bytes]) -> None:
+        counters = self.ledger.counters
+        what = "refused: consensus message to a single validator"
+        counters[what] = counters.get(what, 0) + len(batch)
 
     async def run(self) -> None:
         """Produce blocks until cancelled."""

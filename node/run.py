@@ -58,7 +58,9 @@ async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event
             (create_app(ledger, node_info(config, key)), config.api_host, config.api_port, api_ssl)
         ]
         if is_solo_validator(ledger, key):
-            engine: Any = SoloEngine(ledger, key, config.block_min_interval_ms / 1000)
+            engine: Any = SoloEngine(
+                ledger, key, config.block_min_interval_ms / 1000, parse_allowed_peers(config)
+            )
         else:
             engine = ConsensusDriver(
                 ledger,
@@ -67,10 +69,8 @@ async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event
                 allowed_peers=parse_allowed_peers(config),
                 client_ssl=client_context(config) if config.p2p_tls else None,
             )
-            peer_ssl = server_context(config, True) if config.p2p_tls else None
-            apps.append(
-                (engine.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl)
-            )
+        peer_ssl = server_context(config, True) if config.p2p_tls else None
+        apps.append((engine.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl))
         apps[0][0][ENGINE] = engine  # metrics and readiness read its peers
         for app, host, port, context in apps:
             runner = web.AppRunner(app, access_log=None)

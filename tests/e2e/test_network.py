@@ -179,3 +179,35 @@ def test_wait_synced_gives_up_with_exit_code_1_when_no_node_answers(tmp_path: Pa
     assert result.returncode == 1
     assert result.stderr.startswith("error: not synced after 1s: cannot reach the node")
     assert "Traceback" not in result.stderr
+
+
+def test_a_full_node_follows_a_single_validator_and_passes_on_transactions(
+    tmp_path: Path,
+) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+    made = init_network(tmp_path / "net", 1, "e2e-solo", find_free_ports(2), PASSWORD, full_nodes=1)
+    homes = [Path(n["home"]) for n in made["nodes"]]
+    urls = [n["api_url"] for n in made["nodes"]]
+    processes = []
+    try:
+        for home, url in zip(homes, urls, strict=True):
+            log = home / "node.log"
+            processes.append(start_node_process(home, password_file, log))
+            wait_until_serving(processes[-1], url, log)
+        registrar = unlock_key(read_keystore(Path(made["keystore"]) / "registrar.json"), PASSWORD)
+        household = ed25519.signing_key_from_seed(bytes([70]) * 32)
+        admit = MemberAdmitBody(compute_address(household.public_key), "household")
+        follower = NodeClient(urls[1], timeout_s=5)
+        # Submitted to the full node, which passes it on to the validator.
+        tx_id = follower.post_tx(
+            encode_transaction(sign_transaction(registrar, "e2e-solo", 1, admit))
+        )
+        assert follower.wait_for_tx(tx_id["tx_id"], 30)["status"] == "committed"
+        synced = run_cli_json("node", "wait-synced", "--node", urls[1], "--max-blocks-behind", "0")
+        assert synced["height"] == 1 and synced["peers_answering"] == 1
+        validator = NodeClient(urls[0], timeout_s=5)
+        assert follower.get("/blocks/1")["hash"] == validator.get("/blocks/1")["hash"]
+    finally:
+        for process in processes:
+            stop_node_process(process)
