@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +26,12 @@ from cli.bench_load import (
 from cli.bench_stats import compute_bound_ratio, summarise_load
 from cli.client import NodeClient
 from cli.common import CliError, emit, json_option
-from cli.localnet import find_free_ports, start_node_process, stop_node_process
-from cli.network import init_network
+from cli.localnet import (
+    TemporaryNetwork,
+    start_node_process,
+    stop_node_process,
+    temporary_network,
+)
 from cli.progress import progress
 from cli.testnet import start_all
 from danangchain import ed25519
@@ -159,7 +161,7 @@ def measure_verify(home: Path, raw_core: float, raw_node: float) -> dict[str, An
 
 
 def run_bench(
-    folder: Path,
+    network: TemporaryNetwork,
     validators: int,
     txs: int,
     senders: int,
@@ -169,19 +171,13 @@ def run_bench(
     verify_only: bool,
     sync_only: bool,
 ) -> dict[str, Any]:
-    """Make a network, load it, and measure what was asked; return the figures."""
-    password = os.urandom(16).hex()
-    password_file = folder / "password"
-    password_file.write_text(password + "\n")
-    made = init_network(
-        folder / "net",
-        validators,
-        CHAIN_ID,
-        find_free_ports(validators + 1),
-        password,
-        full_nodes=1 if sync_only else 0,
+    """Load a network's validators and measure what was asked; return the figures."""
+    made, password, password_file, homes = (
+        network.made,
+        network.password,
+        network.password_file,
+        network.homes,
     )
-    homes = [Path(node["home"]) for node in made["nodes"]]
     registrar = unlock_key(read_keystore(Path(made["keystore"]) / "registrar.json"), password)
     keys = make_sender_keys(senders)
     admissions = sign_admissions(registrar, CHAIN_ID, keys)
@@ -301,12 +297,11 @@ def bench(
 
     Example: danangchain bench --txs 20000 --rate 1000 --json
     """
-    if sync_only and validators < 2:
-        raise CliError("--sync-only needs at least 2 validators: a lone validator serves no peers")
-    folder = Path(tempfile.mkdtemp(prefix="danangchain-bench-"))
-    try:
+    with temporary_network(
+        "danangchain-bench-", validators, CHAIN_ID, full_nodes=1 if sync_only else 0
+    ) as network:
         figures = run_bench(
-            folder,
+            network,
             validators,
             txs,
             min(senders, txs),
@@ -316,6 +311,4 @@ def bench(
             verify_only,
             sync_only,
         )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     emit(as_json, figures, [f"{name:<28} {value}" for name, value in figures.items()])

@@ -1,18 +1,26 @@
-"""Start and stop local node processes: used by quickstart and the end-to-end tests."""
+"""Local networks: a temporary network folder, and starting and stopping node processes.
+Used by quickstart, bench, testnet and the end-to-end tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cli.client import NodeClient
 from cli.common import CliError
+from cli.network import init_network
 
 PORT_RANGE = (20_000, 32_000)
 
@@ -93,3 +101,43 @@ def stop_node_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0)
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
     return int(process.returncode)
+
+
+@dataclass(frozen=True)
+class TemporaryNetwork:
+    """A network made by `network init` in a temporary folder, with a random password."""
+
+    folder: Path
+    password: str
+    password_file: Path
+    made: dict[str, Any]
+
+    @property
+    def homes(self) -> list[Path]:
+        """The node homes, validators first."""
+        return [Path(node["home"]) for node in self.made["nodes"]]
+
+
+@contextlib.contextmanager
+def temporary_network(
+    prefix: str, validators: int, chain_id: str, full_nodes: int = 0, keep: bool = False
+) -> Iterator[TemporaryNetwork]:
+    """Make a network in a new temporary folder; remove the folder afterwards unless `keep`."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        password = os.urandom(16).hex()
+        password_file = folder / "password"
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        made = init_network(
+            folder / "net",
+            validators,
+            chain_id,
+            find_free_ports(validators + full_nodes),
+            password,
+            full_nodes=full_nodes,
+        )
+        yield TemporaryNetwork(folder, password, password_file, made)
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +11,7 @@ import click
 
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
-from cli.localnet import find_free_ports, stop_node_process
-from cli.network import init_network
+from cli.localnet import TemporaryNetwork, stop_node_process, temporary_network
 from cli.testnet import start_all
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
@@ -41,20 +37,11 @@ def _run_step(
     return result
 
 
-def run_story(
-    folder: Path, password: str, password_file: Path, keep_running: bool, validators: int
-) -> dict[str, Any]:
-    """Init a network, start its nodes, admit two members, record and endorse an invoice."""
+def run_story(network: TemporaryNetwork, keep_running: bool, validators: int) -> dict[str, Any]:
+    """Start a network's nodes, admit two members, record and endorse an invoice."""
     started = time.monotonic()
-    made = init_network(
-        folder / "net",
-        validators,
-        "danangchain-quickstart",
-        find_free_ports(validators),
-        password,
-    )
-    homes = [Path(node["home"]) for node in made["nodes"]]
-    processes = start_all(homes, password_file, announce=False, detach=keep_running)
+    made, password = network.made, network.password
+    processes = start_all(network.homes, network.password_file, announce=False, detach=keep_running)
     try:
         # Each step goes to another node: any node accepts, all of them agree.
         clients = [NodeClient(url) for url, _ in processes]
@@ -180,14 +167,8 @@ def quickstart(keep_running: bool, validators: int, as_json: bool) -> None:
 
     Example: danangchain quickstart
     """
-    folder = Path(tempfile.mkdtemp(prefix="danangchain-quickstart-"))
-    password = os.urandom(16).hex()
-    password_file = folder / "password"
-    password_file.write_text(password + "\n")
-    password_file.chmod(0o600)
-    try:
-        story = run_story(folder, password, password_file, keep_running, validators)
-        emit(as_json, story, summarise(story, keep_running, password_file))
-    finally:
-        if not keep_running:
-            shutil.rmtree(folder, ignore_errors=True)
+    with temporary_network(
+        "danangchain-quickstart-", validators, "danangchain-quickstart", keep=keep_running
+    ) as network:
+        story = run_story(network, keep_running, validators)
+        emit(as_json, story, summarise(story, keep_running, network.password_file))

@@ -102,7 +102,6 @@ def test_bound_ratio_divides_by_cores_times_rate_over_validators() -> None:
         (["--txs", "5"], "--txs"),
         (["--rate", "0"], "--rate"),
         (["--batch", "1000"], "--batch"),
-        (["--validators", "1", "--sync-only"], "--sync-only needs at least 2 validators"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
