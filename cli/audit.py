@@ -19,7 +19,7 @@ from cli.chain_sources import (
 )
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
-from cli.i18n import _
+from cli.i18n import TranslatedGroup, _
 from cli.progress import progress
 from danangchain.address import compute_address, encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor
@@ -34,7 +34,7 @@ from danangchain.proof import (
 from node.store import Store, StoreError
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def audit() -> None:
     """Check the ledger without trusting any node (auditors)."""
 

@@ -6,11 +6,19 @@ compiled `.mo` file to keep in sync. `_()` looks its catalogue up in the click c
 (set once by the root group's `--lang`), else in the environment (LANGUAGE, LC_ALL,
 LC_MESSAGES, LANG, as gettext does). Message ids are the English text itself, written
 with `{name}` placeholders and formatted after translation.
+
+Help pages translate the same way: a command made with `TranslatedCommand` or
+`TranslatedGroup` (and every command a `TranslatedGroup` makes) passes its help text, the
+short help of the commands it lists and each option's help through `_()` when it formats
+its help, so the catalogue's keys are the English help strings. A page is translated only
+when the catalogue has the command's own help text: otherwise it is exactly click's.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
+import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,14 +101,145 @@ def use_language(ctx: click.Context, language: str | None) -> None:
     ctx.meta[_CATALOGUE_KEY] = load_catalogue(choose_language(language, os.environ))
 
 
+def set_language(ctx: click.Context, param: click.Parameter, language: str | None) -> str | None:
+    """Callback of the eager --lang option: choose the language before --help prints."""
+    use_language(ctx, language)
+    return language
+
+
+def current_catalogue() -> dict[str, str]:
+    """Return the translations of the chosen language (English: none)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return load_catalogue(choose_language(None, os.environ))
+    if _CATALOGUE_KEY not in ctx.meta:
+        use_language(ctx, None)
+    catalogue: dict[str, str] = ctx.meta[_CATALOGUE_KEY]
+    return catalogue
+
+
 def _(message: str) -> str:
     """Return a message in the chosen language (the English text if it has no translation)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and _CATALOGUE_KEY not in ctx.meta:
-        use_language(ctx, None)
-    catalogue = (
-        ctx.meta[_CATALOGUE_KEY]
-        if ctx is not None
-        else load_catalogue(choose_language(None, os.environ))
-    )
-    return catalogue.get(message, message)
+    return current_catalogue().get(message, message)
+
+
+# Help pages
+
+
+def help_id(text: str) -> str:
+    """Return the message id of a help text: the text as click shows it (dedented, cut at \\f)."""
+    return inspect.cleandoc(text).partition("\f")[0]
+
+
+def in_language(command: click.Command) -> click.Command:
+    """Return a copy of a command whose help and short help are in the chosen language."""
+    page = copy.copy(command)
+    if command.help:
+        page.help = _(help_id(command.help))
+    if command.short_help:
+        page.short_help = _(help_id(command.short_help))
+    return page
+
+
+class TranslatedHelpFormatter(click.HelpFormatter):
+    """Writes click's own words (the usage prefix, section headings) in the chosen language."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, _("Usage:") + " " if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(_(heading))
+
+
+def option_help_record(param: click.Parameter, ctx: click.Context) -> tuple[str, str] | None:
+    """Return an option's help line, its help and click's notes ([required; default: ...])
+    in the chosen language."""
+    if not isinstance(param, click.Option):
+        return param.get_help_record(ctx)
+    translated = copy.copy(param)
+    if param.help:
+        translated.help = _(help_id(param.help))
+    record = translated.get_help_record(ctx)
+    if record is None:
+        return None
+    spec, line = record
+    # click writes its notes after the help as "  [note; note]"; only known notes translate.
+    start = f"{translated.help}  [" if translated.help else "["
+    if line.startswith(start) and line.endswith("]"):
+        notes = line[len(start) : -1].split("; ")
+        line = start + "; ".join(_translate_note(note) for note in notes) + "]"
+    return spec, line
+
+
+def _translate_note(note: str) -> str:
+    if note == "required":
+        return _("required")
+    if note.startswith("default: "):
+        return _("default: {default}").format(default=note.removeprefix("default: "))
+    if note.startswith("env var: "):
+        return _("env var: {var}").format(var=note.removeprefix("env var: "))
+    return note
+
+
+class TranslatedCommand(click.Command):
+    """A command whose --help speaks the chosen language when the catalogue has its help."""
+
+    def get_help(self, ctx: click.Context) -> str:
+        if not self.help or help_id(self.help) not in current_catalogue():
+            return super().get_help(ctx)
+        formatter = TranslatedHelpFormatter(
+            width=ctx.terminal_width, max_width=ctx.max_content_width
+        )
+        self.format_help(ctx, formatter)
+        return formatter.getvalue().rstrip("\n")
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        page = in_language(self) if isinstance(formatter, TranslatedHelpFormatter) else self
+        click.Command.format_help_text(page, ctx, formatter)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write the options (not, for a group, its commands) as click.Command does."""
+        if not isinstance(formatter, TranslatedHelpFormatter):
+            click.Command.format_options(self, ctx, formatter)
+            return
+        records = [
+            record
+            for param in self.get_params(ctx)
+            if not isinstance(param, click.Argument)
+            and (record := option_help_record(param, ctx)) is not None
+        ]
+        if records:
+            with formatter.section("Options"):
+                formatter.write_dl(records)
+
+
+class TranslatedGroup(TranslatedCommand, click.Group):
+    """A group whose --help speaks the chosen language, and whose new subcommands and
+    subgroups are translated too."""
+
+    command_class = TranslatedCommand
+    group_class = type  # subgroups are TranslatedGroups
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        TranslatedCommand.format_options(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands, each with its short help in the chosen language."""
+        if not isinstance(formatter, TranslatedHelpFormatter):
+            super().format_commands(ctx, formatter)
+            return
+        listed = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                listed.append((name, command))
+        if listed:
+            limit = formatter.width - 6 - max(len(name) for name, _command in listed)
+            with formatter.section("Commands"):
+                formatter.write_dl(
+                    [
+                        (name, in_language(command).get_short_help_str(limit))
+                        for name, command in listed
+                    ]
+                )

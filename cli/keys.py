@@ -17,7 +17,7 @@ from cli.common import (
     read_password,
     resolve_keystore_dir,
 )
-from cli.i18n import _
+from cli.i18n import TranslatedGroup, _
 from danangchain.address import encode_address
 from danangchain.errors import KeystoreError
 from danangchain.keystore import Keystore
@@ -34,7 +34,7 @@ def describe(keystore: Keystore, path: Path) -> dict[str, str]:
     }
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def keys() -> None:
     """Create and inspect your signing keys (kept encrypted under a password).
 

@@ -11,7 +11,7 @@ from cli.audit import audit
 from cli.bench import bench
 from cli.chain import chain
 from cli.common import EXIT_USAGE
-from cli.i18n import LANGUAGES, use_language
+from cli.i18n import LANGUAGES, TranslatedGroup, set_language, use_language
 from cli.keys import keys
 from cli.member import member
 from cli.network import network
@@ -25,13 +25,17 @@ from cli.watch import watch
 from danangchain import __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=TranslatedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="danangchain")
 @click.option(
     "--lang",
     type=click.Choice(LANGUAGES),
     default=None,
-    help="Language of messages: en or vi (default: vi when LANG starts with vi, else en).",
+    is_eager=True,  # chosen before --help prints
+    callback=set_language,
+    help=(
+        "Language of messages and help: en or vi (default: vi when LANG starts with vi, else en)."
+    ),
 )
 @click.pass_context
 def cli(ctx: click.Context, lang: str | None) -> None:

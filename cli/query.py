@@ -8,10 +8,10 @@ import click
 
 from cli.client import NodeClient
 from cli.common import emit, json_option, node_option, parse_address, parse_hex_id
-from cli.i18n import _
+from cli.i18n import TranslatedGroup, _
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def query() -> None:
     """Look up the chain, transactions, accounts and records."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cli.common import CliError, parse_address, parse_hex_id
-from cli.i18n import _
+from cli.i18n import TranslatedGroup, _
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
 
@@ -27,7 +27,7 @@ def hash_document(path: Path) -> bytes:
     return digest.digest()
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def tx() -> None:
     """Record documents and transactions, and endorse records about you."""
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ast
 import string
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 import cli
-from cli.i18n import choose_language, load_catalogue, parse_po
+from cli.i18n import TranslatedCommand, choose_language, help_id, load_catalogue, parse_po
 from cli.main import cli as root
 
 CLI_FOLDER = Path(cli.__file__).parent
@@ -96,3 +98,159 @@ def test_messages_speak_vietnamese_with_lang_vi(tmp_path: Path) -> None:
     result = CliRunner().invoke(root, ["--lang", "vi", "keys", "list", "--keystore", str(tmp_path)])
     assert result.exit_code == 0
     assert f"không có khóa nào trong {tmp_path}" in result.output
+
+
+# Help pages
+
+ENGLISH = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "C.UTF-8"}
+VIETNAMESE = {**ENGLISH, "LANG": "vi_VN.UTF-8"}
+
+
+def translated_commands() -> Iterator[tuple[list[str], click.Command]]:
+    """Yield the path and command of every help page that speaks Vietnamese."""
+
+    def walk(command: click.Command, path: list[str]) -> Iterator[tuple[list[str], click.Command]]:
+        yield path, command
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+
+    yield [], root
+    for name in ("keys", "tx", "query"):
+        yield from walk(root.commands[name], [name])
+    audit = root.commands["audit"]
+    assert isinstance(audit, click.Group)
+    yield ["audit"], audit
+    yield ["audit", "check-proof"], audit.commands["check-proof"]
+
+
+def help_strings(command: click.Command) -> set[str]:
+    """Return the help texts a command's --help page shows: its own, its options' and
+    those its list of subcommands is made from."""
+    # command.params, not get_params(): that would cache a help option made without the
+    # root's context settings (-h) on the command, for the tests that follow.
+    texts = [command.help, command.short_help, "Show this message and exit."]
+    texts += [param.help for param in command.params if isinstance(param, click.Option)]
+    if isinstance(command, click.Group) and command is not root.commands["audit"]:
+        # audit lists verify and prove, which are not translated (only check-proof is)
+        texts += [sub.help for sub in command.commands.values()]
+        texts += [sub.short_help for sub in command.commands.values()]
+    return {help_id(text) for text in texts if text}
+
+
+def test_every_help_string_of_the_translated_pages_has_a_vietnamese_translation() -> None:
+    catalogue = load_catalogue("vi")
+    missing = sorted(
+        {text for _path, command in translated_commands() for text in help_strings(command)}
+        - catalogue.keys()
+    )
+    assert missing == [], f"add these to cli/locale/vi/LC_MESSAGES/danangchain.po: {missing}"
+    assert len(list(translated_commands())) >= 16
+
+
+def test_help_translations_keep_the_paragraphs_and_the_example_command() -> None:
+    catalogue = load_catalogue("vi")
+    for _path, command in translated_commands():
+        assert command.help is not None
+        english = help_id(command.help)
+        vietnamese = catalogue[english]
+        assert vietnamese.count("\n\n") == english.count("\n\n"), english
+        if "Example: " in english:
+            example = english.split("Example: ")[1].split()
+            assert "Ví dụ: " in vietnamese, english
+            assert vietnamese.split("Ví dụ: ")[1].split() == example, english
+
+
+def flat(text: str) -> str:
+    """Return text with every run of whitespace as one space (help is wrapped at 80)."""
+    return " ".join(text.split())
+
+
+def test_tx_record_help_speaks_vietnamese_with_lang_vi_or_lang_environment() -> None:
+    example = (
+        "Ví dụ: danangchain tx record --from shop --category invoice --doc inv.pdf"
+        " --amount 1500000 --counterparty dn1... --wait"
+    )
+    for arguments, environ in (
+        (["--lang", "vi", "tx", "record", "--help"], ENGLISH),
+        (["tx", "record", "--help"], VIETNAMESE),
+    ):
+        result = CliRunner().invoke(root, arguments, env=environ, prog_name="danangchain")
+        assert result.exit_code == 0, result.output
+        output = flat(result.output)
+        assert "Cách dùng: danangchain tx record [OPTIONS]" in output
+        assert "Ghi một tài liệu (qua mã băm của nó) hoặc một giao dịch lên sổ cái." in output
+        assert example in output
+        assert "Tùy chọn:" in output
+        assert "--memo TEXT Ghi chú ngắn (tối đa 512 byte)." in output
+        assert "Tên hoặc tệp của khóa ký. [bắt buộc]" in output
+        assert "[mặc định: 60.0]" in output
+        assert "-h, --help Hiện hướng dẫn này rồi thoát." in output
+
+
+def test_help_stays_english_by_default() -> None:
+    result = CliRunner().invoke(
+        root, ["tx", "record", "--help"], env=ENGLISH, prog_name="danangchain"
+    )
+    assert result.exit_code == 0
+    output = flat(result.output)
+    assert "Usage: danangchain tx record [OPTIONS]" in output
+    assert "Record a document (by its hash) or a transaction on the ledger." in output
+    assert "Example: danangchain tx record --from shop" in output
+    assert "Name or file of the signing key. [required]" in output
+    assert "-h, --help Show this message and exit." in output
+    for vietnamese in ("Cách dùng", "Tùy chọn", "Ví dụ", "bắt buộc"):
+        assert vietnamese not in output
+
+
+def test_root_help_speaks_vietnamese_with_lang_vi() -> None:
+    result = CliRunner().invoke(
+        root, ["--lang", "vi", "--help"], env=ENGLISH, prog_name="danangchain"
+    )
+    assert result.exit_code == 0
+    output = flat(result.output)
+    assert "Cách dùng: danangchain [OPTIONS] COMMAND [ARGS]..." in output
+    assert "DanangChain: sổ cái cấp phép" in output
+    assert "Bắt đầu với: danangchain quickstart" in output
+    assert "Lệnh:" in output
+    for listed in (
+        "keys Tạo và xem các khóa ký của bạn",
+        "query Tra cứu chuỗi khối, giao dịch, tài khoản và bản ghi.",
+        "tx Ghi tài liệu và giao dịch",
+        "audit Kiểm tra sổ cái",
+    ):
+        assert listed in output
+    english = CliRunner().invoke(root, ["--help"], env=ENGLISH, prog_name="danangchain")
+    assert "DanangChain: a permissioned, tamper-evident ledger" in english.output
+
+
+@pytest.mark.parametrize(
+    "path",
+    [path for path, _command in translated_commands()],
+    ids=lambda path: " ".join(path) or "danangchain",
+)
+def test_translated_help_pages_leave_no_english_word_of_click(path: list[str]) -> None:
+    result = CliRunner().invoke(
+        root, ["--lang", "vi", *path, "--help"], env=ENGLISH, prog_name="danangchain"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Cách dùng: danangchain {' '.join(path)}".rstrip())
+    for english in (
+        "Usage:",
+        "Options:",
+        "Commands:",
+        "Show this message",
+        "[required",
+        "[default",
+    ):
+        assert english not in result.output
+
+
+def test_a_page_whose_help_has_no_translation_stays_wholly_english() -> None:
+    json_option = click.Option(["--json"], is_flag=True, help="Print JSON for scripts.")
+    command = TranslatedCommand("demo", help="Not translated yet.", params=[json_option])
+    result = CliRunner().invoke(command, ["--help"], env=VIETNAMESE)
+    assert result.exit_code == 0
+    assert result.output.startswith("Usage: demo [OPTIONS]")
+    assert "Print JSON for scripts." in result.output  # translated, but not on this page
+    assert "Show this message and exit." in result.output
