@@ -20,3 +20,7 @@ def test_mkdocs_builds_strictly(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "monitoring" / "index.html").exists()
+    # The Vietnamese members' guide and the architecture page are in the site.
+    assert (tmp_path / "members.vi" / "index.html").exists()
+    assert "Tiếng Việt" in (tmp_path / "members" / "index.html").read_text(encoding="utf-8")
+    assert (tmp_path / "design" / "index.html").exists()
