@@ -11,6 +11,7 @@ from cli.client import NodeClient, NotFound
 from cli.common import (
     EXIT_REFUSED,
     CliError,
+    F,
     emit,
     json_option,
     keystore_option,
@@ -86,7 +87,7 @@ def report_submission(result: dict[str, Any], as_json: bool) -> None:
         )
 
 
-def submission_options(command):  # type: ignore[no-untyped-def]
+def submission_options(command: F) -> F:
     """Add the options every submitting command shares."""
     for option in (
         click.option("--from", "from_key", required=True, help="Name or file of the signing key."),

@@ -36,7 +36,7 @@ from node.views import (
 log = logging.getLogger("danangchain.api")
 
 LEDGER = web.AppKey("ledger", NodeLedger)
-NODE_INFO = web.AppKey("node_info", dict)
+NODE_INFO = web.AppKey("node_info", dict[str, str])
 MAX_REQUEST_SIZE = 64 * 1024
 EXPORT_CHUNK_SIZE = 256 * 1024
 # A batch of record transactions (about 190 bytes each) fits in MAX_REQUEST_SIZE.
@@ -106,6 +106,7 @@ async def get_status(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     tip = ledger.tip
     validators = get_validator_set(ledger.store.state)
+    info: dict[str, str] = request.app[NODE_INFO]
     return web.json_response(
         {
             "chain_id": ledger.chain_id,
@@ -118,7 +119,7 @@ async def get_status(request: web.Request) -> web.Response:
             "validators": [v.public_key.hex() for v in validators.validators],
             "version": __version__,
             "counters": dict(ledger.counters),
-            **request.app[NODE_INFO],
+            **info,
         }
     )
 

@@ -64,7 +64,7 @@ class Mempool:
 
     def candidates(self, limit: int) -> list[Candidate]:
         """Return up to `limit` pending transactions, oldest first."""
-        result = []
+        result: list[Candidate] = []
         for candidate in self._entries.values():
             if len(result) >= limit:
                 break
