@@ -21,6 +21,27 @@ from cli.localnet import (
 )
 
 PASSWORD = "correct horse battery staple"
+# Files tests keep for people to look at (screenshots): in the checkout, outside git, and
+# listed at the end of the pytest run.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+_kept: list[Path] = []
+
+
+def keep_artifact(name: str) -> Path:
+    """Return the path a test writes a kept file to; the run's summary lists it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    _kept.append(path)
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """List the files tests kept, with their full paths."""
+    kept = [path for path in _kept if path.exists()]
+    if kept:
+        terminalreporter.write_sep("-", "test artifacts")
+        for path in kept:
+            terminalreporter.write_line(str(path))
 
 
 def run_cli(

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from danangchain.address import compute_address, encode_address
 from node.keyfile import generate_signing_key, save_key
-from tests.e2e.conftest import PASSWORD, LocalNode
+from tests.e2e.conftest import PASSWORD, LocalNode, keep_artifact
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -89,7 +89,7 @@ def test_search_finds_a_record_whose_hostile_memo_shows_as_text(
     later = record(local_node, "tea, 3 boxes", household)
     expect(page.locator("#stat-height")).to_have_text(str(later["height"]), timeout=10_000)
     expect(page.locator("#latest-blocks tbody tr").first).to_contain_text(str(later["height"]))
-    front = tmp_path / "explorer-front.png"
+    front = keep_artifact("explorer-front.png")
     page.screenshot(path=str(front), full_page=True)
 
     page.fill("#search", record_id)
@@ -97,7 +97,7 @@ def test_search_finds_a_record_whose_hostile_memo_shows_as_text(
     page.wait_for_url(f"**/explorer/txs/{record_id}")
     expect(page.locator("dd.memo").first).to_have_text(HOSTILE_MEMO)
     expect(page.locator("p.ok")).to_contain_text("The proof checks")
-    shot = tmp_path / "explorer-record.png"
+    shot = keep_artifact("explorer-record.png")
     page.screenshot(path=str(shot), full_page=True)
 
     page.click("#tx-block")
@@ -106,4 +106,3 @@ def test_search_finds_a_record_whose_hostile_memo_shows_as_text(
     assert page.locator("script", has_text="alert(1)").count() == 0
     assert page.evaluate("document.querySelectorAll('script').length") == 1
     assert dialogs == []
-    print(f"explorer screenshots: {shot} {front}")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 
-from danangchain.transaction import RecordBody
+from danangchain.transaction import MemberAdmitBody, RecordBody
 
 from .conftest import (
     BUSINESS,
     HOUSEHOLD,
+    REGISTRAR,
     Node,
     address_of,
     encode_signed,
+    make_key,
     text_address_of,
 )
 
@@ -130,3 +132,23 @@ async def test_a_pending_transaction_has_a_page_that_says_so(members_node: Node)
     tx_id = await members_node.submit_ok(encode_signed(BUSINESS, 1, body))
     html = await page(members_node, f"/explorer/txs/{tx_id}")
     assert "Status: <strong>pending</strong>" in html
+
+
+async def test_a_rotated_key_s_transaction_page_names_the_member_and_the_key(
+    members_node: Node,
+) -> None:
+    node = members_node
+    replacement = make_key(13)
+    rotate = MemberAdmitBody(address_of(BUSINESS), "business", replacement.public_key)
+    await node.submit_ok(encode_signed(REGISTRAR, 3, rotate))
+    node.produce_block()
+    body = RecordBody("invoice", hashlib.sha256(b"new key").digest(), memo="after a loss")
+    tx_id = await node.submit_ok(encode_signed(replacement, 1, body))
+    node.produce_block()
+    html = await page(node, f"/explorer/txs/{tx_id}")
+    member = text_address_of(BUSINESS)
+    assert f'<a href="/explorer/accounts/{member}">{member}</a>' in html
+    assert f'<dt>signing key</dt><dd class="mono">{text_address_of(replacement)}' in html
+    # A member's own key: no separate line.
+    admission = await page(node, "/explorer/blocks/1")
+    assert "signing key" not in admission
