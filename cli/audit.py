@@ -221,7 +221,7 @@ def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
 
     Example: danangchain audit prove 3f2a... --out invoice.proof
     """
-    parse_hex_id(tx_id, "transaction id")
+    parse_hex_id(tx_id, _("transaction id"))
     document = NodeClient(node_url).get(f"/proofs/tx/{tx_id}")
     try:
         proof = decode_proof_json(json.dumps(document))

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from cli.i18n import _
+from cli.i18n import _, describe_error
 from danangchain import ed25519
 from danangchain.address import decode_address
 from danangchain.errors import AddressError, KeystoreError
@@ -122,7 +122,7 @@ def load_keystore(keystore_dir: Path | None, name: str) -> Keystore:
     try:
         return read_keystore(key_path(keystore_dir, name))
     except KeystoreError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
 
 
 def load_signing_key(
@@ -134,7 +134,9 @@ def load_signing_key(
         return unlock_key(keystore, read_password(password_file))
     except KeystoreError as exc:
         raise CliError(
-            _("cannot unlock key {name}: {reason}").format(name=repr(name), reason=exc)
+            _("cannot unlock key {name}: {reason}").format(
+                name=repr(name), reason=describe_error(exc)
+            )
         ) from None
 
 
@@ -144,7 +146,9 @@ def parse_address(text: str) -> bytes:
         return decode_address(text)
     except AddressError as exc:
         raise CliError(
-            _("bad address {address}: {reason}").format(address=repr(text), reason=exc)
+            _("bad address {address}: {reason}").format(
+                address=repr(text), reason=describe_error(exc)
+            )
         ) from None
 
 

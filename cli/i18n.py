@@ -123,6 +123,20 @@ def _(message: str) -> str:
     return current_catalogue().get(message, message)
 
 
+def describe_error(error: BaseException) -> str:
+    """Return an error's message in the chosen language: errors the core made with
+    `DanangChainError.of` keep their template (the message id) and values; the values
+    that are errors themselves are described the same way. Others show as they are."""
+    template = getattr(error, "template", None)
+    if template is None:
+        return str(error)
+    params = {
+        name: describe_error(value) if isinstance(value, BaseException) else value
+        for name, value in getattr(error, "params", {}).items()
+    }
+    return _(template).format(**params)
+
+
 # Help pages
 
 

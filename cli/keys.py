@@ -17,7 +17,7 @@ from cli.common import (
     read_password,
     resolve_keystore_dir,
 )
-from cli.i18n import TranslatedGroup, _
+from cli.i18n import TranslatedGroup, _, describe_error
 from danangchain.address import encode_address
 from danangchain.errors import KeystoreError
 from danangchain.keystore import Keystore

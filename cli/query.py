@@ -81,7 +81,7 @@ def query_tx(tx_id: str, node_url: str, as_json: bool) -> None:
 
     Example: danangchain query tx 3f2a...
     """
-    parse_hex_id(tx_id, "transaction id")
+    parse_hex_id(tx_id, _("transaction id"))
     state = NodeClient(node_url).get(f"/txs/{tx_id}")
     emit(as_json, state, _fields(state, ["status", "height", "index", "block_hash", "reason"]))
 
@@ -112,7 +112,7 @@ def query_record(record_id: str, node_url: str, as_json: bool) -> None:
 
     Example: danangchain query record 3f2a...
     """
-    parse_hex_id(record_id, "record id")
+    parse_hex_id(record_id, _("record id"))
     record = NodeClient(node_url).get(f"/records/{record_id}")
     emit(
         as_json,

@@ -83,7 +83,7 @@ def tx_record(
         amount=amount,
         counterparty=parse_address(counterparty) if counterparty else None,
         memo=memo,
-        reference=parse_hex_id(reference, "record id") if reference else None,
+        reference=parse_hex_id(reference, _("record id")) if reference else None,
         reference_kind=("amends" if amends else "cancels") if reference else None,
     )
     sign_submit_and_report(
@@ -108,7 +108,7 @@ def tx_endorse(
 
     Example: danangchain tx endorse 3f2a... --from household --wait
     """
-    body = EndorseBody(parse_hex_id(record_id, "record id"))
+    body = EndorseBody(parse_hex_id(record_id, _("record id")))
     sign_submit_and_report(
         body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
     )

@@ -29,14 +29,16 @@ ADDRESS_TEXT_LENGTH = len(HRP) + 1 + _ADDRESS_GROUPS + CHECKSUM_LENGTH
 def compute_address(public_key: bytes) -> bytes:
     """Return the address of a 32-byte public key: the first 20 bytes of its SHA-256."""
     if len(public_key) != 32:
-        raise AddressError(f"public key is {len(public_key)} bytes, expected 32")
+        raise AddressError.of("public key is {size} bytes, expected 32", size=len(public_key))
     return hashlib.sha256(public_key).digest()[:ADDRESS_SIZE]
 
 
 def encode_address(address: bytes) -> str:
     """Return the bech32m text of a 20-byte address."""
     if len(address) != ADDRESS_SIZE:
-        raise AddressError(f"address is {len(address)} bytes, expected {ADDRESS_SIZE}")
+        raise AddressError.of(
+            "address is {size} bytes, expected {expected}", size=len(address), expected=ADDRESS_SIZE
+        )
     return encode_bech32m(HRP, _convert_bits(address, 8, 5))
 
 
@@ -44,15 +46,19 @@ def decode_address(text: str) -> bytes:
     """Return the 20-byte address written as `text`, refusing any malformed or mistyped one."""
     # Refuse oversized input before scanning it: addresses arrive from untrusted clients.
     if len(text) > MAX_TEXT_LENGTH:
-        raise AddressError(_describe_wrong_length(text))
+        raise _wrong_length(text)
     lowered = _verify_characters_and_case(text)
     hrp, data_part = _split_at_separator(lowered)
     # Verify the prefix before the checksum, which also covers it, to name the real mistake.
     if hrp != HRP:
-        raise AddressError(f"wrong prefix {hrp!r}: an address starts with '{HRP}1'")
+        raise AddressError.of(
+            "wrong prefix {prefix!r}: an address starts with '{expected}1'",
+            prefix=hrp,
+            expected=HRP,
+        )
     values = _decode_data_part(data_part, offset=len(hrp) + 1)
     if len(text) != ADDRESS_TEXT_LENGTH:
-        raise AddressError(_describe_wrong_length(text))
+        raise _wrong_length(text)
     _verify_checksum(hrp, values)
     return bytes(_convert_bits(values[:-CHECKSUM_LENGTH], 5, 8))
 
@@ -75,30 +81,42 @@ def encode_bech32m(hrp: str, data: Sequence[int]) -> str:
 def decode_bech32m(text: str) -> tuple[str, tuple[int, ...]]:
     """Return the lowercase hrp and five-bit data of a bech32m string (BIP-350)."""
     if len(text) > MAX_TEXT_LENGTH:
-        raise AddressError(f"too long: {len(text)} characters, at most {MAX_TEXT_LENGTH}")
+        raise AddressError.of(
+            "too long: {length} characters, at most {most}", length=len(text), most=MAX_TEXT_LENGTH
+        )
     lowered = _verify_characters_and_case(text)
     hrp, data_part = _split_at_separator(lowered)
     if len(data_part) < CHECKSUM_LENGTH:
-        raise AddressError(f"too short: fewer than {CHECKSUM_LENGTH} checksum characters")
+        raise AddressError.of(
+            "too short: fewer than {least} checksum characters", least=CHECKSUM_LENGTH
+        )
     values = _decode_data_part(data_part, offset=len(hrp) + 1)
     _verify_checksum(hrp, values)
     return hrp, tuple(values[:-CHECKSUM_LENGTH])
 
 
-def _describe_wrong_length(text: str) -> str:
-    """Return the message for an address text of the wrong length."""
-    return f"wrong length: {len(text)} characters, an address has {ADDRESS_TEXT_LENGTH}"
+def _wrong_length(text: str) -> AddressError:
+    """Return the error for an address text of the wrong length."""
+    return AddressError.of(
+        "wrong length: {length} characters, an address has {expected}",
+        length=len(text),
+        expected=ADDRESS_TEXT_LENGTH,
+    )
 
 
 def _verify_characters_and_case(text: str) -> str:
     """Return `text` in lowercase after refusing non-printable-ASCII and mixed case."""
     for position, character in enumerate(text, start=1):
         if not 33 <= ord(character) <= 126:
-            raise AddressError(f"invalid character {character!r} at position {position}")
+            raise AddressError.of(
+                "invalid character {character!r} at position {position}",
+                character=character,
+                position=position,
+            )
     lowered = text.lower()
     # BIP-173 allows all-uppercase (for QR codes) but never a mix of cases.
     if lowered != text and text.upper() != text:
-        raise AddressError("mixed case: write the address all lowercase or all uppercase")
+        raise AddressError.of("mixed case: write the address all lowercase or all uppercase")
     return lowered
 
 
@@ -106,9 +124,9 @@ def _split_at_separator(text: str) -> tuple[str, str]:
     """Return the human-readable prefix and data part on either side of the last '1'."""
     position = text.rfind(_SEPARATOR)
     if position == -1:
-        raise AddressError("missing separator '1' between prefix and data")
+        raise AddressError.of("missing separator '1' between prefix and data")
     if position == 0:
-        raise AddressError("empty prefix before the separator '1'")
+        raise AddressError.of("empty prefix before the separator '1'")
     return text[:position], text[position + 1 :]
 
 
@@ -118,7 +136,11 @@ def _decode_data_part(data_part: str, offset: int) -> list[int]:
     for position, character in enumerate(data_part, start=offset + 1):
         value = _CHARSET_VALUES.get(character)
         if value is None:
-            raise AddressError(f"invalid character {character!r} at position {position}")
+            raise AddressError.of(
+                "invalid character {character!r} at position {position}",
+                character=character,
+                position=position,
+            )
         values.append(value)
     return values
 
@@ -129,8 +151,8 @@ def _verify_checksum(hrp: str, values: Sequence[int]) -> None:
     if residue == BECH32M_CONSTANT:
         return
     if residue == BECH32_CONSTANT:
-        raise AddressError("wrong encoding: bech32 checksum, expected bech32m (BIP-350)")
-    raise AddressError("checksum failed: probably a typo")
+        raise AddressError.of("wrong encoding: bech32 checksum, expected bech32m (BIP-350)")
+    raise AddressError.of("checksum failed: probably a typo")
 
 
 def _compute_checksum(hrp: str, data: Sequence[int], constant: int) -> list[int]:

@@ -1,10 +1,28 @@
 """Typed errors of the ledger core; each message tells the reader what to fix."""
 
+from __future__ import annotations
+
+from typing import Any, Self
+
 
 class DanangChainError(Exception):
-    """Base of every error the core raises on bad input."""
+    """Base of every error the core raises on bad input.
+
+    Errors made with `of(template, **params)` also keep their message's template and
+    values, so a user interface can show the message in the user's language (the English
+    template is the message id) without the core knowing about languages."""
 
     code = "invalid"
+    template: str | None = None
+    params: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance by of()
+
+    @classmethod
+    def of(cls, template: str, **params: Any) -> Self:
+        """Return an error whose message is `template.format(**params)`."""
+        error = cls(template.format(**params))
+        error.template = template
+        error.params = params
+        return error
 
 
 class DecodeError(DanangChainError):

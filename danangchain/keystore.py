@@ -72,7 +72,7 @@ def encrypt_seed(
     """Seal a 32-byte seed under a password, with caller-supplied salt and nonce."""
     _verify_size("seed", seed, SEED_SIZE)
     if not password:
-        raise KeystoreError("password must not be empty")
+        raise KeystoreError.of("password must not be empty")
     _verify_name(name)
     _verify_size("public_key", public_key, PUBLIC_KEY_SIZE)
     _verify_kdf_and_cipher(salt, nonce, kdf_n, DEFAULT_KDF_R, DEFAULT_KDF_P)
@@ -100,7 +100,7 @@ def decrypt_seed(keystore: Keystore, password: str) -> bytes:
     try:
         return ChaCha20Poly1305(key).decrypt(keystore.nonce, keystore.ciphertext, associated_data)
     except InvalidTag:
-        raise KeystoreError(_DECRYPT_FAILED) from None
+        raise KeystoreError.of(_DECRYPT_FAILED) from None
 
 
 def encode_keystore_json(keystore: Keystore) -> str:
@@ -161,7 +161,7 @@ def _derive_key(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     try:
         password_bytes = normalized.encode("utf-8")
     except UnicodeEncodeError:
-        raise KeystoreError("password is not valid Unicode text") from None
+        raise KeystoreError.of("password is not valid Unicode text") from None
     return Scrypt(salt=salt, length=KEY_SIZE, n=n, r=r, p=p).derive(password_bytes)
 
 
@@ -184,8 +184,9 @@ def _verify_keystore(keystore: Keystore) -> None:
     # Verify the address so a file edited to show another account's address is refused.
     expected = compute_address(keystore.public_key)
     if keystore.address != expected:
-        raise KeystoreError(
-            f"address does not match public key: expected {encode_address(expected)}"
+        raise KeystoreError.of(
+            "address does not match public key: expected {address}",
+            address=encode_address(expected),
         )
 
 
@@ -233,9 +234,11 @@ def _parse_json_object(text: str) -> dict[str, Any]:
         raise
     except (ValueError, RecursionError) as error:
         # JSONDecodeError carries a position; other errors (deep nesting, huge ints) do not.
-        raise KeystoreError(f"not JSON: {_first_line(error)}") from None
+        raise KeystoreError.of("not JSON: {reason}", reason=_first_line(error)) from None
     if not isinstance(document, dict):
-        raise KeystoreError(f"not a keystore: the JSON is a {_json_type(document)}, not an object")
+        raise KeystoreError.of(
+            "not a keystore: the JSON is a {kind}, not an object", kind=_json_type(document)
+        )
     return document
 
 
@@ -258,10 +261,10 @@ def _verify_fields(document: dict[str, Any], expected: set[str], where: str) -> 
     """Raise KeystoreError naming the first missing or unknown field."""
     missing = sorted(expected - document.keys())
     if missing:
-        raise KeystoreError(f"missing field {_qualify(where, missing[0])!r}")
+        raise KeystoreError.of("missing field {field!r}", field=_qualify(where, missing[0]))
     unknown = sorted(document.keys() - expected)
     if unknown:
-        raise KeystoreError(f"unknown field {_qualify(where, unknown[0])!r}")
+        raise KeystoreError.of("unknown field {field!r}", field=_qualify(where, unknown[0]))
 
 
 def _verify_algorithm(document: dict[str, Any], where: str, expected: str) -> None:

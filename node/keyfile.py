@@ -63,18 +63,20 @@ def read_keystore(path: Path) -> Keystore:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise KeystoreError(f"key file {path} not found") from None
+        raise KeystoreError.of("key file {path} not found", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise KeystoreError(f"cannot read key file {path}: {exc}") from None
+        raise KeystoreError.of(
+            "cannot read key file {path}: {reason}", path=path, reason=exc
+        ) from None
     try:
         return decode_keystore_json(text)
     except KeystoreError as exc:
-        raise KeystoreError(f"{path}: {exc}") from None
+        raise KeystoreError.of("{path}: {reason}", path=path, reason=exc) from None
 
 
 def unlock_key(keystore: Keystore, password: str) -> ed25519.SigningKey:
     """Decrypt a keystore and check the key inside matches its public key."""
     key = ed25519.signing_key_from_seed(decrypt_seed(keystore, password))
     if key.public_key != keystore.public_key:
-        raise KeystoreError("keystore holds a key that does not match its public key")
+        raise KeystoreError.of("keystore holds a key that does not match its public key")
     return key

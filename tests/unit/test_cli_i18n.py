@@ -12,27 +12,39 @@ import pytest
 from click.testing import CliRunner
 
 import cli
+import danangchain
+import node
 from cli.i18n import TranslatedCommand, choose_language, help_id, load_catalogue, parse_po
 from cli.main import cli as root
 
 CLI_FOLDER = Path(cli.__file__).parent
+CORE_FOLDER = Path(danangchain.__file__).parent
+NODE_FOLDER = Path(node.__file__).parent
 
 
 def message_ids() -> set[str]:
-    """Return every constant string passed to _() in the cli package."""
+    """Return every constant string passed to _() in the cli package, and every error
+    template the core and the node make with `SomeError.of(...)` (the CLI shows those
+    through describe_error)."""
     found = set()
-    for path in CLI_FOLDER.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+    paths = [*CLI_FOLDER.glob("*.py"), *CORE_FOLDER.glob("*.py"), *NODE_FOLDER.glob("*.py")]
+    for path in paths:
+        for item in ast.walk(ast.parse(path.read_text())):
             if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "_"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[0].value, str)
+                isinstance(item, ast.Call)
+                and _is_translated_call(item.func, path.parent == CLI_FOLDER)
+                and item.args
+                and isinstance(item.args[0], ast.Constant)
+                and isinstance(item.args[0].value, str)
             ):
-                found.add(node.args[0].value)
+                found.add(item.args[0].value)
     return found
+
+
+def _is_translated_call(function: ast.expr, in_cli: bool) -> bool:
+    if in_cli and isinstance(function, ast.Name):
+        return function.id == "_"
+    return isinstance(function, ast.Attribute) and function.attr == "of"
 
 
 def placeholders(text: str) -> set[str]:
@@ -254,3 +266,21 @@ def test_a_page_whose_help_has_no_translation_stays_wholly_english() -> None:
     assert result.output.startswith("Usage: demo [OPTIONS]")
     assert "Print JSON for scripts." in result.output  # translated, but not on this page
     assert "Show this message and exit." in result.output
+
+
+def test_the_core_s_errors_reach_the_user_in_vietnamese(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        root, ["--lang", "vi", "query", "account", "dn1xyz", "--node", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "lỗi: địa chỉ 'dn1xyz' không hợp lệ: sai độ dài: 6 ký tự, một địa chỉ có 41"
+    )
+    missing = tmp_path / "nobody.json"
+    result = CliRunner().invoke(
+        root, ["--lang", "vi", "keys", "show", str(missing)], env={"LANG": "C.UTF-8"}
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == f"lỗi: không tìm thấy tệp khóa {missing}"
+    english = CliRunner().invoke(root, ["keys", "show", str(missing)], env={"LANG": "C.UTF-8"})
+    assert english.output.strip() == f"error: key file {missing} not found"
