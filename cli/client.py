@@ -20,6 +20,19 @@ class NotFound(CliError):
         super().__init__(message, EXIT_REFUSED)
 
 
+def translate_refusal(document: dict[str, Any]) -> str:
+    """Return a node's error message in the user's language when the node sent its
+    template and values (a broken ledger rule), else the message as sent."""
+    message = str(document.get("message", document))
+    template, values = document.get("template"), document.get("values")
+    if not isinstance(template, str) or not isinstance(values, dict):
+        return message
+    try:
+        return _(template).format(**values)
+    except (KeyError, IndexError, ValueError):  # a template this CLI version does not know
+        return message
+
+
 class NodeClient:
     """Talk to one node's client API; every failure becomes a one-line CliError."""
 
@@ -51,7 +64,7 @@ class NodeClient:
             raise NotFound(_(document.get("message", "not found")))
         if status >= 400:
             code = document.get("error", "error")
-            message = document.get("message", document)
+            message = translate_refusal(document)
             exit_code = EXIT_REFUSED if method == "POST" and status < 500 else EXIT_USAGE
             prefix = _("transaction refused") if method == "POST" else _("node error")
             raise CliError(f"{prefix} ({code}): {message}", exit_code)

@@ -65,7 +65,7 @@ def keys_new(
     try:
         keystore = save_key(path, name, generate_signing_key(), password)
     except (KeystoreError, OSError) as exc:
-        raise CliError(_("cannot write key: {reason}").format(reason=exc)) from None
+        raise CliError(_("cannot write key: {reason}").format(reason=describe_error(exc))) from None
     info = describe(keystore, path)
     lines = [
         _("created key {name}").format(name=name),

@@ -17,11 +17,14 @@ class DanangChainError(Exception):
     params: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance by of()
 
     @classmethod
-    def of(cls, template: str, **params: Any) -> Self:
-        """Return an error whose message is `template.format(**params)`."""
+    def of(cls, template: str, /, rule: str | None = None, **params: Any) -> Self:
+        """Return an error whose message is `template.format(**params)`; `rule` sets the
+        error's code (InvalidTransaction's rule name)."""
         error = cls(template.format(**params))
         error.template = template
         error.params = params
+        if rule is not None:
+            error.code = rule
         return error
 
 

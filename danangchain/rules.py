@@ -43,13 +43,17 @@ def get_active_member(view: StateView, address: bytes) -> Member:
     member = view.get_member(address)
     # Verify the sender is admitted and not revoked.
     if member is None:
-        raise InvalidTransaction(
-            f"sender {encode_address(address)} is not an admitted member", "unknown_sender"
+        raise InvalidTransaction.of(
+            "sender {address} is not an admitted member",
+            rule="unknown_sender",
+            address=encode_address(address),
         )
     if member.revoked:
-        raise InvalidTransaction(
-            f"sender {encode_address(address)} was revoked at height {member.revoked_height}",
-            "revoked_sender",
+        raise InvalidTransaction.of(
+            "sender {address} was revoked at height {height}",
+            rule="revoked_sender",
+            address=encode_address(address),
+            height=member.revoked_height,
         )
     return member
 
@@ -65,8 +69,11 @@ def check_transaction(view: StateView, tx: Transaction, chain_id: str) -> tuple[
     """Check a transaction's chain, sender, key and nonce (not its signature)."""
     # Verify the transaction is for this network.
     if tx.chain_id != chain_id:
-        raise InvalidTransaction(
-            f"chain id {tx.chain_id!r} is not this network's {chain_id!r}", "wrong_chain_id"
+        raise InvalidTransaction.of(
+            "chain id {given!r} is not this network's {expected!r}",
+            rule="wrong_chain_id",
+            given=tx.chain_id,
+            expected=chain_id,
         )
     address = get_sender_address(view, tx.sender)
     member = get_active_member(view, address)
@@ -75,13 +82,19 @@ def check_transaction(view: StateView, tx: Transaction, chain_id: str) -> tuple[
     if (current is not None and current != tx.sender) or (
         current is None and compute_address(tx.sender) != address
     ):
-        raise InvalidTransaction(
-            f"this key no longer signs for {encode_address(address)}: a registrar replaced it",
-            "revoked_key",
+        raise InvalidTransaction.of(
+            "this key no longer signs for {address}: a registrar replaced it",
+            rule="revoked_key",
+            address=encode_address(address),
         )
     # Verify the nonce is exactly the next one: each transaction applies once, in order.
     if tx.nonce != member.nonce + 1:
-        raise InvalidTransaction(f"nonce {tx.nonce}, expected {member.nonce + 1}", "wrong_nonce")
+        raise InvalidTransaction.of(
+            "nonce {nonce}, expected {expected}",
+            rule="wrong_nonce",
+            nonce=tx.nonce,
+            expected=member.nonce + 1,
+        )
     return address, member
 
 
@@ -119,33 +132,42 @@ def process_record(
     """Store a new record; its id is the transaction id."""
     # Verify the sender's role may record.
     if member.role not in ROLES_THAT_RECORD:
-        raise InvalidTransaction(f"a member with role {member.role} may not record", "not_allowed")
+        raise InvalidTransaction.of(
+            "a member with role {role} may not record", rule="not_allowed", role=member.role
+        )
     if body.counterparty is not None:
         # Verify the counterparty is someone else and an active member.
         if body.counterparty == sender:
-            raise InvalidTransaction("the counterparty cannot be the sender", "bad_counterparty")
+            raise InvalidTransaction.of(
+                "the counterparty cannot be the sender", rule="bad_counterparty"
+            )
         counterparty = view.get_member(body.counterparty)
         if counterparty is None or counterparty.revoked:
-            raise InvalidTransaction(
-                f"counterparty {encode_address(body.counterparty)} is not an active member",
-                "unknown_counterparty",
+            raise InvalidTransaction.of(
+                "counterparty {address} is not an active member",
+                rule="unknown_counterparty",
+                address=encode_address(body.counterparty),
             )
     if body.reference is not None:
         # Verify an amendment or cancellation refers to the sender's own earlier record.
         earlier = view.get_record(body.reference)
         if earlier is None:
-            raise InvalidTransaction(
-                f"referenced record {body.reference.hex()} does not exist", "unknown_record"
+            raise InvalidTransaction.of(
+                "referenced record {record} does not exist",
+                rule="unknown_record",
+                record=body.reference.hex(),
             )
         if earlier.creator != sender:
-            raise InvalidTransaction(
-                "only the creator of a record may amend or cancel it", "not_creator"
+            raise InvalidTransaction.of(
+                "only the creator of a record may amend or cancel it", rule="not_creator"
             )
         # Verify a cancelled record stays final: no second cancellation, no amendment.
         if earlier.cancelled_height is not None:
-            raise InvalidTransaction(
-                f"record {body.reference.hex()} was cancelled at height {earlier.cancelled_height}",
-                "record_cancelled",
+            raise InvalidTransaction.of(
+                "record {record} was cancelled at height {height}",
+                rule="record_cancelled",
+                record=body.reference.hex(),
+                height=earlier.cancelled_height,
             )
         if body.reference_kind == "cancels":
             view.put_record(body.reference, replace(earlier, cancelled_height=height))
@@ -170,18 +192,24 @@ def process_endorse(view: StateView, sender: bytes, body: EndorseBody, height: i
     record = view.get_record(body.record_id)
     # Verify the record exists, names the sender, and is not endorsed yet.
     if record is None:
-        raise InvalidTransaction(f"record {body.record_id.hex()} does not exist", "unknown_record")
+        raise InvalidTransaction.of(
+            "record {record} does not exist", rule="unknown_record", record=body.record_id.hex()
+        )
     if record.counterparty != sender:
-        raise InvalidTransaction(
-            "only the record's named counterparty may endorse it", "not_counterparty"
+        raise InvalidTransaction.of(
+            "only the record's named counterparty may endorse it", rule="not_counterparty"
         )
     if record.cancelled_height is not None:
-        raise InvalidTransaction(
-            f"record was cancelled at height {record.cancelled_height}", "record_cancelled"
+        raise InvalidTransaction.of(
+            "record was cancelled at height {height}",
+            rule="record_cancelled",
+            height=record.cancelled_height,
         )
     if record.endorsed_height is not None:
-        raise InvalidTransaction(
-            f"record was already endorsed at height {record.endorsed_height}", "already_endorsed"
+        raise InvalidTransaction.of(
+            "record was already endorsed at height {height}",
+            rule="already_endorsed",
+            height=record.endorsed_height,
         )
     view.put_record(body.record_id, replace(record, endorsed_height=height))
 
@@ -197,14 +225,18 @@ def process_member_admit(
     existing = view.get_member(body.address)
     # Verify an active member is only re-admitted to bind a new key.
     if existing is not None and not existing.revoked and body.public_key is None:
-        raise InvalidTransaction(
-            f"{encode_address(body.address)} is already a member ({existing.role})",
-            "already_member",
+        raise InvalidTransaction.of(
+            "{address} is already a member ({role})",
+            rule="already_member",
+            address=encode_address(body.address),
+            role=existing.role,
         )
     if existing is not None and existing.role == ROLE_VALIDATOR:
-        raise InvalidTransaction("validator accounts change by validator votes", "not_allowed")
+        raise InvalidTransaction.of(
+            "validator accounts change by validator votes", rule="not_allowed"
+        )
     if body.address == sender:
-        raise InvalidTransaction("a registrar cannot re-admit itself", "not_allowed")
+        raise InvalidTransaction.of("a registrar cannot re-admit itself", rule="not_allowed")
     if body.public_key is not None:
         bind_key(view, body.address, body.public_key)
     nonce = 0 if existing is None else existing.nonce
@@ -215,12 +247,14 @@ def bind_key(view: StateView, address: bytes, public_key: bytes) -> None:
     """Make a new key sign for a member, refusing unsafe keys and keys in use elsewhere."""
     # Verify the key is a strict Ed25519 key that no other member already signs with.
     if not ed25519.is_strict_public_key(public_key):
-        raise InvalidTransaction("the new public key is malformed or unsafe", "bad_key")
+        raise InvalidTransaction.of("the new public key is malformed or unsafe", rule="bad_key")
     own = compute_address(public_key)
     if (own != address and view.get_member(own) is not None) or view.get(
         key_binding_key(own)
     ) not in (None, address):
-        raise InvalidTransaction("the new public key already signs for a member", "key_in_use")
+        raise InvalidTransaction.of(
+            "the new public key already signs for a member", rule="key_in_use"
+        )
     if own != address:
         view.put(key_binding_key(own), address)
 
@@ -232,14 +266,16 @@ def process_member_revoke(
     require_registrar(member)
     # Verify a registrar does not lock itself out, and the target is active.
     if body.address == sender:
-        raise InvalidTransaction("a registrar cannot revoke itself", "not_allowed")
+        raise InvalidTransaction.of("a registrar cannot revoke itself", rule="not_allowed")
     existing = view.get_member(body.address)
     if existing is None or existing.revoked:
-        raise InvalidTransaction(
-            f"{encode_address(body.address)} is not an active member", "not_member"
+        raise InvalidTransaction.of(
+            "{address} is not an active member",
+            rule="not_member",
+            address=encode_address(body.address),
         )
     if existing.role == ROLE_VALIDATOR:
-        raise InvalidTransaction("validators are removed by validator votes", "not_allowed")
+        raise InvalidTransaction.of("validators are removed by validator votes", rule="not_allowed")
     view.put_member(body.address, replace(existing, revoked=True, revoked_height=height))
 
 
@@ -247,7 +283,7 @@ def get_set(view: StateView, key: bytes) -> ValidatorSet:
     """Return one of the validator sets kept in state."""
     data = view.get(key)
     if data is None:
-        raise InvalidTransaction("state holds no validator set", "no_validators")
+        raise InvalidTransaction.of("state holds no validator set", rule="no_validators")
     return decode_validator_set(data)
 
 
@@ -266,7 +302,7 @@ def process_validator_vote(
     current, upcoming = get_set(view, KEY_VALIDATORS), get_set(view, KEY_NEXT_VALIDATORS)
     # Verify the voter is a validator of the current set.
     if member.role != ROLE_VALIDATOR or current.power_of(voter) == 0:
-        raise InvalidTransaction("only a current validator may vote", "not_validator")
+        raise InvalidTransaction.of("only a current validator may vote", rule="not_validator")
     check_change_applies(upcoming, body)
     change = [body.action, body.public_key, body.name, body.power]
     key = validator_vote_key(compute_change_id(body))
@@ -274,7 +310,9 @@ def process_validator_vote(
     voters: list[bytes] = [] if stored is None else list(unpack(stored)[-1])
     # Verify one validator counts once per change.
     if voter in voters:
-        raise InvalidTransaction("this validator already voted for this change", "duplicate_vote")
+        raise InvalidTransaction.of(
+            "this validator already voted for this change", rule="duplicate_vote"
+        )
     voters.append(voter)
     power = sum(current.power_of(v) for v in voters)
     if power < current.quorum:
@@ -291,14 +329,14 @@ def check_change_applies(upcoming: ValidatorSet, body: ValidatorVoteBody) -> Non
     present = upcoming.power_of(body.public_key) > 0
     if body.action == "add":
         if not ed25519.is_strict_public_key(body.public_key):
-            raise InvalidTransaction("the validator key is malformed or unsafe", "bad_key")
+            raise InvalidTransaction.of("the validator key is malformed or unsafe", rule="bad_key")
         if present:
-            raise InvalidTransaction("that key is already a validator", "already_applied")
+            raise InvalidTransaction.of("that key is already a validator", rule="already_applied")
     elif not present:
-        raise InvalidTransaction("that key is not a validator", "already_applied")
+        raise InvalidTransaction.of("that key is not a validator", rule="already_applied")
     elif len(upcoming.validators) == 1:
-        raise InvalidTransaction(
-            "removing the only validator would leave none to sign blocks", "last_validator"
+        raise InvalidTransaction.of(
+            "removing the only validator would leave none to sign blocks", rule="last_validator"
         )
 
 
@@ -320,7 +358,8 @@ def admit_validator_account(view: StateView, address: bytes, height: int) -> Non
 def require_registrar(member: Member) -> None:
     """Raise unless the sender is a registrar."""
     if member.role != "registrar":
-        raise InvalidTransaction(
-            f"only a registrar may admit or revoke members, sender is a {member.role}",
-            "not_registrar",
+        raise InvalidTransaction.of(
+            "only a registrar may admit or revoke members, sender is a {role}",
+            rule="not_registrar",
+            role=member.role,
         )

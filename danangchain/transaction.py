@@ -250,13 +250,18 @@ def _decode_transaction_remembered(data: bytes) -> Transaction:
 
 def _decode_transaction(data: bytes) -> Transaction:
     if len(data) > MAX_TX_SIZE:
-        raise InvalidTransaction(
-            f"transaction is {len(data)} bytes, the limit is {MAX_TX_SIZE}", "too_large"
+        raise InvalidTransaction.of(
+            "transaction is {size} bytes, the limit is {limit}",
+            rule="too_large",
+            size=len(data),
+            limit=MAX_TX_SIZE,
         )
     try:
         return decode_transaction_fields(unpack(data, max_size=MAX_TX_SIZE))
     except DecodeError as exc:
-        raise InvalidTransaction(f"bad encoding: {exc}", "bad_encoding") from None
+        raise InvalidTransaction.of(
+            "bad encoding: {reason}", rule="bad_encoding", reason=str(exc)
+        ) from None
 
 
 def decode_transaction_fields(value: Any) -> Transaction:
@@ -288,4 +293,6 @@ def verify_transaction_signature(tx: Transaction, equation: ed25519.Equation | N
     else:
         valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation)
     if not valid:
-        raise InvalidTransaction("signature does not verify for the sender's key", "bad_signature")
+        raise InvalidTransaction.of(
+            "signature does not verify for the sender's key", rule="bad_signature"
+        )

@@ -54,6 +54,14 @@ class ApiError(Exception):
         self.code = code
 
 
+def describe_refusal(error: InvalidTransaction) -> dict[str, Any]:
+    """Return a refusal's code and message, with its template and values when it has them."""
+    described: dict[str, Any] = {"error": error.code, "message": str(error)}
+    if error.template is not None:
+        described.update(template=error.template, values=error.params)
+    return described
+
+
 def json_error(http_status: int, code: str, message: str, **extra: Any) -> web.Response:
     """Return a JSON error response: a stable code and one human sentence."""
     return web.json_response({"error": code, "message": message, **extra}, status=http_status)
@@ -144,7 +152,7 @@ async def post_tx(request: web.Request) -> web.Response:
         tx_id = ledger.submit(tx_bytes)
     except InvalidTransaction as exc:
         status = 409 if exc.code == "duplicate" else 413 if exc.code == "too_large" else 400
-        return json_error(status, exc.code, str(exc))
+        return web.json_response(describe_refusal(exc), status=status)
     except MempoolFull as exc:
         return json_error(503, "mempool_full", str(exc))
     return web.json_response({"tx_id": tx_id.hex(), "status": "pending"}, status=202)
@@ -161,12 +169,12 @@ async def post_tx_batch(request: web.Request) -> web.Response:
     if len(batch) > MAX_BATCH_TXS:
         return json_error(413, "too_large", f"a batch holds at most {MAX_BATCH_TXS} transactions")
     ledger = request.app[LEDGER]
-    results: list[dict[str, str]] = []
+    results: list[dict[str, Any]] = []
     for tx_bytes in batch:
         try:
             results.append({"tx_id": ledger.submit(tx_bytes).hex(), "status": "pending"})
         except InvalidTransaction as exc:
-            results.append({"status": "refused", "error": exc.code, "message": str(exc)})
+            results.append({"status": "refused", **describe_refusal(exc)})
         except MempoolFull as exc:
             results.append({"status": "refused", "error": "mempool_full", "message": str(exc)})
     admitted = sum(1 for result in results if result["status"] == "pending")

@@ -85,7 +85,7 @@ class NodeLedger:
         tx = decode_transaction(tx_bytes)
         candidate = make_candidate(tx, tx_bytes)
         if self.store.get_tx_location(candidate.tx_id) is not None:
-            raise InvalidTransaction("transaction is already committed", "duplicate")
+            raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
         self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
         self.rejections.pop(candidate.tx_id, None)
         self.tx_arrived.set()

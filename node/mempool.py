@@ -80,7 +80,7 @@ class Mempool:
     def admit(self, candidate: Candidate, state: StateReader, next_height: int) -> None:
         """Check a transaction against state plus pending ones and keep it; raise if refused."""
         if candidate.tx_id in self._entries:
-            raise InvalidTransaction("transaction is already pending", "duplicate")
+            raise InvalidTransaction.of("transaction is already pending", rule="duplicate")
         if (
             len(self._entries) >= self.max_txs
             or self._bytes + len(candidate.tx_bytes) > self.max_bytes

@@ -113,8 +113,19 @@ TRANSACTION = obj(
         "signature": HEX,
     }
 )
+MESSAGE_TEMPLATE: dict[str, Any] = {
+    "template": {
+        "type": "string",
+        "description": "For a broken ledger rule: the message with {name} placeholders, "
+        "in English, so a client can show it in its user's language.",
+    },
+    "values": {
+        "type": "object",
+        "description": "The values of the template's placeholders (strings and integers).",
+    },
+}
 SCHEMAS: dict[str, Any] = {
-    "Error": obj({"error": STRING, "message": STRING}),
+    "Error": obj({"error": STRING, "message": STRING}, MESSAGE_TEMPLATE),
     "Certificate": CERTIFICATE,
     "Header": HEADER,
     "Transaction": TRANSACTION,
@@ -141,7 +152,7 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": obj(
                     {"status": {"type": "string", "enum": ["pending", "refused"]}},
-                    {"tx_id": HEX32, "error": STRING, "message": STRING},
+                    {"tx_id": HEX32, "error": STRING, "message": STRING, **MESSAGE_TEMPLATE},
                 ),
             },
         }

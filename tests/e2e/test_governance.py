@@ -82,6 +82,7 @@ def test_validator_added_then_removed_while_transactions_flow(tmp_path: Path) ->
                 60,
                 "the newcomer to sign",
             )
+
             # The newcomer really signs: its precommit shows up in certificates (a
             # certificate holds any quorum, so not necessarily the first one).
             def newcomer_signed() -> bool:

@@ -115,6 +115,26 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(local_node: LocalNode)
             "not_registrar",
         ),
         (run_cli("query", "tx", "ab" * 32, "--node", local_node.url), 1, "no such"),
+        # A node's refusal in Vietnamese: the node sends the rule's template and values.
+        (
+            run_cli(
+                "--lang",
+                "vi",
+                "tx",
+                "endorse",
+                "00" * 32,
+                "--from",
+                "household",
+                "--node",
+                local_node.url,
+                "--keystore",
+                str(local_node.keystore),
+                "--password-file",
+                str(local_node.password_file),
+            ),  # fmt: skip
+            1,
+            f"lỗi: giao dịch bị từ chối (unknown_record): không có bản ghi {'00' * 32}",
+        ),
     ]
     for result, code, fragment in cases:
         assert result.returncode == code, (result.args, result.stderr)

@@ -351,6 +351,9 @@ async def test_invalid_revoked_sender(members_node: Node) -> None:
 async def test_invalid_wrong_nonce(members_node: Node, nonce: int) -> None:
     document = await assert_refused(members_node, household_record(nonce), 400, "wrong_nonce")
     assert "expected 1" in document["message"]
+    # The rule's template and values, for clients that speak the user's language.
+    assert document["template"] == "nonce {nonce}, expected {expected}"
+    assert document["values"] == {"nonce": nonce, "expected": 1}
 
 
 async def test_invalid_nonce_already_used_by_a_committed_tx(members_node: Node) -> None:
