@@ -170,15 +170,21 @@ async def post_tx_batch(request: web.Request) -> web.Response:
         return json_error(413, "too_large", f"a batch holds at most {MAX_BATCH_TXS} transactions")
     ledger = request.app[LEDGER]
     results: list[dict[str, Any]] = []
-    for tx_bytes in batch:
-        try:
-            results.append({"tx_id": ledger.submit(tx_bytes).hex(), "status": "pending"})
-        except InvalidTransaction as exc:
-            results.append({"status": "refused", **describe_refusal(exc)})
-        except MempoolFull as exc:
-            results.append({"status": "refused", "error": "mempool_full", "message": str(exc)})
+    with ledger.admitting():
+        for tx_bytes in batch:
+            results.append(submit_one(ledger, tx_bytes))
     admitted = sum(1 for result in results if result["status"] == "pending")
     return web.json_response({"admitted": admitted, "results": results})
+
+
+def submit_one(ledger: NodeLedger, tx_bytes: bytes) -> dict[str, Any]:
+    """Submit one transaction of a batch; return its result entry."""
+    try:
+        return {"tx_id": ledger.submit(tx_bytes).hex(), "status": "pending"}
+    except InvalidTransaction as exc:
+        return {"status": "refused", **describe_refusal(exc)}
+    except MempoolFull as exc:
+        return {"status": "refused", "error": "mempool_full", "message": str(exc)}
 
 
 async def get_tx(request: web.Request) -> web.Response:

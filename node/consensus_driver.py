@@ -137,6 +137,10 @@ class ConsensusDriver:
                 PeerLink(url, session, self.counters, self.identity) for url in self.peer_urls
             ]
             tasks = [asyncio.create_task(peer.run()) for peer in self.peers]
+            # Transactions restored from the last run's mempool reach the others again.
+            for candidate in self.ledger.mempool.candidates(len(self.ledger.mempool)):
+                for peer in self.peers:
+                    peer.send_tx(candidate.tx_bytes)
             tasks += [
                 asyncio.create_task(self._rebroadcast()),
                 asyncio.create_task(self._sync_loop()),

@@ -7,9 +7,10 @@ later) uses exactly three calls: `propose_block`, `validate_block` and `commit`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from danangchain.block import Block
@@ -28,7 +29,7 @@ from danangchain.ledger import (
 from danangchain.state import Member, StateView
 from danangchain.transaction import compute_tx_id, decode_transaction
 from danangchain.validators import CommitCertificate, ValidatorSet
-from node.mempool import Mempool
+from node.mempool import Mempool, MempoolFull
 from node.signatures import verify_transaction
 from node.store import Store
 
@@ -74,6 +75,43 @@ class NodeLedger:
         # Refusals and other events by name (peer messages refused, evidence, ...).
         self.counters: dict[str, int] = {}
         self.started_ms = clock()
+        self._unsaved: list[tuple[bytes, bytes]] | None = None
+        self.restored = self._restore_pending()
+
+    def _restore_pending(self) -> int:
+        """Admit again the transactions a previous run had admitted but not committed;
+        forget those no longer valid. Return how many came back.
+
+        They are tried in (sender, nonce) order, in passes until one admits nothing more,
+        since one can depend on another (an admission, then the member's first record)."""
+        waiting = []
+        for tx_id, tx_bytes in self.store.list_pending():
+            try:
+                tx = decode_transaction(tx_bytes)
+            except InvalidTransaction:
+                self.store.forget_pending([tx_id])
+                continue
+            waiting.append(make_candidate(tx, tx_bytes))
+        waiting.sort(key=lambda candidate: (candidate.tx.sender, candidate.tx.nonce))
+        restored = 0
+        while waiting:
+            refused = []
+            for candidate in waiting:
+                try:
+                    if self.store.get_tx_location(candidate.tx_id) is not None:
+                        raise InvalidTransaction.of("transaction is already committed")
+                    self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
+                except (InvalidTransaction, MempoolFull):
+                    refused.append(candidate)
+                    continue
+                restored += 1
+            if len(refused) == len(waiting):
+                self.store.forget_pending([candidate.tx_id for candidate in refused])
+                break
+            waiting = refused
+        if restored:
+            self.tx_arrived.set()
+        return restored
 
     # Transactions
 
@@ -87,11 +125,32 @@ class NodeLedger:
         if self.store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
         self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
+        # The node keeps what its own clients sent until it commits (their 202 is a
+        # promise); a peer's transaction is kept by the peer that accepted it.
+        if not from_peer:
+            self._keep(candidate.tx_id, tx_bytes)
         self.rejections.pop(candidate.tx_id, None)
         self.tx_arrived.set()
         for listener in self.tx_listeners:
             listener(tx_bytes, from_peer)
         return candidate.tx_id
+
+    def _keep(self, tx_id: bytes, tx_bytes: bytes) -> None:
+        if self._unsaved is None:
+            self.store.put_pending([(tx_id, tx_bytes)])
+        else:
+            self._unsaved.append((tx_id, tx_bytes))
+
+    @contextlib.contextmanager
+    def admitting(self) -> Iterator[None]:
+        """Submit several transactions, keeping the admitted ones on disk in one write at
+        the end (before the caller answers anyone)."""
+        self._unsaved = []
+        try:
+            yield
+        finally:
+            unsaved, self._unsaved = self._unsaved, None
+            self.store.put_pending(unsaved)
 
     def get_pending_member(self, address: bytes) -> Member | None:
         """Return an address's member entry with pending transactions applied."""
@@ -121,8 +180,8 @@ class NodeLedger:
             is_verified=self.mempool.__contains__,
         )
         if rejected:
-            self._remember_rejections(rejected)
-            self._remember_rejections(
+            self._forget_refused(rejected)
+            self._forget_refused(
                 self.mempool.remove(
                     [tx_id for tx_id, _ in rejected], self.store.state, self.tip.height + 1
                 )
@@ -161,14 +220,16 @@ class NodeLedger:
         self.store.commit(result, certificate, tip)
         self.tip = tip
         dropped = self.mempool.remove(result.tx_ids, self.store.state, tip.height + 1)
-        self._remember_rejections(dropped)
+        self._forget_refused(dropped)
         if not len(self.mempool):
             self.tx_arrived.clear()
         for listener in self.commit_listeners:
             listener(result, certificate)
 
-    def _remember_rejections(self, rejected: list[tuple[bytes, InvalidTransaction]]) -> None:
-        """Keep the reason a pending transaction was dropped, for clients that ask later."""
+    def _forget_refused(self, rejected: list[tuple[bytes, InvalidTransaction]]) -> None:
+        """Forget pending transactions that became invalid, keeping the reason each was
+        dropped for clients that ask later."""
+        self.store.forget_pending([tx_id for tx_id, _ in rejected])
         for tx_id, error in rejected:
             self.rejections[tx_id] = f"{error.code}: {error}"
         while len(self.rejections) > MAX_REMEMBERED_REJECTIONS:

@@ -12,7 +12,7 @@ instant the store holds either all of a block or none of it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import plyvel
@@ -64,6 +64,11 @@ def certificate_key(height: int) -> bytes:
 def tx_key(tx_id: bytes) -> bytes:
     """Return the key of a transaction's location."""
     return b"t" + tx_id
+
+
+def pending_key(tx_id: bytes) -> bytes:
+    """Return the key of a transaction admitted to the mempool and not yet committed."""
+    return b"p" + tx_id
 
 
 def validator_set_key(height: int) -> bytes:
@@ -171,6 +176,26 @@ class Store:
         """Keep two conflicting signed votes of one validator."""
         self._db.put(b"e" + _height(height) + digest[:8], evidence)
 
+    def put_pending(self, admitted: Sequence[tuple[bytes, bytes]]) -> None:
+        """Keep admitted transactions (id, bytes) until their block commits, in one write.
+        Not synced: the write is in the OS when this returns, so a killed node keeps them
+        (a power cut may not)."""
+        with self._db.write_batch() as batch:
+            for tx_id, tx_bytes in admitted:
+                batch.put(pending_key(tx_id), tx_bytes)
+
+    def forget_pending(self, tx_ids: Sequence[bytes]) -> None:
+        """Drop kept transactions that will never commit (refused after a block)."""
+        if tx_ids:
+            with self._db.write_batch() as batch:
+                for tx_id in tx_ids:
+                    batch.delete(pending_key(tx_id))
+
+    def list_pending(self) -> list[tuple[bytes, bytes]]:
+        """Return the kept (tx id, transaction bytes) of the mempool, for a restart."""
+        start = len(b"p")
+        return [(key[start:], value) for key, value in self._db.iterator(prefix=b"p")]
+
     def get_validator_set_bytes(self, height: int) -> bytes | None:
         """Return the encoded validator set that signs a height (up to the tip + 1)."""
         for _, value in self._db.iterator(
@@ -257,6 +282,7 @@ class Store:
                 zip(block.transactions, result.tx_ids, strict=True)
             ):
                 batch.put(tx_key(tx_id), pack([height, index]))
+                batch.delete(pending_key(tx_id))
                 for address in _addresses_of_record(tx.body, tx.sender):
                     batch.put(address_record_key(address, height, index), tx_id)
             for key, value in result.writes.items():

@@ -211,6 +211,9 @@ def test_every_reported_commit_survives_sigkill_during_a_stream(local_node: Loca
     latest = client.get("/blocks/latest")
     assert status["state_root"] == latest["header"]["state_root"]
     assert status["height"] >= max(h for h, _, _ in committed.values())
+    # Every transaction the node accepted (202) before the kill commits after the restart.
+    for tx_id in submitted:
+        assert client.wait_for_tx(tx_id, 30)["status"] == "committed", tx_id
     # The node keeps working after the restart: a new record commits on top.
     after = local_node.cli(
         "tx",
@@ -239,3 +242,38 @@ def test_quickstart_runs_the_whole_story(tmp_path: Path) -> None:
 def test_unknown_transaction_is_not_found(local_node: LocalNode) -> None:
     with pytest.raises(NotFound):
         NodeClient(local_node.url).get(f"/txs/{'cd' * 32}")
+
+
+def test_transactions_accepted_before_a_sigkill_commit_after_the_restart(
+    local_node: LocalNode,
+) -> None:
+    make_member(local_node, "household", "household")
+    # Slow the node's blocks down so that accepted transactions are still pending when it
+    # is killed.
+    config = local_node.home / "config.toml"
+    fast = config.read_text()
+    os.kill(local_node.processes[-1].pid, signal.SIGTERM)
+    local_node.processes[-1].wait()
+    config.write_text(fast.replace("min_interval_ms = 50", "min_interval_ms = 600000"))
+    local_node.start()
+    client = NodeClient(local_node.url)
+    first = client.get("/status")["height"]
+    accepted = []
+    for number in range(4):
+        result = local_node.cli(
+            "tx", "record", "--from", "household", "--category", "invoice",
+            "--doc-hash", f"{number + 1:064x}", "--json",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        accepted.append(json.loads(result.stdout)["tx_id"])
+    # The first commits at once; the others wait for the next block, ten minutes away.
+    assert client.wait_for_tx(accepted[0], 30)["status"] == "committed"
+    assert {client.get(f"/txs/{t}")["status"] for t in accepted[1:]} == {"pending"}
+    os.kill(local_node.processes[-1].pid, signal.SIGKILL)
+    local_node.processes[-1].wait()
+
+    config.write_text(fast)
+    local_node.start()
+    for tx_id in accepted:
+        assert client.wait_for_tx(tx_id, 30)["status"] == "committed", tx_id
+    assert client.get("/status")["height"] > first

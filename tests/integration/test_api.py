@@ -813,3 +813,72 @@ async def test_a_rotated_key_s_transactions_name_the_member_it_signs_for(
     # A member signing with its own key: both addresses are the member's.
     admission = (await node.get_ok("/blocks/1"))["txs"][0]
     assert admission["sender"] == admission["key_address"] == text_address_of(REGISTRAR)
+
+
+async def test_pending_transactions_survive_a_restart_and_commit_after_it(
+    start_node: StartNode,
+) -> None:
+    node = await start_node()
+    # An admission, then the new member's records, which depend on it.
+    admit = encode_signed(REGISTRAR, 1, MemberAdmitBody(address_of(HOUSEHOLD), "household"))
+    records = [household_record(nonce, memo=f"pending {nonce}") for nonce in (1, 2, 3)]
+    for tx_bytes in (admit, *records):
+        await node.submit_ok(tx_bytes)
+    assert len(node.store.list_pending()) == 4
+    await node.stop()
+
+    reopened = await start_node(folder=node.folder)
+    assert reopened.ledger.restored == 4
+    for tx_bytes in (admit, *records):
+        assert (await reopened.get_ok(f"/txs/{tx_id_of(tx_bytes)}"))["status"] == "pending"
+    reopened.produce_block()
+    for tx_bytes in (admit, *records):
+        assert (await reopened.get_ok(f"/txs/{tx_id_of(tx_bytes)}"))["status"] == "committed"
+    # Committed transactions are no longer kept as pending, in the same synced batch.
+    assert reopened.store.list_pending() == []
+
+
+async def test_kept_transactions_no_longer_valid_are_dropped_at_restart(
+    start_node: StartNode,
+) -> None:
+    node = await start_node()
+    admit = encode_signed(REGISTRAR, 1, MemberAdmitBody(address_of(HOUSEHOLD), "household"))
+    await node.submit_ok(admit)
+    # A kept transaction that can never apply (its sender was never admitted), and bytes
+    # that are no transaction at all, as a damaged entry would be.
+    rival = encode_signed(OUTSIDER, 1, make_record_body("from nobody"))
+    node.store.put_pending([(compute_tx_id(rival), rival), (b"\x01" * 32, b"not a transaction")])
+    await node.stop()
+
+    reopened = await start_node(folder=node.folder)
+    assert reopened.ledger.restored == 1
+    assert [tx_id for tx_id, _ in reopened.store.list_pending()] == [compute_tx_id(admit)]
+
+
+async def test_a_batch_answers_each_transaction_and_keeps_the_admitted_ones(
+    members_node: Node,
+) -> None:
+    node = members_node
+    good = [household_record(1, memo="one"), household_record(2, memo="two")]
+    stale = household_record(7, memo="gap")
+    response = await node.client.post(
+        "/txs/batch", data=pack([*good, stale]), headers={"Content-Type": "application/msgpack"}
+    )
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["admitted"] == 2
+    assert [r["status"] for r in answer["results"]] == ["pending", "pending", "refused"]
+    assert answer["results"][2]["error"] == "wrong_nonce"
+    assert answer["results"][2]["values"] == {"nonce": 7, "expected": 3}
+    kept = sorted(tx_id.hex() for tx_id, _ in node.store.list_pending())
+    assert kept == sorted(tx_id_of(tx) for tx in good)
+    node.produce_block()
+    assert node.store.list_pending() == []
+
+
+async def test_a_peer_s_transaction_is_not_kept_by_the_node_that_heard_it(
+    members_node: Node,
+) -> None:
+    tx_id = members_node.ledger.submit(household_record(1), from_peer=True)
+    assert tx_id in members_node.ledger.mempool
+    assert members_node.store.list_pending() == []

@@ -126,10 +126,12 @@ class Scenario:
         self.remove(ids)
 
     def remove(self, ids: list[bytes]) -> None:
-        """Remove transactions from both mempools, noting what each dropped and why."""
+        """Remove transactions from both mempools, noting what each dropped and which rule
+        it broke (the message can differ in a pending height: the reused mempool keeps
+        the height a pending revocation was first applied at, as describe() allows)."""
         for mempool in (self.mempool, self.reference):
             dropped = mempool.remove(ids, self.state, self.height + 1)
-            self.dropped.append([(tx_id, str(error)) for tx_id, error in dropped])
+            self.dropped.append([(tx_id, error.code) for tx_id, error in dropped])
 
 
 def _key_of(tx: Transaction) -> object:
