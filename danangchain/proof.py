@@ -2,15 +2,19 @@
 
 A proof carries the transaction's bytes, its index and Merkle path in the block, the
 block's header, the block's own commit certificate and the genesis. Checked against a
-pinned genesis hash, it needs nothing else and no node: the genesis gives the validator
-set, the header must commit to that set, the certificate must carry signatures of more
-than 2/3 of its power for the header's hash, and the path must lead from the transaction
-to the header's transaction root.
+pinned genesis hash, it needs nothing else and no node: the genesis gives the first
+validator set, the header must commit to the set that signs its height, the certificate
+must carry signatures of more than 2/3 of that set's power for the header's hash, and the
+path must lead from the transaction to the header's transaction root.
 
-While the validator set never changes (until validator governance exists), the set of
-every height is the genesis set. Once it can change, a proof of a later height will
-also need the chain of certified headers that carried each change from the genesis;
-version 1 refuses a header whose validator set is not the genesis one.
+When validators were added or removed before the proven height, the proof also carries
+the hand-overs (version 2): for each height k whose next set differs, the header of k,
+its certificate and the next set in full. Each is checked against the set trusted so far
+(genesis first): k's header commits to it, more than 2/3 of it signed k, and k's
+`next_validators_hash` is the hash of the set handed over, which is trusted from k + 1
+on. A proof is thus exactly as trustworthy as the sets on its path: more than 2/3 of any
+one of them, retired or not, could sign a block that never was (as on any chain whose
+checkers pin only the genesis).
 """
 
 from __future__ import annotations
@@ -33,13 +37,17 @@ from danangchain.transaction import (
 )
 from danangchain.validators import (
     CommitCertificate,
+    ValidatorSet,
     compute_validator_set_hash,
     decode_certificate_fields,
+    decode_validator_set_fields,
     verify_certificate,
 )
 
 PROOF_FORMAT = "danangchain/inclusion-proof"
-PROOF_VERSION = 1
+PROOF_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+MAX_HANDOVERS = 1000
 MAX_PROOF_SIZE = 1024 * 1024
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
@@ -48,6 +56,15 @@ class InvalidProof(DanangChainError):
     """A proof that does not show what it claims; the message says which check failed."""
 
     code = "invalid_proof"
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A certified header after which another validator set signs: the set it hands to."""
+
+    header: Header
+    certificate: CommitCertificate
+    next_set: ValidatorSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,7 @@ class InclusionProof:
     header: Header
     certificate: CommitCertificate
     genesis: Genesis
+    handovers: tuple[Handover, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +96,14 @@ class ProvenInclusion:
 
 
 def make_inclusion_proof(
-    genesis: Genesis, block: Block, index: int, certificate: CommitCertificate
+    genesis: Genesis,
+    block: Block,
+    index: int,
+    certificate: CommitCertificate,
+    handovers: tuple[Handover, ...] = (),
 ) -> InclusionProof:
-    """Return the proof of the transaction at `index` of a committed block."""
+    """Return the proof of the transaction at `index` of a committed block; `handovers`
+    are those of every validator set change below the block's height, in height order."""
     return InclusionProof(
         block.tx_bytes[index],
         index,
@@ -88,6 +111,7 @@ def make_inclusion_proof(
         block.header,
         certificate,
         genesis,
+        handovers,
     )
 
 
@@ -102,21 +126,27 @@ def check_inclusion_proof(proof: InclusionProof, pinned_genesis_hash: bytes) -> 
         )
     if header.chain_id != genesis.chain_id:
         raise InvalidProof(f"the header is of chain {header.chain_id!r}, not {genesis.chain_id!r}")
-    # Verify the header commits to the validator set that signs its height.
+    # Carry trust from the genesis set through each hand-over to the set of this height.
     validator_set = genesis.validator_set
-    if header.validators_hash != compute_validator_set_hash(validator_set):
-        raise InvalidProof(
-            f"the validator set of height {header.height} is not the genesis set; a proof of "
-            "a height after a validator change needs the change history, which version 1 lacks"
+    below = 0
+    for handover in proof.handovers:
+        if not below < handover.header.height < header.height:
+            raise InvalidProof(
+                f"the hand-over at height {handover.header.height} is out of order: hand-overs "
+                f"go up from height 1 and stay below the proven height {header.height}"
+            )
+        below = handover.header.height
+        _verify_certified_header(
+            handover.header, handover.certificate, validator_set, genesis.chain_id, "hand-over"
         )
-    # Verify more than 2/3 of that set signed this header.
-    block_hash = compute_block_hash(header)
-    try:
-        verify_certificate(
-            proof.certificate, genesis.chain_id, header.height, block_hash, validator_set
-        )
-    except DanangChainError as exc:
-        raise InvalidProof(f"the block's certificate: {exc}") from None
+        if handover.header.next_validators_hash != compute_validator_set_hash(handover.next_set):
+            raise InvalidProof(
+                f"the set handed over at height {below} is not the one its header names"
+            )
+        validator_set = handover.next_set
+    block_hash = _verify_certified_header(
+        header, proof.certificate, validator_set, genesis.chain_id, "block"
+    )
     transaction = _check_transaction(proof, genesis.chain_id)
     signed = sum(validator_set.power_of(key) for key, _ in proof.certificate.signatures)
     return ProvenInclusion(
@@ -130,6 +160,31 @@ def check_inclusion_proof(proof: InclusionProof, pinned_genesis_hash: bytes) -> 
         validator_set.total_power,
         genesis.hash,
     )
+
+
+def _verify_certified_header(
+    header: Header,
+    certificate: CommitCertificate,
+    validator_set: ValidatorSet,
+    chain_id: str,
+    what: str,
+) -> bytes:
+    """Check a header commits to the set trusted at its height and more than 2/3 of that
+    set signed it; return its hash."""
+    if header.chain_id != chain_id:
+        raise InvalidProof(f"the {what} header is of chain {header.chain_id!r}, not {chain_id!r}")
+    if header.validators_hash != compute_validator_set_hash(validator_set):
+        raise InvalidProof(
+            f"the {what} header at height {header.height} names a validator set other than "
+            "the one trusted there (genesis, or the last set handed over): a hand-over is "
+            "missing or forged"
+        )
+    block_hash = compute_block_hash(header)
+    try:
+        verify_certificate(certificate, chain_id, header.height, block_hash, validator_set)
+    except DanangChainError as exc:
+        raise InvalidProof(f"the {what} certificate at height {header.height}: {exc}") from None
+    return block_hash
 
 
 def _check_transaction(proof: InclusionProof, chain_id: str) -> Transaction:
@@ -157,7 +212,7 @@ def _check_transaction(proof: InclusionProof, chain_id: str) -> Transaction:
 
 def encode_proof_json(proof: InclusionProof) -> str:
     """Return the JSON document of a proof."""
-    header, cert = proof.header, proof.certificate
+    header = proof.header
     document = {
         "format": PROOF_FORMAT,
         "version": PROOF_VERSION,
@@ -167,30 +222,49 @@ def encode_proof_json(proof: InclusionProof) -> str:
         "tx": proof.tx_bytes.hex(),
         "index": proof.index,
         "merkle_path": [node.hex() for node in proof.merkle_path],
-        "header": {
-            "chain_id": header.chain_id,
-            "height": header.height,
-            "time_ms": header.time_ms,
-            "previous_hash": header.previous_hash.hex(),
-            "tx_root": header.tx_root.hex(),
-            "tx_count": header.tx_count,
-            "state_root": header.state_root.hex(),
-            "validators_hash": header.validators_hash.hex(),
-            "next_validators_hash": header.next_validators_hash.hex(),
-            "proposer": header.proposer.hex(),
-            "last_commit_hash": header.last_commit_hash.hex(),
-        },
-        "certificate": {
-            "height": cert.height,
-            "round": cert.round,
-            "block_hash": cert.block_hash.hex(),
-            "signatures": [
-                {"validator": key.hex(), "signature": sig.hex()} for key, sig in cert.signatures
-            ],
-        },
+        "header": _encode_header(header),
+        "certificate": _encode_certificate(proof.certificate),
         "genesis": json.loads(encode_genesis_json(proof.genesis)),
+        "handovers": [
+            {
+                "header": _encode_header(handover.header),
+                "certificate": _encode_certificate(handover.certificate),
+                "next_validators": [
+                    {"public_key": v.public_key.hex(), "name": v.name, "power": v.power}
+                    for v in handover.next_set.validators
+                ],
+            }
+            for handover in proof.handovers
+        ],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+def _encode_header(header: Header) -> dict[str, Any]:
+    return {
+        "chain_id": header.chain_id,
+        "height": header.height,
+        "time_ms": header.time_ms,
+        "previous_hash": header.previous_hash.hex(),
+        "tx_root": header.tx_root.hex(),
+        "tx_count": header.tx_count,
+        "state_root": header.state_root.hex(),
+        "validators_hash": header.validators_hash.hex(),
+        "next_validators_hash": header.next_validators_hash.hex(),
+        "proposer": header.proposer.hex(),
+        "last_commit_hash": header.last_commit_hash.hex(),
+    }
+
+
+def _encode_certificate(cert: CommitCertificate) -> dict[str, Any]:
+    return {
+        "height": cert.height,
+        "round": cert.round,
+        "block_hash": cert.block_hash.hex(),
+        "signatures": [
+            {"validator": key.hex(), "signature": sig.hex()} for key, sig in cert.signatures
+        ],
+    }
 
 
 def decode_proof_json(text: str) -> InclusionProof:
@@ -201,8 +275,11 @@ def decode_proof_json(text: str) -> InclusionProof:
         document = json.loads(text)
         if not isinstance(document, dict) or document.get("format") != PROOF_FORMAT:
             raise DecodeError("not a DanangChain inclusion proof")
-        if document.get("version") != PROOF_VERSION:
+        if document.get("version") not in SUPPORTED_VERSIONS:
             raise DecodeError(f"proof version {document.get('version')!r} is not supported")
+        handovers = document.get("handovers", []) if document["version"] >= 2 else []
+        if not isinstance(handovers, list) or len(handovers) > MAX_HANDOVERS:
+            raise DecodeError(f"handovers: expected a list of at most {MAX_HANDOVERS}")
         proof = InclusionProof(
             tx_bytes=_hex(document["tx"]),
             index=_integer(document["index"], "index"),
@@ -210,6 +287,7 @@ def decode_proof_json(text: str) -> InclusionProof:
             header=_decode_header(document["header"]),
             certificate=_decode_certificate(document["certificate"]),
             genesis=decode_genesis_json(json.dumps(document["genesis"])),
+            handovers=tuple(_decode_handover(item) for item in handovers),
         )
         _check_summary(document, proof)
         return proof
@@ -249,6 +327,16 @@ def _decode_header(fields: dict[str, Any]) -> Header:
             _hex(fields["proposer"]),
             _hex(fields["last_commit_hash"]),
         ]
+    )
+
+
+def _decode_handover(fields: dict[str, Any]) -> Handover:
+    """Build a hand-over from its JSON fields."""
+    validators = [[_hex(v["public_key"]), v["name"], v["power"]] for v in fields["next_validators"]]
+    return Handover(
+        _decode_header(fields["header"]),
+        _decode_certificate(fields["certificate"]),
+        decode_validator_set_fields(validators),
     )
 
 

@@ -74,7 +74,11 @@ def encode_validator_set(validator_set: ValidatorSet) -> bytes:
 
 def decode_validator_set(data: bytes) -> ValidatorSet:
     """Decode a validator set and check its order and bounds."""
-    items = unpack(data)
+    return decode_validator_set_fields(unpack(data))
+
+
+def decode_validator_set_fields(items: Any) -> ValidatorSet:
+    """Build a validator set from its decoded [key, name, power] entries, checking them."""
     if not isinstance(items, list) or not 0 < len(items) <= MAX_VALIDATORS:
         raise DecodeError(f"validator set: expected 1..{MAX_VALIDATORS} entries")
     validators = []

@@ -15,7 +15,7 @@ from danangchain.encoding import unpack
 from danangchain.errors import AddressError, DecodeError, InvalidTransaction
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.ledger import get_validator_set
-from danangchain.proof import encode_proof_json, make_inclusion_proof
+from danangchain.proof import encode_proof_json
 from danangchain.rules import get_sender_address
 from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_VALIDATOR_VOTE
 from danangchain.transaction import MAX_TX_SIZE, compute_tx_id
@@ -313,7 +313,7 @@ async def get_tx_proof(request: web.Request) -> web.Response:
         raise StoreError(f"the store lacks block {height} or its certificate")
     if compute_tx_id(block.tx_bytes[index]) != tx_id:
         raise StoreError(f"the transaction index disagrees with block {height}")
-    proof = make_inclusion_proof(ledger.genesis, block, index, certificate)
+    proof = ledger.prove(block, index, certificate)
     return web.Response(text=encode_proof_json(proof), content_type="application/json")
 
 

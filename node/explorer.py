@@ -19,7 +19,7 @@ from aiohttp import web
 from danangchain import __version__
 from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.errors import AddressError, DanangChainError
-from danangchain.proof import check_inclusion_proof, make_inclusion_proof
+from danangchain.proof import check_inclusion_proof
 from danangchain.state import PREFIX_MEMBER, decode_member
 from danangchain.transaction import RecordBody
 from node.chain_feed import BlockSummary, ChainFeed, read_header, summarise
@@ -317,7 +317,7 @@ def _address_text(address: bytes | None) -> str | None:
 def _describe_proof(feed: ChainFeed, block: Any, index: int, certificate: Any) -> dict[str, Any]:
     """Make the transaction's inclusion proof and check it against this node's genesis."""
     genesis = feed.ledger.genesis
-    proof = make_inclusion_proof(genesis, block, index, certificate)
+    proof = feed.ledger.prove(block, index, certificate)
     described: dict[str, Any] = {
         "tx_root": block.header.tx_root.hex(),
         "tx_count": block.header.tx_count,

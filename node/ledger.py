@@ -26,12 +26,13 @@ from danangchain.ledger import (
     get_validator_set,
     make_candidate,
 )
+from danangchain.proof import Handover, InclusionProof, make_inclusion_proof
 from danangchain.state import Member, StateView
 from danangchain.transaction import compute_tx_id, decode_transaction
-from danangchain.validators import CommitCertificate, ValidatorSet
+from danangchain.validators import CommitCertificate, ValidatorSet, decode_validator_set
 from node.mempool import Mempool, MempoolFull
 from node.signatures import verify_transaction
-from node.store import Store
+from node.store import Store, StoreError
 
 MAX_REMEMBERED_REJECTIONS = 10_000
 
@@ -151,6 +152,20 @@ class NodeLedger:
         finally:
             unsaved, self._unsaved = self._unsaved, None
             self.store.put_pending(unsaved)
+
+    def prove(self, block: Block, index: int, certificate: CommitCertificate) -> InclusionProof:
+        """Return the inclusion proof of a committed block's transaction, with the
+        hand-over of every validator set change below its height."""
+        handovers = []
+        for starts, encoded in self.store.list_validator_set_changes(block.height):
+            handed = self.store.get_block(starts - 1)
+            handed_certificate = self.store.get_certificate(starts - 1)
+            if handed is None or handed_certificate is None:
+                raise StoreError(f"the store lacks block {starts - 1} or its certificate")
+            handovers.append(
+                Handover(handed.header, handed_certificate, decode_validator_set(encoded))
+            )
+        return make_inclusion_proof(self.genesis, block, index, certificate, tuple(handovers))
 
     def get_pending_member(self, address: bytes) -> Member | None:
         """Return an address's member entry with pending transactions applied."""

@@ -238,6 +238,21 @@ SCHEMAS: dict[str, Any] = {
             "header": ref("Header"),
             "certificate": ref("Certificate"),
             "genesis": {"type": "object"},
+            "handovers": {
+                "type": "array",
+                "description": "For each validator set change below the height, in height "
+                "order: the certified header after which the next set signs, and that set.",
+                "items": obj(
+                    {
+                        "header": ref("Header"),
+                        "certificate": ref("Certificate"),
+                        "next_validators": {
+                            "type": "array",
+                            "items": obj({"public_key": HEX32, "name": STRING, "power": INT}),
+                        },
+                    }
+                ),
+            },
         }
     ),
     "Readiness": obj(

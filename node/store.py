@@ -204,6 +204,17 @@ class Store:
             return bytes(value)
         return None
 
+    def list_validator_set_changes(self, below: int) -> list[tuple[int, bytes]]:
+        """Return (height, encoded set) of every set that started signing after height 1
+        and at most at `below`, in height order."""
+        start = len(b"v")
+        return [
+            (int.from_bytes(key[start:], "big"), bytes(value))
+            for key, value in self._db.iterator(
+                start=validator_set_key(2), stop=validator_set_key(below + 1)
+            )
+        ]
+
     def scan_state(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         """Return committed state entries whose key starts with `prefix` (small tables)."""
         start = len(b"s")

@@ -120,6 +120,21 @@ def test_validator_added_then_removed_while_transactions_flow(tmp_path: Path) ->
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert json.loads(audit.stdout)["valid"] is True
+        # A record committed after both changes is provable offline from the genesis: the
+        # proof carries the hand-overs to the five and back to four validators.
+        url, genesis_hash = (
+            net.made["nodes"][0]["api_url"],
+            json.loads(audit.stdout)["genesis_hash"],
+        )
+        proof_file = tmp_path / "last.proof"
+        proved = run_cli("audit", "prove", sent[-1], "--node", url, "--out", str(proof_file))
+        assert proved.returncode == 0, proved.stderr
+        assert len(json.loads(proof_file.read_text())["handovers"]) == 2
+        checked = run_cli(
+            "audit", "check-proof", str(proof_file), "--genesis-hash", genesis_hash, "--json"
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert json.loads(checked.stdout)["valid"] is True
     finally:
         net.stop_all()
         shutil.rmtree(tmp_path / "net", ignore_errors=True)

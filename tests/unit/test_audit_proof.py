@@ -7,10 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from danangchain.block import compute_tx_root
+from danangchain.block import Block, compute_tx_root
 from danangchain.errors import DecodeError
 from danangchain.genesis import make_genesis
+from danangchain.ledger import apply_block, get_genesis_tip, get_tip_after, get_validator_set
 from danangchain.proof import (
+    Handover,
     InclusionProof,
     InvalidProof,
     check_inclusion_proof,
@@ -19,9 +21,15 @@ from danangchain.proof import (
     make_inclusion_proof,
 )
 from danangchain.transaction import compute_tx_id
-from danangchain.validators import Validator, ValidatorSet, compute_validator_set_hash
-from tests.unit.audit_fixtures import FOUR_VALIDATORS, BuiltChain, build_chain
-from tests.unit.ledger_fixtures import CHAIN_ID, certify, make_key
+from danangchain.validators import (
+    CommitCertificate,
+    Validator,
+    ValidatorSet,
+    compute_validator_set_hash,
+)
+from tests.unit.audit_fixtures import FOUR_VALIDATORS, MEMBERS, BuiltChain, build_chain
+from tests.unit.ledger_fixtures import CHAIN_ID, certify, make_key, make_local_chain
+from tests.unit.test_audit import build_governed_chain
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +115,7 @@ def test_header_of_another_validator_set_is_refused(chain: BuiltChain) -> None:
     other = ValidatorSet.of([Validator(make_key(31).public_key, "other")])
     header = replace(proof.header, validators_hash=compute_validator_set_hash(other))
     reason = invalid_reason(replace(proof, header=header), chain.genesis.hash)
-    assert "not the genesis set" in reason and "change history" in reason
+    assert "names a validator set other than the one trusted there" in reason
 
 
 def test_forged_genesis_with_the_forgers_validators_is_invalid(chain: BuiltChain) -> None:
@@ -139,7 +147,9 @@ def edited(proof: InclusionProof, **changes: object) -> str:
     "changes",
     [
         {"format": "something-else"},
-        {"version": 2},
+        {"version": 3},
+        {"handovers": {}},
+        {"handovers": [{"header": {}}]},
         {"tx_id": "00" * 32},
         {"height": 3},
         {"block_hash": "11" * 32},
@@ -161,3 +171,92 @@ def test_proof_document_that_is_not_json_is_refused() -> None:
     for text in ("", "[]", "not json", '{"format": "danangchain/inclusion-proof"}'):
         with pytest.raises(DecodeError):
             decode_proof_json(text)
+
+
+# After validator changes: the proof carries the hand-overs from the genesis set
+
+
+def governed_proof(chain: BuiltChain, height: int, index: int = 0) -> InclusionProof:
+    """Return the proof of a transaction of the governed chain, with its hand-overs."""
+    handovers = tuple(
+        Handover(block.header, certificate, next_set)
+        for block, certificate, next_set in handovers_below(chain, height)
+    )
+    block = chain.blocks[height - 1]
+    return make_inclusion_proof(
+        chain.genesis, block, index, chain.certificates[height - 1], handovers
+    )
+
+
+def handovers_below(
+    chain: BuiltChain, height: int
+) -> list[tuple[Block, CommitCertificate, ValidatorSet]]:
+    """Return the blocks below `height` after which another set signs, with that set."""
+    state = make_local_chain(FOUR_VALIDATORS, MEMBERS).state
+    found = []
+    tip = get_genesis_tip(chain.genesis)
+    for block, certificate in zip(chain.blocks[: height - 1], chain.certificates, strict=False):
+        result = apply_block(state, tip, CHAIN_ID, block)
+        state.apply(result.writes)
+        tip = get_tip_after(result)
+        if block.header.next_validators_hash != block.header.validators_hash:
+            found.append((block, certificate, get_validator_set(state)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def governed() -> BuiltChain:
+    """Five validators sign from height 4, four (another four) from height 7."""
+    return build_governed_chain()
+
+
+def test_a_proof_after_validator_changes_carries_its_hand_overs(governed: BuiltChain) -> None:
+    last = len(governed.blocks)
+    proof = governed_proof(governed, last)
+    assert [h.header.height for h in proof.handovers] == [3, 6]
+    proven = check_inclusion_proof(proof, governed.genesis.hash)
+    assert (proven.height, proven.total_power) == (last, 4)
+    again = decode_proof_json(encode_proof_json(proof))
+    assert again == proof
+    assert check_inclusion_proof(again, governed.genesis.hash) == proven
+    # Heights before the first change need none.
+    assert governed_proof(governed, 2).handovers == ()
+    assert (
+        check_inclusion_proof(governed_proof(governed, 5), governed.genesis.hash).total_power == 5
+    )
+
+
+def test_a_proof_missing_a_hand_over_is_invalid(governed: BuiltChain) -> None:
+    proof = governed_proof(governed, len(governed.blocks))
+    for kept in ((), proof.handovers[:1], proof.handovers[1:]):
+        reason = invalid_reason(replace(proof, handovers=kept), governed.genesis.hash)
+        assert "a hand-over is missing or forged" in reason
+
+
+def test_a_hand_over_to_a_set_its_header_does_not_name_is_invalid(governed: BuiltChain) -> None:
+    proof = governed_proof(governed, len(governed.blocks))
+    forger = ValidatorSet.of([Validator(make_key(31).public_key, "forger")])
+    first, second = proof.handovers
+    forged = (replace(first, next_set=forger), second)
+    reason = invalid_reason(replace(proof, handovers=forged), governed.genesis.hash)
+    assert "the set handed over at height 3 is not the one its header names" in reason
+
+
+def test_hand_overs_out_of_order_or_uncertified_are_invalid(governed: BuiltChain) -> None:
+    proof = governed_proof(governed, len(governed.blocks))
+    first, second = proof.handovers
+    repeated = replace(proof, handovers=(first, first, second))
+    assert "hand-over at height 3 is out of order" in invalid_reason(
+        repeated, governed.genesis.hash
+    )
+    thin = replace(first, certificate=certify(governed.blocks[2], FOUR_VALIDATORS[:2]))
+    reason = invalid_reason(replace(proof, handovers=(thin, second)), governed.genesis.hash)
+    assert "hand-over certificate at height 3" in reason
+
+
+def test_a_version_1_proof_still_checks(chain: BuiltChain) -> None:
+    document = json.loads(encode_proof_json(proof_of(chain)))
+    document["version"] = 1
+    del document["handovers"]
+    proof = decode_proof_json(json.dumps(document))
+    assert check_inclusion_proof(proof, chain.genesis.hash).height == 2
