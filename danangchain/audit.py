@@ -15,11 +15,10 @@ the tip with the one the source claims.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from danangchain.block import Block, decode_block
-from danangchain.errors import DanangChainError
+from danangchain.errors import DanangChainError, InvalidBlock
 from danangchain.genesis import Genesis, compute_genesis_writes
 from danangchain.ledger import (
     BlockResult,
@@ -38,7 +37,6 @@ from danangchain.validators import (
 )
 
 # apply_block names a failing transaction as "transaction INDEX (TX_ID): reason".
-_TRANSACTION_FAILURE = re.compile(r"transaction (\d+) \(([0-9a-f]{64})\): (.*)", re.DOTALL)
 
 
 class AuditFailure(DanangChainError):
@@ -232,8 +230,6 @@ def _decode_certificate(height: int, data: bytes) -> CommitCertificate:
 
 def _describe_block_failure(height: int, error: DanangChainError) -> AuditFailure:
     """Turn apply_block's error into a failure, with the faulty transaction's id if any."""
-    match = _TRANSACTION_FAILURE.fullmatch(str(error))
-    if match is None:
-        return AuditFailure(height, str(error))
-    index, tx_id, reason = match.groups()
-    return AuditFailure(height, f"transaction {index}: {reason}", bytes.fromhex(tx_id))
+    if isinstance(error, InvalidBlock) and error.tx_index is not None:
+        return AuditFailure(height, f"transaction {error.tx_index}: {error.reason}", error.tx_id)
+    return AuditFailure(height, str(error))

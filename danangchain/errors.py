@@ -61,6 +61,19 @@ class InvalidTransaction(DanangChainError):
 
 
 class InvalidBlock(DanangChainError):
-    """A block or certificate that breaks a chain rule."""
+    """A block or certificate that breaks a chain rule; when one of its transactions
+    breaks a ledger rule, which one (index and id) and why."""
 
     code = "invalid_block"
+
+    def __init__(
+        self,
+        message: str,
+        tx_index: int | None = None,
+        tx_id: bytes | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.tx_index = tx_index
+        self.tx_id = tx_id
+        self.reason = reason

@@ -176,7 +176,9 @@ def apply_block(
                 view, tx, tx_id, chain_id, header.height, verify_signature=not is_verified(tx_id)
             )
         except InvalidTransaction as exc:
-            raise InvalidBlock(f"transaction {index} ({tx_id.hex()}): {exc}") from None
+            raise InvalidBlock(
+                f"transaction {index} ({tx_id.hex()}): {exc}", index, tx_id, str(exc)
+            ) from None
     rotate_validator_sets(state, view)
     # Verify the next validator set and the state root the proposer claims.
     if compute_validator_set_hash(get_validator_set(view)) != header.next_validators_hash:
