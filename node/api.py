@@ -12,7 +12,7 @@ from aiohttp import web
 from danangchain import __version__
 from danangchain.address import decode_address, encode_address
 from danangchain.encoding import unpack
-from danangchain.errors import AddressError, DecodeError, InvalidTransaction
+from danangchain.errors import AddressError, DanangChainError, DecodeError, InvalidTransaction
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.ledger import get_validator_set
 from danangchain.proof import encode_proof_json
@@ -20,12 +20,14 @@ from danangchain.rules import get_sender_address
 from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_VALIDATOR_VOTE
 from danangchain.transaction import MAX_TX_SIZE, compute_tx_id
 from danangchain.validators import decode_validator_set
+from node.health import parse_count
 from node.ledger import NodeLedger
 from node.mempool import MempoolFull
 from node.operator_api import add_operator_routes
 from node.store import StoreError
 from node.views import (
     render_block,
+    render_evidence,
     render_member,
     render_pending_vote,
     render_record,
@@ -41,6 +43,7 @@ MAX_REQUEST_SIZE = 64 * 1024
 EXPORT_CHUNK_SIZE = 256 * 1024
 # A batch of record transactions (about 190 bytes each) fits in MAX_REQUEST_SIZE.
 MAX_BATCH_TXS = 256
+DEFAULT_EVIDENCE_LIMIT = 100
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -317,6 +320,23 @@ async def get_tx_proof(request: web.Request) -> web.Response:
     return web.Response(text=encode_proof_json(proof), content_type="application/json")
 
 
+async def get_evidence(request: web.Request) -> web.Response:
+    """GET /evidence?limit=N: conflicting votes this node caught, oldest heights first."""
+    ledger = request.app[LEDGER]
+    try:
+        limit = parse_count(request, "limit", DEFAULT_EVIDENCE_LIMIT)
+    except ValueError as exc:
+        return json_error(400, "bad_query", str(exc))
+    kept = ledger.store.list_evidence(limit)
+    evidence = []
+    for encoded in kept:
+        try:
+            evidence.append(render_evidence(encoded, ledger.chain_id))
+        except DanangChainError as exc:
+            raise StoreError(f"kept evidence does not decode: {exc}") from None
+    return web.json_response({"count": len(evidence), "evidence": evidence})
+
+
 async def get_chain_export(request: web.Request) -> web.StreamResponse:
     """GET /chain/export: the chain up to the current tip as an export stream, in chunks."""
     ledger = request.app[LEDGER]
@@ -362,6 +382,7 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app.router.add_get("/validators", get_validators)
     app.router.add_get("/keys/{public_key}", get_key)
     app.router.add_get("/proofs/tx/{tx_id}", get_tx_proof)
+    app.router.add_get("/evidence", get_evidence)
     app.router.add_get("/chain/export", get_chain_export)
     add_operator_routes(app, ledger, node_info)
     return app

@@ -225,6 +225,32 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "KeyBinding": obj({"public_key": HEX32, "address": ADDRESS}),
+    "EvidenceList": obj(
+        {
+            "count": INT,
+            "evidence": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "validator": HEX32,
+                        "height": INT,
+                        "round": INT,
+                        "vote_type": {"type": "string", "enum": ["prevote", "precommit"]},
+                        "votes": {
+                            "type": "array",
+                            "items": obj(
+                                {
+                                    "block_hash": {**HEX32, "nullable": True},
+                                    "signature": HEX,
+                                    "signature_valid": {"type": "boolean"},
+                                }
+                            ),
+                        },
+                    }
+                ),
+            },
+        }
+    ),
     "Proof": obj(
         {
             "format": STRING,
@@ -382,6 +408,23 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": answer("The set.", ref("Validators")),
                     "400": answer("Not a height the set is known for."),
+                },
+            }
+        },
+        "/evidence": {
+            "get": {
+                "summary": "Conflicting votes this node caught, oldest heights first.",
+                "description": "Each entry is one validator's two signed votes of the same "
+                "type, height and round for different blocks, with each signature and whether "
+                "it verifies.",
+                "parameters": [
+                    query_param(
+                        "limit", {"type": "string"}, "At most this many entries (default 100)."
+                    )
+                ],
+                "responses": {
+                    "200": answer("The evidence.", ref("EvidenceList")),
+                    "400": answer("A limit that is not a whole number."),
                 },
             }
         },

@@ -221,12 +221,12 @@ class Store:
         return [(key[start:], value) for key, value in self._db.iterator(prefix=b"s" + prefix)]
 
     def list_evidence(self, limit: int = 100) -> list[bytes]:
-        """Return kept evidence, newest heights last."""
+        """Return up to `limit` pieces of kept evidence, oldest heights first."""
         found: list[bytes] = []
         for _, value in self._db.iterator(prefix=b"e"):
-            found.append(value)
             if len(found) >= limit:
                 break
+            found.append(value)
         return found
 
     def initialise(

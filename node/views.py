@@ -5,9 +5,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from danangchain.block import Block, Header
-from danangchain.encoding import unpack
+from danangchain.consensus import decode_message
+from danangchain.encoding import expect_list, unpack
+from danangchain.errors import DecodeError
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     EndorseBody,
@@ -19,7 +22,13 @@ from danangchain.transaction import (
     compute_tx_id,
     encode_transaction,
 )
-from danangchain.validators import CommitCertificate, Validator, ValidatorSet
+from danangchain.validators import (
+    CommitCertificate,
+    Validator,
+    ValidatorSet,
+    Vote,
+    compute_vote_signing_bytes,
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -196,4 +205,30 @@ def render_record(record_id: bytes, record: Record) -> dict[str, Any]:
         "endorsed_height": record.endorsed_height,
         "cancelled": record.cancelled_height is not None,
         "cancelled_height": record.cancelled_height,
+    }
+
+
+def render_evidence(encoded: bytes, chain_id: str) -> dict[str, Any]:
+    """Render kept evidence: two conflicting votes one validator signed, each with its
+    signature and whether that signature verifies (anyone can check it again)."""
+    first, second = (decode_message(item) for item in expect_list(unpack(encoded), 2, "evidence"))
+    if not isinstance(first, Vote) or not isinstance(second, Vote):
+        raise DecodeError("evidence: expected two votes")
+
+    def render_vote(vote: Vote) -> dict[str, Any]:
+        signed = compute_vote_signing_bytes(
+            chain_id, vote.vote_type, vote.height, vote.round, vote.block_hash
+        )
+        return {
+            "block_hash": None if vote.block_hash is None else vote.block_hash.hex(),
+            "signature": vote.signature.hex(),
+            "signature_valid": ed25519.is_valid_signature(vote.validator, signed, vote.signature),
+        }
+
+    return {
+        "validator": first.validator.hex(),
+        "height": first.height,
+        "round": first.round,
+        "vote_type": first.vote_type,
+        "votes": [render_vote(first), render_vote(second)],
     }

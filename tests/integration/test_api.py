@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from danangchain.address import CHARSET
+from danangchain.consensus import encode_message
 from danangchain.encoding import pack, unpack
 from danangchain.transaction import (
     EndorseBody,
@@ -18,6 +19,7 @@ from danangchain.transaction import (
     compute_tx_id,
     sign_transaction,
 )
+from danangchain.validators import PRECOMMIT, sign_vote
 from node.ledger import Limits, NodeLedger
 from node.store import Store, StoreError
 
@@ -27,6 +29,7 @@ from .conftest import (
     HOUSEHOLD,
     OUTSIDER,
     REGISTRAR,
+    VALIDATOR,
     Node,
     StartNode,
     address_of,
@@ -882,3 +885,24 @@ async def test_a_peer_s_transaction_is_not_kept_by_the_node_that_heard_it(
     tx_id = members_node.ledger.submit(household_record(1), from_peer=True)
     assert tx_id in members_node.ledger.mempool
     assert members_node.store.list_pending() == []
+
+
+async def test_evidence_lists_conflicting_votes_with_checkable_signatures(node: Node) -> None:
+    assert await node.get_ok("/evidence") == {"count": 0, "evidence": []}
+    votes = [sign_vote(VALIDATOR, CHAIN_ID, PRECOMMIT, 5, 0, bytes([fill]) * 32) for fill in (1, 2)]
+    encoded = pack([encode_message(vote) for vote in votes])
+    node.store.put_evidence(5, hashlib.sha256(encoded).digest(), encoded)
+    listed = await node.get_ok("/evidence")
+    assert listed["count"] == 1
+    (entry,) = listed["evidence"]
+    assert (entry["validator"], entry["height"], entry["round"], entry["vote_type"]) == (
+        VALIDATOR.public_key.hex(),
+        5,
+        0,
+        "precommit",
+    )
+    assert [v["block_hash"] for v in entry["votes"]] == ["01" * 32, "02" * 32]
+    assert all(v["signature_valid"] for v in entry["votes"])
+    assert (await node.get_ok("/evidence?limit=0"))["count"] == 0
+    status, refused = await node.get("/evidence?limit=many")
+    assert status == 400 and refused["error"] == "bad_query"
