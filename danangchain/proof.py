@@ -222,13 +222,13 @@ def encode_proof_json(proof: InclusionProof) -> str:
         "tx": proof.tx_bytes.hex(),
         "index": proof.index,
         "merkle_path": [node.hex() for node in proof.merkle_path],
-        "header": _encode_header(header),
-        "certificate": _encode_certificate(proof.certificate),
+        "header": encode_header_json(header),
+        "certificate": encode_certificate_json(proof.certificate),
         "genesis": json.loads(encode_genesis_json(proof.genesis)),
         "handovers": [
             {
-                "header": _encode_header(handover.header),
-                "certificate": _encode_certificate(handover.certificate),
+                "header": encode_header_json(handover.header),
+                "certificate": encode_certificate_json(handover.certificate),
                 "next_validators": [
                     {"public_key": v.public_key.hex(), "name": v.name, "power": v.power}
                     for v in handover.next_set.validators
@@ -240,7 +240,8 @@ def encode_proof_json(proof: InclusionProof) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def _encode_header(header: Header) -> dict[str, Any]:
+def encode_header_json(header: Header) -> dict[str, Any]:
+    """Return a header's JSON fields, bytes as hex (proof files and the node's API)."""
     return {
         "chain_id": header.chain_id,
         "height": header.height,
@@ -256,7 +257,8 @@ def _encode_header(header: Header) -> dict[str, Any]:
     }
 
 
-def _encode_certificate(cert: CommitCertificate) -> dict[str, Any]:
+def encode_certificate_json(cert: CommitCertificate) -> dict[str, Any]:
+    """Return a certificate's JSON fields, bytes as hex (proof files and the node's API)."""
     return {
         "height": cert.height,
         "round": cert.round,

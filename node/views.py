@@ -11,6 +11,7 @@ from danangchain.block import Block, Header
 from danangchain.consensus import decode_message
 from danangchain.encoding import expect_list, unpack
 from danangchain.errors import DecodeError
+from danangchain.proof import encode_certificate_json, encode_header_json
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     EndorseBody,
@@ -101,33 +102,12 @@ def render_transaction(tx: Transaction, tx_id: bytes | None, view: StateView) ->
 
 def render_header(header: Header) -> dict[str, Any]:
     """Render a block header."""
-    return {
-        "chain_id": header.chain_id,
-        "height": header.height,
-        "time_ms": header.time_ms,
-        "previous_hash": header.previous_hash.hex(),
-        "tx_root": header.tx_root.hex(),
-        "tx_count": header.tx_count,
-        "state_root": header.state_root.hex(),
-        "validators_hash": header.validators_hash.hex(),
-        "next_validators_hash": header.next_validators_hash.hex(),
-        "proposer": header.proposer.hex(),
-        "last_commit_hash": header.last_commit_hash.hex(),
-    }
+    return encode_header_json(header)
 
 
 def render_certificate(cert: CommitCertificate | None) -> dict[str, Any] | None:
     """Render a commit certificate."""
-    if cert is None:
-        return None
-    return {
-        "height": cert.height,
-        "round": cert.round,
-        "block_hash": cert.block_hash.hex(),
-        "signatures": [
-            {"validator": key.hex(), "signature": sig.hex()} for key, sig in cert.signatures
-        ],
-    }
+    return None if cert is None else encode_certificate_json(cert)
 
 
 def render_block(
