@@ -18,6 +18,7 @@ from danangchain.errors import InvalidTransaction
 from danangchain.genesis import Genesis, compute_genesis_writes
 from danangchain.ledger import (
     BlockResult,
+    Candidate,
     ChainTip,
     apply_block,
     build_block,
@@ -96,20 +97,26 @@ class NodeLedger:
         waiting.sort(key=lambda candidate: (candidate.tx.sender, candidate.tx.nonce))
         restored = 0
         while waiting:
-            refused = []
+            refused: list[tuple[Candidate, InvalidTransaction]] = []
             for candidate in waiting:
                 try:
                     if self.store.get_tx_location(candidate.tx_id) is not None:
-                        raise InvalidTransaction.of("transaction is already committed")
+                        raise InvalidTransaction.of(
+                            "transaction is already committed", rule="duplicate"
+                        )
                     self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
-                except (InvalidTransaction, MempoolFull):
-                    refused.append(candidate)
+                except InvalidTransaction as exc:
+                    refused.append((candidate, exc))
+                    continue
+                except MempoolFull as exc:
+                    refused.append((candidate, InvalidTransaction(str(exc), "mempool_full")))
                     continue
                 restored += 1
             if len(refused) == len(waiting):
-                self.store.forget_pending([candidate.tx_id for candidate in refused])
+                # Nothing more applies: these are dropped, and `query tx` will say why.
+                self._forget_refused([(candidate.tx_id, exc) for candidate, exc in refused])
                 break
-            waiting = refused
+            waiting = [candidate for candidate, _ in refused]
         if restored:
             self.tx_arrived.set()
         return restored

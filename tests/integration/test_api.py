@@ -856,6 +856,8 @@ async def test_kept_transactions_no_longer_valid_are_dropped_at_restart(
     reopened = await start_node(folder=node.folder)
     assert reopened.ledger.restored == 1
     assert [tx_id for tx_id, _ in reopened.store.list_pending()] == [compute_tx_id(admit)]
+    dropped = await reopened.get_ok(f"/txs/{tx_id_of(rival)}")
+    assert dropped["status"] == "rejected" and "unknown_sender" in dropped["reason"]
 
 
 async def test_a_batch_answers_each_transaction_and_keeps_the_admitted_ones(
