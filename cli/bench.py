@@ -80,16 +80,6 @@ def _peak_memory_mb(pid: int) -> float | None:
     return None
 
 
-class OneLineErrorsCommand(click.Command):
-    """A command whose bad options are one line on stderr and exit code 2."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            raise CliError(exc.format_message()) from None
-
-
 def measure_sync(
     home: Path, url: str, password_file: Path, tip: int, chain_txs: int
 ) -> dict[str, Any]:
@@ -225,7 +215,7 @@ def run_bench(
     return figures
 
 
-@click.command(cls=OneLineErrorsCommand)
+@click.command()
 @click.option(
     "--validators",
     type=click.IntRange(1, 16),

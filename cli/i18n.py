@@ -17,10 +17,12 @@ when the catalogue has the command's own help text: otherwise it is exactly clic
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import inspect
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
@@ -135,6 +137,52 @@ def describe_error(error: BaseException) -> str:
         for name, value in getattr(error, "params", {}).items()
     }
     return _(template).format(**params)
+
+
+# Usage errors (click's own messages), as one line in the chosen language
+
+_SUGGESTION = re.compile(r"(?P<message>.*?) Did you mean (?P<suggestion>.+)\?")
+_USAGE_MESSAGES: tuple[tuple[re.Pattern[str], Callable[[], str]], ...] = (
+    (re.compile(r"Missing option (?P<name>\S+)\. Choose from: (?P<choices>.*)"),
+     lambda: _("Missing option {name}. Choose from: {choices}")),
+    (re.compile(r"Missing option (?P<name>\S+)\."), lambda: _("Missing option {name}.")),
+    (re.compile(r"Missing argument (?P<name>\S+)\."), lambda: _("Missing argument {name}.")),
+    (re.compile(r"No such option:? (?P<name>\S+?)\.?"), lambda: _("No such option {name}.")),
+    (re.compile(r"No such command (?P<name>\S+)\."), lambda: _("No such command {name}.")),
+    (re.compile(r"Option (?P<name>\S+) requires an argument\."),
+     lambda: _("Option {name} requires an argument.")),
+    (re.compile(r"Got unexpected extra arguments? \((?P<extra>.*)\)"),
+     lambda: _("Got unexpected extra arguments ({extra})")),
+    (re.compile(r"Invalid value for (?P<name>\S+): (?P<value>.+) is not one of (?P<choices>.*)\."),
+     lambda: _("Invalid value for {name}: {value} is not one of {choices}.")),
+    (re.compile(r"Invalid value for (?P<name>\S+): (?P<value>.+) is not in the range "
+                r"(?P<range>\S+)\."),
+     lambda: _("Invalid value for {name}: {value} is not in the range {range}.")),
+    (re.compile(r"Invalid value for (?P<name>\S+): (?P<reason>.*)"),
+     lambda: _("Invalid value for {name}: {reason}")),
+)  # fmt: skip
+
+
+def describe_usage_error(error: click.UsageError) -> str:
+    """Return a click usage error as one line in the chosen language, with where to look:
+    "error: Missing option '--from'. (see 'danangchain tx record --help')"."""
+    scope = error.ctx.scope(cleanup=False) if error.ctx else contextlib.nullcontext()
+    with scope:
+        message = " ".join(error.format_message().split())
+        suggestion = _SUGGESTION.fullmatch(message)
+        if suggestion:
+            message = suggestion["message"]
+        for pattern, template in _USAGE_MESSAGES:
+            match = pattern.fullmatch(message)
+            if match:
+                message = template().format(**match.groupdict())
+                break
+        if suggestion:
+            message += " " + _("Did you mean {suggestion}?").format(
+                suggestion=suggestion["suggestion"]
+            )
+        where = error.ctx.command_path if error.ctx else "danangchain"
+        return _("error: {message} (see '{command} --help')").format(message=message, command=where)
 
 
 # Help pages

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from cli.audit import audit
 from cli.bench import bench
 from cli.chain import chain
-from cli.common import EXIT_USAGE
-from cli.i18n import LANGUAGES, TranslatedGroup, set_language, use_language
+from cli.common import EXIT_REFUSED, EXIT_USAGE
+from cli.i18n import (
+    LANGUAGES,
+    TranslatedGroup,
+    describe_usage_error,
+    set_language,
+    use_language,
+)
 from cli.keys import keys
 from cli.member import member
 from cli.network import network
@@ -25,7 +33,35 @@ from cli.watch import watch
 from danangchain import __version__
 
 
-@click.group(cls=TranslatedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(TranslatedGroup):
+    """The root command: every error is one line on stderr, usage errors with exit code 2
+    and in the chosen language (click would print the usage and a hint on three lines)."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            returned = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            click.echo(describe_usage_error(exc), err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(EXIT_REFUSED)
+        sys.exit(returned if isinstance(returned, int) else 0)
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="danangchain")
 @click.option(
     "--lang",

@@ -7,7 +7,6 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from cli.bench import bench
 from cli.bench_stats import (
     LoadLog,
     assign_lanes,
@@ -17,6 +16,7 @@ from cli.bench_stats import (
     summarise_load,
     take_due,
 )
+from cli.main import cli as root
 
 
 def test_schedule_is_evenly_spaced_at_the_rate() -> None:
@@ -105,7 +105,7 @@ def test_bound_ratio_divides_by_cores_times_rate_over_validators() -> None:
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
-    result = CliRunner().invoke(bench, args)
+    result = CliRunner().invoke(root, ["bench", *args], prog_name="danangchain")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert message in result.stderr

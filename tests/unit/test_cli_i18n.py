@@ -284,3 +284,33 @@ def test_the_core_s_errors_reach_the_user_in_vietnamese(tmp_path: Path) -> None:
     assert result.output.strip() == f"lỗi: không tìm thấy tệp khóa {missing}"
     english = CliRunner().invoke(root, ["keys", "show", str(missing)], env={"LANG": "C.UTF-8"})
     assert english.output.strip() == f"error: key file {missing} not found"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "english", "vietnamese"),
+    [
+        (
+            ["tx", "record", "--from", "shop", "--category", "receipt"],
+            "error: Invalid value for '--category': 'receipt' is not one of 'invoice',",
+            "lỗi: Giá trị không hợp lệ cho '--category': 'receipt' không phải một trong",
+        ),
+        (
+            ["query", "tx"],
+            "error: Missing argument 'TX_ID'. (see 'danangchain query tx --help')",
+            "lỗi: Thiếu đối số 'TX_ID'. (xem 'danangchain query tx --help')",
+        ),
+        (
+            ["tx", "recrod"],
+            "error: No such command 'recrod'. Did you mean 'record'? (see 'danangchain tx --help')",
+            "lỗi: Không có lệnh 'recrod'. Có phải ý bạn là 'record'? (xem 'danangchain tx --help')",
+        ),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_in_the_chosen_language(
+    arguments: list[str], english: str, vietnamese: str
+) -> None:
+    for invocation, expected in ((arguments, english), (["--lang", "vi", *arguments], vietnamese)):
+        result = CliRunner().invoke(root, invocation, prog_name="danangchain", env={"LANG": "C"})
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(expected), result.output
