@@ -275,10 +275,16 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True)
 class BlockValidated:
-    """The outcome of validating a block against the state (the paper's valid(v))."""
+    """The outcome of validating a block against the state (the paper's valid(v)), and
+    whether its time was acceptable to this node's clock when it arrived (`timely`).
+
+    Timeliness only decides a prevote for a fresh proposal (no proof of lock), as in
+    proposer-based timestamps: a block that more than 2/3 prevoted or precommitted is
+    followed whatever this node's clock says, so a node with a wrong clock cannot stall."""
 
     block_hash: bytes
     valid: bool
+    timely: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +425,7 @@ class _HeightState:
     proposals: dict[int, Proposal] = field(default_factory=dict)
     blocks: dict[bytes, Block] = field(default_factory=dict)
     validity: dict[bytes, bool] = field(default_factory=dict)
+    untimely: set[bytes] = field(default_factory=set)
     validating: set[bytes] = field(default_factory=set)
     # Every distinct value a validator voted for: an equivocator's votes all count, as
     # the paper counts messages, and relaying them lets peers check a proof of lock.
@@ -746,6 +753,8 @@ class Consensus:
     def _on_validated(self, event: BlockValidated) -> None:
         if self.state is not None:
             self.state.validity[event.block_hash] = event.valid
+            if not event.timely:
+                self.state.untimely.add(event.block_hash)
             self.state.validating.discard(event.block_hash)
 
     def _on_proposal_block(self, event: ProposalBlockReady) -> None:
@@ -842,7 +851,9 @@ class Consensus:
             return False
         locked = self.locked_block.hash if self.locked_block is not None else None
         unlocked = self.locked_round == -1 if vr < 0 else self.locked_round <= vr
-        self._vote(PREVOTE, value if valid and (unlocked or locked == value) else None)
+        # A fresh proposal must also be timely; one with a proof of lock need not be.
+        acceptable = valid and (vr >= 0 or value not in self.state.untimely)
+        self._vote(PREVOTE, value if acceptable and (unlocked or locked == value) else None)
         return True
 
     def _rule_prevote_quorum(self) -> bool:

@@ -63,6 +63,8 @@ SYNC_PATIENCE_S = 2.0
 SYNC_STALL_S = 2.0
 VERIFIED_CACHE = 200_000
 MAX_SEEN_MESSAGES = 20_000
+# How far ahead of this node's clock a fresh proposal's time may be for a prevote.
+MAX_CLOCK_AHEAD_MS = 10_000
 
 
 class VerifiedCache:
@@ -222,7 +224,8 @@ class ConsensusDriver:
             self.results[result.block.hash] = result
             return ProposalBlockReady(action.height, action.round, result.block)
         elif isinstance(action, ValidateBlock):
-            return BlockValidated(action.block.hash, self._validate(action.block) is not None)
+            valid = self._validate(action.block) is not None
+            return BlockValidated(action.block.hash, valid, self._is_timely(action.block))
         elif isinstance(action, CommitBlock):
             return self._commit(action)
         elif isinstance(action, EvidenceFound):
@@ -254,6 +257,22 @@ class ConsensusDriver:
                 return None
             self.results[block.hash] = result
         return result
+
+    def _is_timely(self, block: Any) -> bool:
+        """Tell whether a block's time is at most MAX_CLOCK_AHEAD_MS ahead of this node's
+        clock: a fresh proposal from the future gets a nil prevote, so no proposer with a
+        fast (or lying) clock can push the chain's time ahead of the validators' own."""
+        ahead = block.header.time_ms - self.ledger.clock()
+        if ahead <= MAX_CLOCK_AHEAD_MS:
+            return True
+        self._count("refused: block time ahead of this node's clock")
+        log.warning(
+            "block %s at height %d is timed %.1fs ahead of this node's clock",
+            block.hash.hex()[:12],
+            block.height,
+            ahead / 1000,
+        )
+        return False
 
     def _commit(self, action: CommitBlock) -> Event:
         result = self._validate(action.block)

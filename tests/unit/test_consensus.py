@@ -222,3 +222,35 @@ def test_messages_round_trip_and_garbage_is_refused() -> None:
     assert decode_message(encode_message(vote)) == vote
     with pytest.raises(DecodeError):
         decode_message(b"\x93\xa4vote\x01\x02")
+
+
+def test_a_fresh_proposal_timed_ahead_of_this_clock_gets_a_nil_prevote() -> None:
+    machine = started(key_of(0))
+    proposal = sign_proposal(key_of(1), CHAIN, 1, 0, block(), -1)
+    machine.step(MessageReceived(proposal))
+    (vote,) = broadcasts(machine.step(BlockValidated(proposal.block_hash, True, timely=False)))
+    assert vote.block_hash is None
+
+
+def test_an_untimely_block_is_still_followed_once_others_vouch_for_it() -> None:
+    machine = started(key_of(0))
+    proposal = sign_proposal(key_of(1), CHAIN, 1, 0, block(), -1)
+    machine.step(MessageReceived(proposal))
+    (nil,) = broadcasts(machine.step(BlockValidated(proposal.block_hash, True, timely=False)))
+    assert nil.block_hash is None
+    # More than 2/3 prevoted it: this node locks on it and precommits it after all.
+    sent: list = []
+    for index in (1, 2, 3):
+        sent += broadcasts(
+            machine.step(
+                MessageReceived(sign_vote(key_of(index), CHAIN, PREVOTE, 1, 0, proposal.block_hash))
+            )
+        )
+    assert [(v.vote_type, v.block_hash) for v in sent] == [(PRECOMMIT, proposal.block_hash)]
+    # And a quorum of precommits (its own among them) decides it, whatever its clock said.
+    actions: list = []
+    for index in (1, 2, 3):
+        actions += machine.step(
+            MessageReceived(sign_vote(key_of(index), CHAIN, PRECOMMIT, 1, 0, proposal.block_hash))
+        )
+    assert [a.block for a in actions if isinstance(a, CommitBlock)] == [proposal.block]
