@@ -72,6 +72,9 @@ class Scenario:
     partitions: bool = True
     crashes: bool = True
     heights_after_stable: int = 3
+    # Chance that a node finds a block's time ahead of its clock (during the chaos only):
+    # clocks that disagree, or a proposer stamping the future.
+    untimely: float = 0.0
 
 
 class CachedVerifier:
@@ -355,7 +358,9 @@ class Simulation:
                 action.height, action.round, self.make_block(node, action.height, action.round)
             )
         elif isinstance(action, ValidateBlock):
-            return BlockValidated(action.block.hash, self.is_valid(node, action.block))
+            disagree = self.now < self.scenario.chaos_ms and self.scenario.untimely > 0
+            timely = not (disagree and self.rng.random() < self.scenario.untimely)
+            return BlockValidated(action.block.hash, self.is_valid(node, action.block), timely)
         elif isinstance(action, CommitBlock):
             self.commit(node, action.block, action.certificate)
             return None

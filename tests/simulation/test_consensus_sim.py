@@ -16,11 +16,11 @@ def scenario_for(seed: int) -> Scenario:
     """Spread seeds over network sizes and fault mixes (f Byzantine at most)."""
     kind = seed % 4
     if kind == 0:
-        return Scenario(validators=4, byzantine=1)
+        return Scenario(validators=4, byzantine=1, untimely=0.25)
     if kind == 1:
         return Scenario(validators=4, byzantine=0, drop=0.2)
     if kind == 2:
-        return Scenario(validators=7, byzantine=2, chaos_ms=6000)
+        return Scenario(validators=7, byzantine=2, chaos_ms=6000, untimely=0.25)
     return Scenario(validators=1 + seed % 3, byzantine=0)
 
 
