@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,13 +30,7 @@ def member_admit(
     address: str,
     role: str,
     public_key: str | None,
-    from_key: str,
-    wait: bool,
-    timeout: float,
-    node_url: str,
-    keystore_dir: Path | None,
-    password_file: Path | None,
-    as_json: bool,
+    **submission: Any,
 ) -> None:
     """Admit ADDRESS with a role; signed by a registrar's key.
 
@@ -44,9 +38,7 @@ def member_admit(
     """
     new_key = parse_public_key(public_key) if public_key else None
     body = MemberAdmitBody(parse_address(address), role, new_key)
-    sign_submit_and_report(
-        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
-    )
+    sign_submit_and_report(body, **submission)
 
 
 @member.command("revoke")
@@ -54,19 +46,11 @@ def member_admit(
 @submission_options
 def member_revoke(
     address: str,
-    from_key: str,
-    wait: bool,
-    timeout: float,
-    node_url: str,
-    keystore_dir: Path | None,
-    password_file: Path | None,
-    as_json: bool,
+    **submission: Any,
 ) -> None:
     """Revoke ADDRESS; it can no longer submit transactions.
 
     Example: danangchain member revoke dn1... --from registrar --wait
     """
     body = MemberRevokeBody(parse_address(address))
-    sign_submit_and_report(
-        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
-    )
+    sign_submit_and_report(body, **submission)

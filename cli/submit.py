@@ -106,6 +106,7 @@ def submission_options(command: F) -> F:
 
 def sign_submit_and_report(
     body: Body,
+    *,
     from_key: str,
     wait: bool,
     timeout: float,
@@ -115,6 +116,6 @@ def sign_submit_and_report(
     as_json: bool,
 ) -> None:
     """Unlock the sender's key, submit the body and print the outcome: every submitting
-    command ends this way."""
+    command ends this way, passing on the options `submission_options` added."""
     key = load_signing_key(keystore_dir, from_key, password_file)
     report_submission(submit(NodeClient(node_url), key, body, wait, timeout), as_json)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,13 +57,7 @@ def tx_record(
     memo: str,
     amends: str | None,
     cancels: str | None,
-    from_key: str,
-    wait: bool,
-    timeout: float,
-    node_url: str,
-    keystore_dir: Path | None,
-    password_file: Path | None,
-    as_json: bool,
+    **submission: Any,
 ) -> None:
     """Record a document (by its hash) or a transaction on the ledger.
 
@@ -86,9 +81,7 @@ def tx_record(
         reference=parse_hex_id(reference, _("record id")) if reference else None,
         reference_kind=("amends" if amends else "cancels") if reference else None,
     )
-    sign_submit_and_report(
-        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
-    )
+    sign_submit_and_report(body, **submission)
 
 
 @tx.command("endorse")
@@ -96,19 +89,11 @@ def tx_record(
 @submission_options
 def tx_endorse(
     record_id: str,
-    from_key: str,
-    wait: bool,
-    timeout: float,
-    node_url: str,
-    keystore_dir: Path | None,
-    password_file: Path | None,
-    as_json: bool,
+    **submission: Any,
 ) -> None:
     """Endorse RECORD_ID, a record that names you as its counterparty.
 
     Example: danangchain tx endorse 3f2a... --from household --wait
     """
     body = EndorseBody(parse_hex_id(record_id, _("record id")))
-    sign_submit_and_report(
-        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
-    )
+    sign_submit_and_report(body, **submission)

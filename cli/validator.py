@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,13 +34,7 @@ def validator_propose(
     pubkey: str,
     name: str,
     power: int,
-    from_key: str,
-    wait: bool,
-    timeout: float,
-    node_url: str,
-    keystore_dir: Path | None,
-    password_file: Path | None,
-    as_json: bool,
+    **submission: Any,
 ) -> None:
     """Vote to add or remove the validator PUBKEY, signed with a current validator's key.
 
@@ -56,6 +50,4 @@ def validator_propose(
     body = ValidatorVoteBody(
         action, key, name if action == "add" else "", power if action == "add" else 1
     )
-    sign_submit_and_report(
-        body, from_key, wait, timeout, node_url, keystore_dir, password_file, as_json
-    )
+    sign_submit_and_report(body, **submission)

@@ -40,11 +40,11 @@ class SoloEngine:
         self.key = key
         self.min_interval_s = min_interval_s
         self.access = PeerAccess(ledger, allowed_peers)
+        ledger.commit_listeners.append(lambda result, certificate: self.access.refresh())
 
     def peer_server(self) -> PeerServer:
         """Return the peer routes: sync and gossiped transactions; consensus messages are
         refused (and counted), a single validator needs none."""
-        self.ledger.commit_listeners.append(lambda result, certificate: self.access.refresh())
         return create_peer_server(self.ledger, self.access, self._refuse_messages)
 
     def _refuse_messages(self, batch: list[bytes]) -> None:
