@@ -31,7 +31,7 @@ from danangchain.proof import (
     decode_proof_json,
     encode_proof_json,
 )
-from node.store import Store, StoreError
+from node.storage.store import Store, StoreError
 
 
 @click.group(cls=TranslatedGroup)

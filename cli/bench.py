@@ -35,7 +35,7 @@ from cli.localnet import (
 from cli.progress import progress
 from cli.testnet import start_all
 from danangchain import ed25519
-from node import signatures as node_signatures
+from node.chain import signatures as node_signatures
 from node.keyfile import read_keystore, unlock_key
 
 __all__ = ["bench", "measure_raw_verify_rate", "presign_records"]

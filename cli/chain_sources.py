@@ -33,8 +33,7 @@ from danangchain.state import (
     DictState,
 )
 from node.config import ConfigError, load_config
-from node.run import load_genesis
-from node.store import (
+from node.storage.store import (
     SCHEMA_VERSION,
     Store,
     StoreCorruption,
@@ -42,6 +41,7 @@ from node.store import (
     encode_tx_location,
     get_indexed_addresses,
 )
+from node.wiring import load_genesis
 
 OnBlock = Callable[[CheckedBlock], None]
 EXPORT_PATH = "/chain/export"

@@ -23,9 +23,9 @@ from cli.common import (
 from cli.progress import Advance, progress
 from danangchain.errors import KeystoreError
 from node.config import ConfigError
-from node.health import DEFAULT_MAX_BLOCKS_BEHIND
-from node.run import run_node
-from node.store import StoreError
+from node.http.health import DEFAULT_MAX_BLOCKS_BEHIND
+from node.storage.store import StoreError
+from node.wiring import run_node
 
 
 @click.group()

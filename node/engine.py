@@ -12,9 +12,9 @@ import logging
 
 from danangchain import ed25519
 from danangchain.validators import PRECOMMIT, make_certificate, sign_vote
-from node.ledger import NodeLedger
-from node.p2p import PeerServer
-from node.peer_service import PeerAccess, create_peer_server
+from node.chain.ledger import NodeLedger
+from node.p2p.service import PeerAccess, create_peer_server
+from node.p2p.transport import PeerServer
 
 log = logging.getLogger("danangchain.engine")
 

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from node.openapi import build_openapi
+from node.http.openapi import build_openapi
 
 COMMAND = "python -m node.openapi_markdown > docs/api-reference.md"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -17,10 +17,10 @@ from danangchain.address import compute_address, encode_address
 from danangchain.genesis import Genesis, make_genesis
 from danangchain.transaction import Body, MemberAdmitBody, encode_transaction, sign_transaction
 from danangchain.validators import Validator
-from node.api import create_app
+from node.chain.ledger import Limits, NodeLedger
 from node.engine import SoloEngine
-from node.ledger import Limits, NodeLedger
-from node.store import Store
+from node.http.api import create_app
+from node.storage.store import Store
 
 CHAIN_ID = "danang-integration"
 GENESIS_TIME_MS = 1_700_000_000_000

@@ -20,8 +20,8 @@ from danangchain.transaction import (
     sign_transaction,
 )
 from danangchain.validators import PRECOMMIT, sign_vote
-from node.ledger import Limits, NodeLedger
-from node.store import Store, StoreError
+from node.chain.ledger import Limits, NodeLedger
+from node.storage.store import Store, StoreError
 
 from .conftest import (
     BUSINESS,

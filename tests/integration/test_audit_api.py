@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import node.api
+import node.http.api
 from cli.main import cli
 from danangchain.audit import ChainAuditor
 from danangchain.export import ExportReader
@@ -73,7 +73,7 @@ async def test_chain_export_in_small_chunks_is_the_same_stream(
 ) -> None:
     await commit_records(members_node, 2)
     whole = await fetch_export(members_node)
-    monkeypatch.setattr(node.api, "EXPORT_CHUNK_SIZE", 1)
+    monkeypatch.setattr(node.http.api, "EXPORT_CHUNK_SIZE", 1)
     assert await fetch_export(members_node) == whole
 
 

@@ -28,7 +28,7 @@ from danangchain.validators import (
     encode_validator_set,
 )
 from node.config import NodeConfig, render_config
-from node.store import Store, block_key, certificate_key, state_key, tx_key
+from node.storage.store import Store, block_key, certificate_key, state_key, tx_key
 from tests.unit.audit_fixtures import (
     FOUR_VALIDATORS,
     BuiltChain,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from danangchain.consensus import BlockValidated, ValidateBlock
 from danangchain.transaction import MemberAdmitBody
-from node.consensus_driver import MAX_CLOCK_AHEAD_MS, ConsensusDriver
-from node.ledger import Limits, NodeLedger
-from node.store import Store
+from node.chain.ledger import Limits, NodeLedger
+from node.consensus.driver import MAX_CLOCK_AHEAD_MS, ConsensusDriver
+from node.storage.store import Store
 
 from .conftest import (
     GENESIS_TIME_MS,

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from danangchain.transaction import RecordBody
-from node.events import FEED
+from node.http.events import FEED
 
 from .conftest import (
     BUSINESS,

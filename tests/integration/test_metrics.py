@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from danangchain.transaction import RecordBody
-from node.health import compute_readiness
+from node.http.health import compute_readiness
 
 from .conftest import (
     BUSINESS,

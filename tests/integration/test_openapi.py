@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.openapi import build_openapi
+from node.http.openapi import build_openapi
 
 from .conftest import Node
 

@@ -21,7 +21,7 @@ from danangchain.transaction import (
     encode_transaction,
     sign_transaction,
 )
-from node.mempool import Mempool
+from node.chain.mempool import Mempool
 from tests.unit.ledger_fixtures import (
     CHAIN_ID,
     REGISTRAR_SEED,

@@ -136,7 +136,7 @@ def audit_export(data: bytes, pinned: bytes | None = None) -> AuditSummary:
 
 def write_store(chain: BuiltChain, folder: Path) -> None:
     """Write a chain into a new LevelDB store exactly as a node commits it."""
-    from node.store import Store
+    from node.storage.store import Store
 
     store = Store(str(folder))
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import markdown
 import pytest
 
-from node.openapi import build_openapi
+from node.http.openapi import build_openapi
 from node.openapi_markdown import COMMAND, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]

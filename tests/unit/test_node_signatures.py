@@ -17,7 +17,7 @@ from danangchain.ed25519 import (
 )
 from danangchain.errors import InvalidSignature
 from danangchain.transaction import RecordBody, sign_transaction, verify_transaction_signature
-from node import signatures
+from node.chain import signatures
 from tests.unit.test_ed25519 import (
     EIGHT_TORSION,
     IDENTITY_ENCODING,

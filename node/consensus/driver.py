@@ -49,10 +49,10 @@ from danangchain.ledger import (
     BlockResult,
 )
 from danangchain.validators import decode_certificate
-from node import signatures
-from node.ledger import NodeLedger
-from node.p2p import PeerIdentity, PeerLink, PeerServer
-from node.peer_service import PeerAccess, create_peer_server
+from node.chain import signatures
+from node.chain.ledger import NodeLedger
+from node.p2p.service import PeerAccess, create_peer_server
+from node.p2p.transport import PeerIdentity, PeerLink, PeerServer
 
 log = logging.getLogger("danangchain.consensus")
 

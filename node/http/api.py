@@ -20,12 +20,11 @@ from danangchain.rules import get_sender_address
 from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_VALIDATOR_VOTE
 from danangchain.transaction import MAX_TX_SIZE, compute_tx_id
 from danangchain.validators import decode_validator_set
-from node.health import parse_count
-from node.ledger import NodeLedger
-from node.mempool import MempoolFull
-from node.operator_api import add_operator_routes
-from node.store import StoreError
-from node.views import (
+from node.chain.ledger import NodeLedger
+from node.chain.mempool import MempoolFull
+from node.http.health import parse_count
+from node.http.operator import add_operator_routes
+from node.http.views import (
     render_block,
     render_evidence,
     render_member,
@@ -34,6 +33,7 @@ from node.views import (
     render_transaction,
     render_validator,
 )
+from node.storage.store import StoreError
 
 log = logging.getLogger("danangchain.api")
 

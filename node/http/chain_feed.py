@@ -35,8 +35,8 @@ from danangchain.transaction import (
     compute_tx_id,
 )
 from danangchain.validators import CommitCertificate
-from node.ledger import NodeLedger
-from node.views import render_transaction
+from node.chain.ledger import NodeLedger
+from node.http.views import render_transaction
 
 log = logging.getLogger("danangchain.feed")
 

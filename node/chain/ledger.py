@@ -31,9 +31,9 @@ from danangchain.proof import Handover, InclusionProof, make_inclusion_proof
 from danangchain.state import Member, StateView
 from danangchain.transaction import compute_tx_id, decode_transaction
 from danangchain.validators import CommitCertificate, ValidatorSet, decode_validator_set
-from node.mempool import Mempool, MempoolFull
-from node.signatures import verify_transaction
-from node.store import Store, StoreError
+from node.chain.mempool import Mempool, MempoolFull
+from node.chain.signatures import verify_transaction
+from node.storage.store import Store, StoreError
 
 MAX_REMEMBERED_REJECTIONS = 10_000
 

@@ -15,13 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
-from node.chain_feed import ChainFeed
-from node.events import FEED, SOCKETS, close_sockets, handle_events
-from node.explorer import add_explorer_routes
-from node.health import Readiness, handle_health
-from node.ledger import NodeLedger
-from node.metrics import NodeMetrics
-from node.openapi import handle_openapi
+from node.chain.ledger import NodeLedger
+from node.http.chain_feed import ChainFeed
+from node.http.events import FEED, SOCKETS, close_sockets, handle_events
+from node.http.explorer import add_explorer_routes
+from node.http.health import Readiness, handle_health
+from node.http.metrics import NodeMetrics
+from node.http.openapi import handle_openapi
 
 ENGINE = web.AppKey("engine", object)
 METRICS = web.AppKey("metrics", NodeMetrics)

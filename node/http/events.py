@@ -15,7 +15,7 @@ from aiohttp import WSCloseCode, web
 
 from danangchain.address import decode_address, encode_address
 from danangchain.errors import AddressError
-from node.chain_feed import EVENT_KINDS, ChainFeed, Subscription
+from node.http.chain_feed import EVENT_KINDS, ChainFeed, Subscription
 
 FEED = web.AppKey("chain_feed", ChainFeed)
 SOCKETS = web.AppKey[set[web.WebSocketResponse]]("event_sockets")

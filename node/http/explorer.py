@@ -22,9 +22,9 @@ from danangchain.errors import AddressError, DanangChainError
 from danangchain.proof import check_inclusion_proof
 from danangchain.state import PREFIX_MEMBER, decode_member
 from danangchain.transaction import RecordBody
-from node.chain_feed import BlockSummary, ChainFeed, read_header, summarise
-from node.events import FEED
-from node.views import render_transaction
+from node.http.chain_feed import BlockSummary, ChainFeed, read_header, summarise
+from node.http.events import FEED
+from node.http.views import render_transaction
 
 HERE = Path(__file__).parent
 TEMPLATES = web.AppKey("explorer_templates", jinja2.Environment)

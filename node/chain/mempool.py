@@ -20,7 +20,7 @@ from danangchain.errors import InvalidTransaction
 from danangchain.ledger import Candidate
 from danangchain.rules import apply_transaction
 from danangchain.state import StateReader, StateView
-from node.signatures import verify_transaction
+from node.chain.signatures import verify_transaction
 
 Effects = tuple[dict[bytes, bytes | None], dict[bytes, bytes | None]]
 

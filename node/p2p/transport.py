@@ -23,7 +23,7 @@ from aiohttp import web
 from danangchain import ed25519
 from danangchain.encoding import pack, unpack
 from danangchain.errors import DanangChainError
-from node import signatures
+from node.chain import signatures
 
 log = logging.getLogger("danangchain.p2p")
 

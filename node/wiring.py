@@ -15,14 +15,14 @@ from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
 from danangchain.genesis import Genesis, decode_genesis_json
-from node.api import create_app
+from node.chain.ledger import Limits, NodeLedger
 from node.config import ConfigError, NodeConfig, load_config, parse_allowed_peers
-from node.consensus_driver import ConsensusDriver
+from node.consensus.driver import ConsensusDriver
 from node.engine import SoloEngine
+from node.http.api import create_app
+from node.http.operator import ENGINE
 from node.keyfile import read_keystore, unlock_key
-from node.ledger import Limits, NodeLedger
-from node.operator_api import ENGINE
-from node.store import Store
+from node.storage.store import Store
 from node.tls import client_context, server_context
 
 log = logging.getLogger("danangchain.node")

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from danangchain.ledger import get_last_validator_set, get_next_validator_set, get_validator_set
 from danangchain.validators import encode_certificate
-from node.ledger import NodeLedger
-from node.p2p import PeerServer
+from node.chain.ledger import NodeLedger
+from node.p2p.transport import PeerServer
 
 
 class PeerAccess:

@@ -21,10 +21,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from danangchain.transaction import compute_tx_id
-from node.chain_feed import CommittedBlock
-from node.ledger import NodeLedger
-from node.signatures import CHECKED, KINDS, RESULTS
-from node.store import Store
+from node.chain.ledger import NodeLedger
+from node.chain.signatures import CHECKED, KINDS, RESULTS
+from node.http.chain_feed import CommittedBlock
+from node.storage.store import Store
 
 MAX_TRACKED_SUBMISSIONS = 100_000
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.ledger import NodeLedger
+from node.chain.ledger import NodeLedger
 
 DEFAULT_MAX_BLOCKS_BEHIND = 2
 PEER_ASK_TIMEOUT_S = 2.0
