@@ -214,7 +214,7 @@ def import_export(reader: ExportReader, genesis: Genesis, folder: Path) -> Audit
             f"the export is of genesis {reader.header.genesis.hash.hex()}, "
             f"the home's is {genesis.hash.hex()}"
         )
-    store = Store(str(folder))
+    store = Store.open(str(folder))
     try:
         store.initialise(genesis.hash, compute_genesis_writes(genesis), get_genesis_tip(genesis))
         held: list[CheckedBlock] = []

@@ -24,6 +24,7 @@ from danangchain.encoding import pack
 from danangchain.errors import DanangChainError, DecodeError
 from danangchain.export import ExportReader, NotAnExport
 from danangchain.genesis import Genesis
+from danangchain.rules import get_record_index_addresses
 from danangchain.state import (
     KEY_LAST_VALIDATORS,
     KEY_NEXT_VALIDATORS,
@@ -31,16 +32,11 @@ from danangchain.state import (
     PREFIX_MEMBER,
     PREFIX_RECORD,
     DictState,
+    StateView,
 )
 from node.config import ConfigError, load_config
-from node.storage.store import (
-    SCHEMA_VERSION,
-    Store,
-    StoreCorruption,
-    StoreError,
-    encode_tx_location,
-    get_indexed_addresses,
-)
+from node.storage.schema import SCHEMA_VERSION, encode_tx_location
+from node.storage.store import Store, StoreCorruption, StoreError
 from node.wiring import load_genesis
 
 OnBlock = Callable[[CheckedBlock], None]
@@ -150,7 +146,7 @@ def replay_home(store: Store, auditor: ChainAuditor, on_block: OnBlock) -> Audit
                 fail(auditor, expected, f"block {expected} is missing: the next is {found}")
             checked = auditor.check_block(block_bytes, store.read_certificate_bytes(height))
             try:
-                records_indexed += check_block_indexes(store, checked)
+                records_indexed += check_block_indexes(store, checked, StateView(auditor.state))
             except AuditFailure:
                 # A block rewritten after it was signed betrays itself first by its certificate.
                 auditor.verify_pending_certificate()
@@ -182,8 +178,9 @@ def check_store_metadata(store: Store, genesis: Genesis) -> None:
         raise AuditFailure(0, "the data folder's schema version is not this version's")
 
 
-def check_block_indexes(store: Store, checked: CheckedBlock) -> int:
-    """Check the index entries a block's commit wrote; return how many record entries."""
+def check_block_indexes(store: Store, checked: CheckedBlock, after: StateView) -> int:
+    """Check the index entries a block's commit wrote (`after`: the state the block left);
+    return how many record entries."""
     block = checked.result.block
     height = block.height
     records_indexed = 0
@@ -194,7 +191,7 @@ def check_block_indexes(store: Store, checked: CheckedBlock) -> int:
             raise AuditFailure(
                 height, f"the transaction index does not place transaction {index} here", tx_id
             )
-        for address in get_indexed_addresses(tx):
+        for address in get_record_index_addresses(after, tx):
             if store.read_address_record(address, height, index) != tx_id:
                 raise AuditFailure(
                     height,

@@ -65,6 +65,31 @@ def get_sender_address(view: StateView, public_key: bytes) -> bytes:
     return own if bound is None else bound
 
 
+def get_concerned_addresses(view: StateView, tx: Transaction) -> frozenset[bytes]:
+    """Return the addresses a transaction concerns: its sender's member address and the
+    members it names (a record's counterparty, the admitted or revoked member, the creator
+    of the endorsed record). The record index and the address events both use this."""
+    addresses = {get_sender_address(view, tx.sender)}
+    body = tx.body
+    if isinstance(body, RecordBody) and body.counterparty is not None:
+        addresses.add(body.counterparty)
+    elif isinstance(body, MemberAdmitBody | MemberRevokeBody):
+        addresses.add(body.address)
+    elif isinstance(body, EndorseBody):
+        record = view.get_record(body.record_id)
+        if record is not None:
+            addresses.add(record.creator)
+    return frozenset(addresses)
+
+
+def get_record_index_addresses(view: StateView, tx: Transaction) -> tuple[bytes, ...]:
+    """Return, in order, the addresses under which a record transaction is indexed
+    (none for other kinds); `view` is the state after the transaction's block."""
+    if not isinstance(tx.body, RecordBody):
+        return ()
+    return tuple(sorted(get_concerned_addresses(view, tx)))
+
+
 def check_transaction(view: StateView, tx: Transaction, chain_id: str) -> tuple[bytes, Member]:
     """Check a transaction's chain, sender, key and nonce (not its signature)."""
     # Verify the transaction is for this network.

@@ -48,7 +48,7 @@ def is_solo_validator(ledger: NodeLedger, key: ed25519.SigningKey) -> bool:
 async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event) -> None:
     """Run a node until `stop` is set: API, block production and, in a network, its peers."""
     genesis = load_genesis(config)
-    store = Store(str(config.path(config.data_dir)))
+    store = Store.open(str(config.path(config.data_dir)))
     runners: list[web.AppRunner] = []
     try:
         limits = Limits(config.block_max_txs, config.mempool_max_txs, config.mempool_max_bytes)

@@ -20,17 +20,13 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from danangchain.address import compute_address, encode_address
+from danangchain.address import encode_address
 from danangchain.block import Block, Header, compute_header_hash, decode_header_fields
 from danangchain.encoding import expect_list, unpack
 from danangchain.ledger import BlockResult
-from danangchain.rules import get_sender_address
+from danangchain.rules import get_concerned_addresses
 from danangchain.state import StateView
 from danangchain.transaction import (
-    EndorseBody,
-    MemberAdmitBody,
-    MemberRevokeBody,
-    RecordBody,
     Transaction,
     compute_tx_id,
 )
@@ -127,21 +123,6 @@ def summarise(header: Header, certificate: CommitCertificate | None) -> BlockSum
         round=None if certificate is None else certificate.round,
         signers=() if certificate is None else tuple(key for key, _ in certificate.signatures),
     )
-
-
-def get_concerned_addresses(view: StateView, tx: Transaction) -> set[bytes]:
-    """Return the addresses a transaction concerns: its sender and the members it names."""
-    addresses = {compute_address(tx.sender), get_sender_address(view, tx.sender)}
-    body = tx.body
-    if isinstance(body, RecordBody) and body.counterparty is not None:
-        addresses.add(body.counterparty)
-    elif isinstance(body, MemberAdmitBody | MemberRevokeBody):
-        addresses.add(body.address)
-    elif isinstance(body, EndorseBody):
-        record = view.get_record(body.record_id)
-        if record is not None:
-            addresses.add(record.creator)
-    return addresses
 
 
 class ChainFeed:
@@ -305,7 +286,7 @@ def render_tx_event(
     index: int,
     tx: Transaction,
     tx_id: bytes,
-    concerned: set[bytes],
+    concerned: frozenset[bytes],
     view: StateView,
 ) -> dict[str, Any]:
     """Render the event of a committed transaction."""

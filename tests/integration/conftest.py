@@ -147,7 +147,7 @@ async def start_node(tmp_path: Path) -> AsyncIterator[StartNode]:
     ) -> Node:
         folder = folder or tmp_path / "data"
         genesis = genesis or make_test_genesis()
-        store = Store(str(folder))
+        store = Store.open(str(folder))
         try:
             ledger = NodeLedger(genesis, store, limits or Limits(), clock=make_stepping_clock())
             engine = SoloEngine(ledger, VALIDATOR, min_interval_s=0)

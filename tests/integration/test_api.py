@@ -725,7 +725,7 @@ async def test_store_made_for_another_genesis_is_refused(node: Node) -> None:
     node.produce_block()
     await node.stop()
 
-    store = Store(str(node.folder))
+    store = Store.open(str(node.folder))
     try:
         with pytest.raises(StoreError, match="another chain"):
             NodeLedger(make_test_genesis("danang-elsewhere"), store, Limits())
@@ -740,7 +740,7 @@ async def test_store_made_for_another_genesis_is_refused_even_when_empty(
     node: Node,
 ) -> None:
     await node.stop()
-    store = Store(str(node.folder))
+    store = Store.open(str(node.folder))
     try:
         with pytest.raises(StoreError, match="another chain"):
             NodeLedger(make_test_genesis("danang-elsewhere"), store, Limits())

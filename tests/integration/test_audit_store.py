@@ -28,7 +28,8 @@ from danangchain.validators import (
     encode_validator_set,
 )
 from node.config import NodeConfig, render_config
-from node.storage.store import Store, block_key, certificate_key, state_key, tx_key
+from node.storage.schema import block_key, certificate_key, state_key, tx_key
+from node.storage.store import Store
 from tests.unit.audit_fixtures import (
     FOUR_VALIDATORS,
     BuiltChain,
@@ -124,7 +125,7 @@ def test_verify_does_not_write_to_the_data_folder(home: Home) -> None:
     assert verify_home(home)[0] == 0
     after = {p.name: p.read_bytes() for p in home.data.iterdir() if p.suffix == ".ldb"}
     assert before.items() <= after.items()
-    assert Store(str(home.data)).get_tip() == home.chain.tip
+    assert Store.open(str(home.data)).get_tip() == home.chain.tip
 
 
 def test_readable_report(home: Home) -> None:
@@ -345,7 +346,7 @@ def test_export_from_home_verifies_and_seeds_a_new_node(
     code, report = verify_home(fresh, "--genesis-hash", pin)
     assert code == 0 and report["tip_hash"] == chain.tip.block_hash.hex()
     # The node's own startup checks accept it.
-    store = Store(str(fresh.data))
+    store = Store.open(str(fresh.data))
     try:
         store.check_tip()
         assert store.get_tip() == chain.tip

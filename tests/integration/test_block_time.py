@@ -25,7 +25,7 @@ NOW_MS = GENESIS_TIME_MS + 60_000
 
 def test_a_block_timed_ahead_of_this_clock_is_valid_but_not_timely(tmp_path: Path) -> None:
     genesis = make_test_genesis()
-    stores = [Store(str(tmp_path / name)) for name in ("proposer", "validator")]
+    stores = [Store.open(str(tmp_path / name)) for name in ("proposer", "validator")]
     try:
         proposer_clock = [NOW_MS]
         proposer = NodeLedger(genesis, stores[0], Limits(), clock=lambda: proposer_clock[0])

@@ -138,7 +138,7 @@ def write_store(chain: BuiltChain, folder: Path) -> None:
     """Write a chain into a new LevelDB store exactly as a node commits it."""
     from node.storage.store import Store
 
-    store = Store(str(folder))
+    store = Store.open(str(folder))
     try:
         genesis = chain.genesis
         state = DictState()

@@ -58,4 +58,4 @@ def test_only_the_store_imports_plyvel() -> None:
         for p in (root / folder).rglob("*.py")
         if "plyvel" in imported_modules(p)
     ]
-    assert users == ["node/storage/store.py"]
+    assert users == ["node/storage/leveldb.py"]

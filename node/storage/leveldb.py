@@ -1,0 +1,109 @@
+"""LevelDB through plyvel: the only module of the project that imports it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import plyvel
+
+from node.storage.backend import StoreCorruption, StoreError, WriteBatch
+
+
+def _reason(exc: Exception) -> str:
+    """Return LevelDB's message as text (plyvel hands it over as bytes)."""
+    message = exc.args[0] if exc.args else exc
+    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+
+
+class LevelDB:
+    """One LevelDB folder, with plyvel's faults turned into StoreError."""
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, path: str) -> LevelDB:
+        """Open a node's data folder, creating it if needed."""
+        try:
+            return cls(plyvel.DB(path, create_if_missing=True, paranoid_checks=True))
+        except plyvel.IOError as exc:
+            raise StoreError(_describe_open_failure(path, exc)) from None
+        except plyvel.CorruptionError as exc:
+            raise StoreError(f"the data folder {path} is corrupt: {_reason(exc)}") from None
+
+    @classmethod
+    def open_existing(cls, path: str) -> LevelDB:
+        """Open a data folder that must already hold a database, creating nothing.
+
+        LevelDB lets one process open a folder at a time, so this fails while its node runs.
+        """
+        if not (Path(path) / "CURRENT").is_file():
+            raise StoreError(f"no node data in {path}: is it a node's data folder?")
+        try:
+            # No block cache: a block read once without its checksum verified must not be
+            # served from memory to a later read that asks for verification.
+            return cls(
+                plyvel.DB(path, create_if_missing=False, paranoid_checks=True, lru_cache_size=0)
+            )
+        except plyvel.IOError as exc:
+            raise StoreError(_describe_open_failure(path, exc)) from None
+        except plyvel.CorruptionError as exc:
+            raise StoreCorruption(f"the data folder {path} is corrupt: {_reason(exc)}") from None
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot open the data folder {path}: {_reason(exc)}") from None
+
+    def get(self, key: bytes, verify: bool = True, fill_cache: bool = True) -> bytes | None:
+        """Return a key's value, or None."""
+        try:
+            value: bytes | None = self._db.get(
+                key, verify_checksums=verify, fill_cache=fill_cache
+            )
+        except plyvel.CorruptionError as exc:
+            raise StoreCorruption(f"LevelDB reports corruption: {_reason(exc)}") from None
+        return value
+
+    def put(self, key: bytes, value: bytes, sync: bool = False) -> None:
+        """Set one key."""
+        self._db.put(key, value, sync=sync)
+
+    def write_batch(self, sync: bool = False) -> AbstractContextManager[WriteBatch]:
+        """Return a batch written atomically when its `with` block ends."""
+        return self._batch(sync)
+
+    @contextmanager
+    def _batch(self, sync: bool) -> Iterator[WriteBatch]:
+        with self._db.write_batch(sync=sync) as batch:
+            yield batch
+
+    def iterate(
+        self,
+        prefix: bytes | None = None,
+        start: bytes | None = None,
+        stop: bytes | None = None,
+        reverse: bool = False,
+        verify: bool = False,
+        fill_cache: bool = True,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Yield (key, value) in key order (or reversed)."""
+        bounds = {"prefix": prefix} if prefix is not None else {"start": start, "stop": stop}
+        try:
+            yield from self._db.iterator(
+                reverse=reverse, verify_checksums=verify, fill_cache=fill_cache, **bounds
+            )
+        except plyvel.CorruptionError as exc:
+            raise StoreCorruption(f"LevelDB reports corruption: {_reason(exc)}") from None
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+
+def _describe_open_failure(path: str, exc: Exception) -> str:
+    if "lock" in _reason(exc).lower():
+        return (
+            f"the data folder {path} is in use: stop its node first "
+            "(LevelDB lets one process open it at a time)"
+        )
+    return f"cannot open the data folder {path}: {_reason(exc)}"
