@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli.client import CliError, NodeClient
 from cli.localnet import (
     find_free_ports,
     start_node_process,
     stop_node_process,
     wait_until_serving,
 )
+from cli.network import init_network
+from danangchain import ed25519
+from danangchain.transaction import RecordBody, encode_transaction, sign_transaction
+from node.keyfile import read_keystore, unlock_key
 
 PASSWORD = "correct horse battery staple"
 # Files tests keep for people to look at (screenshots): in the checkout, outside git, and
@@ -120,3 +127,121 @@ def local_node(tmp_path: Path) -> Iterator[LocalNode]:
     yield node
     for process in node.processes:
         stop_node_process(process)
+
+
+def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll a condition until it gives a true value (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except CliError:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def record(number: int) -> RecordBody:
+    return RecordBody("invoice", number.to_bytes(32, "big"), amount=number)
+
+
+class Network:
+    """Validators and follower (full) nodes, each with its own key, in a temporary folder.
+
+    Every node lists every other in `[p2p] peers` and every node key in `allowed_peers`,
+    so a full node voted in as a validator already has its peers.
+    """
+
+    def __init__(self, folder: Path, validators: int = 4, full_nodes: int = 1) -> None:
+        self.folder = folder
+        self.chain_id = "e2e-net"
+        self.password_file = folder / "password"
+        self.password_file.write_text(PASSWORD + "\n")
+        base_port = find_free_ports(validators + full_nodes)
+        self.made = init_network(
+            folder / "net", validators, self.chain_id, base_port, PASSWORD, full_nodes=full_nodes
+        )
+        self.homes = [Path(n["home"]) for n in self.made["nodes"]]
+        self.clients = [NodeClient(n["api_url"], timeout_s=5) for n in self.made["nodes"]]
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+        self.registrar = unlock_key(
+            read_keystore(Path(self.made["keystore"]) / "registrar.json"), PASSWORD
+        )
+        self.nonces: dict[bytes, int] = {}
+
+    def start(self, index: int) -> None:
+        log = self.homes[index] / "node.log"
+        process = start_node_process(self.homes[index], self.password_file, log)
+        self.processes[index] = process
+        wait_until_serving(process, self.made["nodes"][index]["api_url"], log)
+
+    def kill(self, index: int) -> None:
+        process = self.processes.pop(index)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self, index: int) -> int:
+        """Stop one node with SIGTERM and return its exit code."""
+        return stop_node_process(self.processes.pop(index))
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            stop_node_process(process)
+
+    def assert_running(self, index: int) -> None:
+        """Fail, with the end of its log, if a node's process has exited."""
+        code = self.processes[index].poll()
+        if code is not None:
+            log = (self.homes[index] / "node.log").read_text(errors="replace")
+            tail = "\n".join(log.strip().splitlines()[-8:])
+            raise AssertionError(f"node{index} exited with code {code}; its log ends:\n{tail}")
+
+    def height(self, index: int) -> int:
+        return int(self.clients[index].get("/status")["height"])
+
+    def submit(self, index: int, key: ed25519.SigningKey, body: Any) -> str:
+        nonce = self.nonces.get(key.public_key, 0) + 1
+        self.nonces[key.public_key] = nonce
+        tx = sign_transaction(key, self.chain_id, nonce, body)
+        return str(self.clients[index].post_tx(encode_transaction(tx))["tx_id"])
+
+    def committed(self, index: int, tx_id: str) -> bool:
+        try:
+            return self.clients[index].get(f"/txs/{tx_id}")["status"] == "committed"
+        except CliError:
+            return False
+
+    def assert_agreement(self, nodes: list[int], up_to: int) -> None:
+        for height in range(1, up_to + 1):
+            hashes = {self.clients[i].get(f"/blocks/{height}")["hash"] for i in nodes}
+            assert len(hashes) == 1, f"nodes {nodes} disagree at height {height}: {hashes}"
+
+
+def propose(net: Network, voter: int, action: str, public_key: str, *options: str) -> Any:
+    """Vote through the CLI, signed with a validator's own node key, sent to its node."""
+    result = run_cli(
+        "validator",
+        "propose",
+        action,
+        public_key,
+        "--name",
+        "newcomer",
+        "--from",
+        str(net.homes[voter] / "node_key.json"),
+        "--password-file",
+        str(net.password_file),
+        "--node",
+        net.made["nodes"][voter]["api_url"],
+        "--json",
+        *options,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def signing_keys(net: Network, node: int, height: int) -> set[str]:
+    """Return the public keys of the set that signs a height, as a node sees it."""
+    answer = net.clients[node].get(f"/validators?height={height}")
+    return {v["public_key"] for v in answer["validators"]}

@@ -137,7 +137,7 @@ def test_audit_a_real_node_from_every_source(local_node: LocalNode, tmp_path: Pa
 def test_audit_a_four_validator_network(tmp_path: Path) -> None:
     # Chains made by real BFT consensus: each node stores the certificate it committed
     # with, which need not be the quorum the next proposer carried.
-    from tests.e2e.test_network import Network, record, wait_for
+    from tests.e2e.conftest import Network, record, wait_for
 
     network = Network(tmp_path)
     try:

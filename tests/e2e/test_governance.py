@@ -18,36 +18,17 @@ import pytest
 from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.transaction import MemberAdmitBody
-from tests.e2e.conftest import PASSWORD, run_cli
-from tests.e2e.test_network import Network, record, wait_for
+from tests.e2e.conftest import (
+    PASSWORD,
+    Network,
+    propose,
+    record,
+    run_cli,
+    signing_keys,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
-
-
-def propose(net: Network, voter: int, action: str, public_key: str) -> dict:
-    """Vote through the CLI, signed with a validator's own node key."""
-    result = run_cli(
-        "validator",
-        "propose",
-        action,
-        public_key,
-        "--name",
-        "newcomer",
-        "--from",
-        str(net.homes[voter] / "node_key.json"),
-        "--password-file",
-        str(net.password_file),
-        "--node",
-        net.made["nodes"][voter]["api_url"],
-        "--json",
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def signing_keys(net: Network, node: int, height: int) -> set[str]:
-    answer = net.clients[node].get(f"/validators?height={height}")
-    return {v["public_key"] for v in answer["validators"]}
 
 
 def test_validator_added_then_removed_while_transactions_flow(tmp_path: Path) -> None:

@@ -2,99 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from cli.client import CliError, NodeClient
+from cli.client import NodeClient
 from cli.localnet import find_free_ports, start_node_process, stop_node_process, wait_until_serving
 from cli.network import init_network
 from danangchain import ed25519
 from danangchain.address import compute_address
-from danangchain.transaction import (
-    MemberAdmitBody,
-    RecordBody,
-    encode_transaction,
-    sign_transaction,
-)
+from danangchain.transaction import MemberAdmitBody, encode_transaction, sign_transaction
 from node.keyfile import read_keystore, unlock_key
-from tests.e2e.conftest import PASSWORD, run_cli, run_cli_json
+from tests.e2e.conftest import PASSWORD, Network, record, run_cli, run_cli_json, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-
-def wait_for(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except CliError:
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-class Network:
-    """A 4-validator network with one follower node, in a temporary folder."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.password_file = folder / "password"
-        self.password_file.write_text(PASSWORD + "\n")
-        self.made = init_network(
-            folder / "net", 4, "e2e-net", find_free_ports(5), PASSWORD, full_nodes=1
-        )
-        self.homes = [Path(n["home"]) for n in self.made["nodes"]]
-        self.clients = [NodeClient(n["api_url"], timeout_s=5) for n in self.made["nodes"]]
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
-        self.registrar = unlock_key(
-            read_keystore(Path(self.made["keystore"]) / "registrar.json"), PASSWORD
-        )
-        self.nonces: dict[bytes, int] = {}
-
-    def start(self, index: int) -> None:
-        log = self.homes[index] / "node.log"
-        process = start_node_process(self.homes[index], self.password_file, log)
-        self.processes[index] = process
-        wait_until_serving(process, self.made["nodes"][index]["api_url"], log)
-
-    def kill(self, index: int) -> None:
-        process = self.processes.pop(index)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            stop_node_process(process)
-
-    def height(self, index: int) -> int:
-        return int(self.clients[index].get("/status")["height"])
-
-    def submit(self, index: int, key: ed25519.SigningKey, body: Any) -> str:
-        nonce = self.nonces.get(key.public_key, 0) + 1
-        self.nonces[key.public_key] = nonce
-        tx = sign_transaction(key, "e2e-net", nonce, body)
-        return str(self.clients[index].post_tx(encode_transaction(tx))["tx_id"])
-
-    def committed(self, index: int, tx_id: str) -> bool:
-        try:
-            return self.clients[index].get(f"/txs/{tx_id}")["status"] == "committed"
-        except CliError:
-            return False
-
-    def assert_agreement(self, nodes: list[int], up_to: int) -> None:
-        for height in range(1, up_to + 1):
-            hashes = {self.clients[i].get(f"/blocks/{height}")["hash"] for i in nodes}
-            assert len(hashes) == 1, f"nodes {nodes} disagree at height {height}: {hashes}"
 
 
 @pytest.fixture
@@ -107,10 +31,6 @@ def network(tmp_path: Path) -> Iterator[Network]:
     finally:
         net.stop_all()
         shutil.rmtree(tmp_path / "net", ignore_errors=True)
-
-
-def record(number: int) -> RecordBody:
-    return RecordBody("invoice", number.to_bytes(32, "big"), amount=number)
 
 
 def test_four_validators_agree_survive_one_loss_stop_at_two_and_catch_up(network: Network) -> None:
