@@ -25,7 +25,7 @@ from danangchain.errors import KeystoreError
 from node.config import ConfigError
 from node.http.health import DEFAULT_MAX_BLOCKS_BEHIND
 from node.storage.store import StoreError
-from node.wiring import run_node
+from node.wiring import NodeStopped, run_node
 
 
 @click.group()
@@ -60,6 +60,8 @@ def node_start(home: Path, password_file: Path | None, log_level: str) -> None:
         run_node(home, password)
     except (ConfigError, StoreError) as exc:
         raise CliError(str(exc)) from None
+    except NodeStopped as exc:
+        raise CliError(str(exc), EXIT_REFUSED) from None
     except KeystoreError as exc:
         raise CliError(f"cannot unlock the node key: {exc}") from None
     except ValueError as exc:

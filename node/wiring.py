@@ -1,4 +1,5 @@
-"""Start a node from its home folder: config, genesis, key, store, engine, API and peers."""
+"""The one module that joins the core, the store and the clock: start a node from its home
+folder (config, genesis, key, store, ledger, consensus driver, API and peer server)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ from danangchain.genesis import Genesis, decode_genesis_json
 from node.chain.ledger import Limits, NodeLedger
 from node.config import ConfigError, NodeConfig, load_config, parse_allowed_peers
 from node.consensus.driver import ConsensusDriver
-from node.engine import SoloEngine
 from node.http.api import create_app
-from node.http.operator import ENGINE
+from node.http.operator import PEERS
 from node.keyfile import read_keystore, unlock_key
 from node.storage.store import Store
 from node.tls import client_context, server_context
@@ -39,12 +39,6 @@ def load_genesis(config: NodeConfig) -> Genesis:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def is_solo_validator(ledger: NodeLedger, key: ed25519.SigningKey) -> bool:
-    """Tell whether this node is the only validator: then it needs no consensus traffic."""
-    validators = ledger.get_validator_set().validators
-    return len(validators) == 1 and validators[0].public_key == key.public_key
-
-
 async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event) -> None:
     """Run a node until `stop` is set: API, block production and, in a network, its peers."""
     genesis = load_genesis(config)
@@ -53,39 +47,38 @@ async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event
     try:
         limits = Limits(config.block_max_txs, config.mempool_max_txs, config.mempool_max_bytes)
         ledger = NodeLedger(genesis, store, limits)
+        driver = ConsensusDriver(
+            ledger,
+            key,
+            list(config.peers),
+            allowed_peers=parse_allowed_peers(config),
+            client_ssl=client_context(config) if config.p2p_tls else None,
+            min_block_interval_s=config.block_min_interval_ms / 1000,
+        )
+        api = create_app(ledger, node_info(config, key))
+        api[PEERS] = driver  # metrics and readiness read its peers
         api_ssl = server_context(config, False) if config.api_tls else None
-        apps = [
-            (create_app(ledger, node_info(config, key)), config.api_host, config.api_port, api_ssl)
-        ]
-        if is_solo_validator(ledger, key):
-            engine: Any = SoloEngine(
-                ledger, key, config.block_min_interval_ms / 1000, parse_allowed_peers(config)
-            )
-        else:
-            engine = ConsensusDriver(
-                ledger,
-                key,
-                list(config.peers),
-                allowed_peers=parse_allowed_peers(config),
-                client_ssl=client_context(config) if config.p2p_tls else None,
-            )
         peer_ssl = server_context(config, True) if config.p2p_tls else None
-        apps.append((engine.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl))
-        apps[0][0][ENGINE] = engine  # metrics and readiness read its peers
+        apps = [
+            (api, config.api_host, config.api_port, api_ssl),
+            (driver.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl),
+        ]
         for app, host, port, context in apps:
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
             await web.TCPSite(runner, host, port, ssl_context=context).start()
         print(f"node {config.name} serving the API on {config.api_url}", flush=True)
-        task = asyncio.create_task(_guard(engine.run(), stop))
+        task = asyncio.create_task(_guard(driver.run(), stop))
         await stop.wait()
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        (failure,) = await asyncio.gather(task, return_exceptions=True)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
         store.close()
+    if isinstance(failure, NodeStopped):
+        raise failure
 
 
 def node_info(config: NodeConfig, key: ed25519.SigningKey) -> dict[str, str]:
@@ -97,15 +90,20 @@ def node_info(config: NodeConfig, key: ed25519.SigningKey) -> dict[str, str]:
     }
 
 
+class NodeStopped(Exception):
+    """Consensus failed: the node stopped instead of limping on (its log says why)."""
+
+
 async def _guard(coroutine: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    """Run the engine; if it fails, log why and stop the whole node instead of limping on."""
+    """Run consensus; if it fails, log why and stop the whole node instead of limping on."""
     try:
         await coroutine
     except asyncio.CancelledError:
         raise
-    except Exception:
-        log.exception("block production failed; stopping the node")
+    except Exception as exc:
+        log.exception("consensus failed; stopping the node")
         stop.set()
+        raise NodeStopped(f"consensus failed and the node stopped: {exc}") from exc
 
 
 async def _serve_until_signalled(config: NodeConfig, key: ed25519.SigningKey) -> None:

@@ -1,13 +1,15 @@
 """The node's ledger service: joins the pure core, the store, the mempool and the clock.
 
-A block-production engine (the single-validator `SoloEngine` now, the BFT driver
-later) uses exactly three calls: `propose_block`, `validate_block` and `commit`.
+The consensus driver uses exactly three calls to make blocks: `propose_block`,
+`validate_block` and `commit`. Reads go through `reads` (node/chain/reads.py); what
+happens is published as typed events (node/chain/events.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -27,13 +29,14 @@ from danangchain.ledger import (
     get_validator_set,
     make_candidate,
 )
-from danangchain.proof import Handover, InclusionProof, make_inclusion_proof
 from danangchain.state import Member, StateView
 from danangchain.transaction import compute_tx_id, decode_transaction
-from danangchain.validators import CommitCertificate, ValidatorSet, decode_validator_set
+from danangchain.validators import CommitCertificate, ValidatorSet
+from node.chain.events import BlockCommitted, Subscribers, TxAdmitted
 from node.chain.mempool import Mempool, MempoolFull
-from node.chain.signatures import verify_transaction
-from node.storage.store import Store, StoreError
+from node.chain.reads import ChainReader
+from node.chain.signatures import SignatureChecks
+from node.storage.store import Store
 
 MAX_REMEMBERED_REJECTIONS = 10_000
 
@@ -61,21 +64,30 @@ class NodeLedger:
         store: Store,
         limits: Limits,
         clock: Callable[[], int] = wall_clock_ms,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.genesis = genesis
         self.chain_id = genesis.chain_id
-        self.store = store
+        self._store = store
         self.limits = limits
         self.clock = clock
+        self.timer = timer
         store.initialise(genesis.hash, compute_genesis_writes(genesis), get_genesis_tip(genesis))
         self.tip: ChainTip = store.get_tip()
-        self.mempool = Mempool(self.chain_id, limits.mempool_max_txs, limits.mempool_max_bytes)
+        self.signatures = SignatureChecks()
+        self.mempool = Mempool(
+            self.chain_id,
+            limits.mempool_max_txs,
+            limits.mempool_max_bytes,
+            self.signatures.verify_transaction,
+        )
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
-        self.tx_listeners: list[Callable[[bytes, bool], None]] = []
-        self.commit_listeners: list[Callable[[BlockResult, CommitCertificate], None]] = []
+        self.admitted: Subscribers[TxAdmitted] = Subscribers()
+        self.committed: Subscribers[BlockCommitted] = Subscribers()
         # Refusals and other events by name (peer messages refused, evidence, ...).
         self.counters: dict[str, int] = {}
+        self.reads = ChainReader(self, store)
         self.started_ms = clock()
         self._unsaved: list[tuple[bytes, bytes]] | None = None
         self.restored = self._restore_pending()
@@ -87,11 +99,11 @@ class NodeLedger:
         They are tried in (sender, nonce) order, in passes until one admits nothing more,
         since one can depend on another (an admission, then the member's first record)."""
         waiting = []
-        for tx_id, tx_bytes in self.store.list_pending():
+        for tx_id, tx_bytes in self._store.list_pending():
             try:
                 tx = decode_transaction(tx_bytes)
             except InvalidTransaction:
-                self.store.forget_pending([tx_id])
+                self._store.forget_pending([tx_id])
                 continue
             waiting.append(make_candidate(tx, tx_bytes))
         waiting.sort(key=lambda candidate: (candidate.tx.sender, candidate.tx.nonce))
@@ -100,11 +112,11 @@ class NodeLedger:
             refused: list[tuple[Candidate, InvalidTransaction]] = []
             for candidate in waiting:
                 try:
-                    if self.store.get_tx_location(candidate.tx_id) is not None:
+                    if self._store.get_tx_location(candidate.tx_id) is not None:
                         raise InvalidTransaction.of(
                             "transaction is already committed", rule="duplicate"
                         )
-                    self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
+                    self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
                 except InvalidTransaction as exc:
                     refused.append((candidate, exc))
                     continue
@@ -130,22 +142,21 @@ class NodeLedger:
         """
         tx = decode_transaction(tx_bytes)
         candidate = make_candidate(tx, tx_bytes)
-        if self.store.get_tx_location(candidate.tx_id) is not None:
+        if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
-        self.mempool.admit(candidate, self.store.state, self.tip.height + 1)
+        self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
         # The node keeps what its own clients sent until it commits (their 202 is a
         # promise); a peer's transaction is kept by the peer that accepted it.
         if not from_peer:
             self._keep(candidate.tx_id, tx_bytes)
         self.rejections.pop(candidate.tx_id, None)
         self.tx_arrived.set()
-        for listener in self.tx_listeners:
-            listener(tx_bytes, from_peer)
+        self.admitted.publish(TxAdmitted(tx_bytes, candidate.tx_id, from_peer))
         return candidate.tx_id
 
     def _keep(self, tx_id: bytes, tx_bytes: bytes) -> None:
         if self._unsaved is None:
-            self.store.put_pending([(tx_id, tx_bytes)])
+            self._store.put_pending([(tx_id, tx_bytes)])
         else:
             self._unsaved.append((tx_id, tx_bytes))
 
@@ -158,41 +169,27 @@ class NodeLedger:
             yield
         finally:
             unsaved, self._unsaved = self._unsaved, None
-            self.store.put_pending(unsaved)
-
-    def prove(self, block: Block, index: int, certificate: CommitCertificate) -> InclusionProof:
-        """Return the inclusion proof of a committed block's transaction, with the
-        hand-over of every validator set change below its height."""
-        handovers = []
-        for starts, encoded in self.store.list_validator_set_changes(block.height):
-            handed = self.store.get_block(starts - 1)
-            handed_certificate = self.store.get_certificate(starts - 1)
-            if handed is None or handed_certificate is None:
-                raise StoreError(f"the store lacks block {starts - 1} or its certificate")
-            handovers.append(
-                Handover(handed.header, handed_certificate, decode_validator_set(encoded))
-            )
-        return make_inclusion_proof(self.genesis, block, index, certificate, tuple(handovers))
+            self._store.put_pending(unsaved)
 
     def get_pending_member(self, address: bytes) -> Member | None:
         """Return an address's member entry with pending transactions applied."""
-        return self.mempool.pending_view(self.store.state).get_member(address)
+        return self.mempool.pending_view(self._store.state).get_member(address)
 
     def get_committed_view(self) -> StateView:
         """Return a read-only view of committed state."""
-        return StateView(self.store.state)
+        return StateView(self._store.state)
 
     def get_validator_set(self) -> ValidatorSet:
         """Return the validator set that signs the next height."""
-        return get_validator_set(self.store.state)
+        return get_validator_set(self._store.state)
 
     # Block production: the engine's three calls
 
     def propose_block(self, proposer: bytes) -> BlockResult:
         """Build the next block from the mempool, dropping what no longer applies."""
-        last_commit = self.store.get_certificate(self.tip.height) if self.tip.height else None
+        last_commit = self._store.get_certificate(self.tip.height) if self.tip.height else None
         result, rejected = build_block(
-            self.store.state,
+            self._store.state,
             self.tip,
             self.chain_id,
             self.mempool.candidates(self.limits.block_max_txs),
@@ -205,7 +202,7 @@ class NodeLedger:
             self._forget_refused(rejected)
             self._forget_refused(
                 self.mempool.remove(
-                    [tx_id for tx_id, _ in rejected], self.store.state, self.tip.height + 1
+                    [tx_id for tx_id, _ in rejected], self._store.state, self.tip.height + 1
                 )
             )
         return result
@@ -214,7 +211,7 @@ class NodeLedger:
         """Validate a block proposed by another validator; raise InvalidBlock."""
         verified = self._verify_unknown_signatures(block)
         return apply_block(
-            self.store.state,
+            self._store.state,
             self.tip,
             self.chain_id,
             block,
@@ -230,7 +227,7 @@ class NodeLedger:
             if tx_id in self.mempool:
                 continue
             try:
-                verify_transaction(tx)
+                self.signatures.verify_transaction(tx)
             except InvalidTransaction:
                 continue
             verified.add(tx_id)
@@ -239,19 +236,38 @@ class NodeLedger:
     def commit(self, result: BlockResult, certificate: CommitCertificate) -> None:
         """Write a certified block in one synced batch, then update the mempool."""
         tip = get_tip_after(result)
-        self.store.commit(result, certificate, tip)
+        started = self.timer()
+        self._store.commit(result, certificate, tip)
+        write_seconds = self.timer() - started
         self.tip = tip
-        dropped = self.mempool.remove(result.tx_ids, self.store.state, tip.height + 1)
+        dropped = self.mempool.remove(result.tx_ids, self._store.state, tip.height + 1)
         self._forget_refused(dropped)
         if not len(self.mempool):
             self.tx_arrived.clear()
-        for listener in self.commit_listeners:
-            listener(result, certificate)
+        self.committed.publish(BlockCommitted(result, certificate, write_seconds))
+
+    def count(self, what: str, by: int = 1) -> None:
+        """Add to one of the node's named counters (refusals, evidence, ...)."""
+        self.counters[what] = self.counters.get(what, 0) + by
+
+    # What the consensus driver keeps across restarts
+
+    def load_signing_record(self) -> bytes | None:
+        """Return what this validator last signed, as persisted, or None."""
+        return self._store.get_signing_record()
+
+    def save_signing_record(self, record: bytes) -> None:
+        """Sync what this validator is about to sign to disk, before the message leaves."""
+        self._store.put_signing_record(record)
+
+    def keep_evidence(self, height: int, evidence: bytes) -> None:
+        """Keep two conflicting signed votes of one validator."""
+        self._store.put_evidence(height, hashlib.sha256(evidence).digest(), evidence)
 
     def _forget_refused(self, rejected: list[tuple[bytes, InvalidTransaction]]) -> None:
         """Forget pending transactions that became invalid, keeping the reason each was
         dropped for clients that ask later."""
-        self.store.forget_pending([tx_id for tx_id, _ in rejected])
+        self._store.forget_pending([tx_id for tx_id, _ in rejected])
         for tx_id, error in rejected:
             self.rejections[tx_id] = f"{error.code}: {error}"
         while len(self.rejections) > MAX_REMEMBERED_REJECTIONS:

@@ -14,12 +14,13 @@ outcome depends on nothing else but the transaction and the height stamped in re
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from danangchain.errors import InvalidTransaction
 from danangchain.ledger import Candidate
 from danangchain.rules import apply_transaction
 from danangchain.state import StateReader, StateView
+from danangchain.transaction import Transaction
 from node.chain.signatures import verify_transaction
 
 Effects = tuple[dict[bytes, bytes | None], dict[bytes, bytes | None]]
@@ -47,8 +48,15 @@ class _ReadRecorder:
 class Mempool:
     """Pending transactions in admission order, with their combined effect on state."""
 
-    def __init__(self, chain_id: str, max_txs: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        chain_id: str,
+        max_txs: int,
+        max_bytes: int,
+        verify: Callable[[Transaction], None] = verify_transaction,
+    ) -> None:
         self.chain_id = chain_id
+        self.verify = verify
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._entries: OrderedDict[bytes, Candidate] = OrderedDict()
@@ -89,7 +97,7 @@ class Mempool:
         pending = self.pending_view(state)
         effects = self._apply(candidate, pending, next_height)
         # Verify the signature last: it is the costly check, and done once per node.
-        verify_transaction(candidate.tx)
+        self.verify(candidate.tx)
         for key, value in effects[1].items():
             pending.put(key, value)
         self._entries[candidate.tx_id] = candidate

@@ -21,9 +21,6 @@ from danangchain.transaction import Transaction, verify_transaction_signature
 
 KINDS = ("transaction", "vote", "peer_request")
 RESULTS = ("valid", "invalid")
-CHECKED: Counter[tuple[str, str]] = Counter()
-"""Every signature this process checked, by (kind, result): the exact count /metrics
-exports. One node runs per process; in-process tests read differences."""
 
 
 def sodium_equation(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -35,21 +32,34 @@ def sodium_equation(public_key: bytes, message: bytes, signature: bytes) -> bool
     return True
 
 
-def is_valid_signature(
-    public_key: bytes, message: bytes, signature: bytes, kind: str = "vote"
-) -> bool:
-    """Tell whether the core's strict verifier accepts a signature (libsodium equation);
-    count the check under `kind` (a consensus "vote" or a "peer_request")."""
-    valid = ed25519.is_valid_signature(public_key, message, signature, sodium_equation)
-    CHECKED[kind, "valid" if valid else "invalid"] += 1
-    return valid
+def is_valid_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Tell whether the core's strict verifier accepts a signature (libsodium equation)."""
+    return ed25519.is_valid_signature(public_key, message, signature, sodium_equation)
 
 
 def verify_transaction(tx: Transaction) -> None:
     """Verify a transaction's signature strictly; raise InvalidTransaction if it fails."""
-    try:
-        verify_transaction_signature(tx, sodium_equation)
-    except InvalidTransaction:
-        CHECKED["transaction", "invalid"] += 1
-        raise
-    CHECKED["transaction", "valid"] += 1
+    verify_transaction_signature(tx, sodium_equation)
+
+
+class SignatureChecks:
+    """One node's signature checks, counted by (kind, result): the exact numbers its
+    /metrics exports. Each node owns one, so two nodes in a process never mix counts."""
+
+    def __init__(self) -> None:
+        self.checked: Counter[tuple[str, str]] = Counter()
+
+    def is_valid(self, public_key: bytes, message: bytes, signature: bytes, kind: str) -> bool:
+        """Check a consensus message's ("vote") or a peer request's signature; count it."""
+        valid = is_valid_signature(public_key, message, signature)
+        self.checked[kind, "valid" if valid else "invalid"] += 1
+        return valid
+
+    def verify_transaction(self, tx: Transaction) -> None:
+        """Verify a transaction's signature; count it; raise InvalidTransaction if it fails."""
+        try:
+            verify_transaction(tx)
+        except InvalidTransaction:
+            self.checked["transaction", "invalid"] += 1
+            raise
+        self.checked["transaction", "valid"] += 1

@@ -14,14 +14,12 @@ from danangchain.address import decode_address, encode_address
 from danangchain.encoding import unpack
 from danangchain.errors import AddressError, DanangChainError, DecodeError, InvalidTransaction
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
-from danangchain.ledger import get_validator_set
 from danangchain.proof import encode_proof_json
 from danangchain.rules import get_sender_address
-from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_VALIDATOR_VOTE
-from danangchain.transaction import MAX_TX_SIZE, compute_tx_id
-from danangchain.validators import decode_validator_set
+from danangchain.transaction import MAX_TX_SIZE
 from node.chain.ledger import NodeLedger
 from node.chain.mempool import MempoolFull
+from node.chain.reads import StoreError
 from node.http.health import parse_count
 from node.http.operator import add_operator_routes
 from node.http.views import (
@@ -33,7 +31,6 @@ from node.http.views import (
     render_transaction,
     render_validator,
 )
-from node.storage.store import StoreError
 
 log = logging.getLogger("danangchain.api")
 
@@ -116,7 +113,7 @@ async def get_status(request: web.Request) -> web.Response:
     """GET /status: the chain and this node at a glance."""
     ledger = request.app[LEDGER]
     tip = ledger.tip
-    validators = get_validator_set(ledger.store.state)
+    validators = ledger.get_validator_set()
     info: dict[str, str] = request.app[NODE_INFO]
     return web.json_response(
         {
@@ -194,27 +191,23 @@ async def get_tx(request: web.Request) -> web.Response:
     """GET /txs/{id}: pending, committed (height, index), rejected, or unknown."""
     ledger = request.app[LEDGER]
     tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
-    location = ledger.store.get_tx_location(tx_id)
-    if location is not None:
-        height, index = location
-        block = ledger.store.get_block(height)
-        assert block is not None
+    status = ledger.reads.tx_status(tx_id)
+    committed = status.committed
+    if committed is not None:
         return web.json_response(
             {
                 "status": "committed",
-                "height": height,
-                "index": index,
-                "block_hash": block.hash.hex(),
-                "tx": render_transaction(
-                    block.transactions[index], tx_id, ledger.get_committed_view()
-                ),
+                "height": committed.height,
+                "index": committed.index,
+                "block_hash": committed.block.hash.hex(),
+                "tx": render_transaction(committed.tx, tx_id, ledger.get_committed_view()),
             }
         )
-    if tx_id in ledger.mempool:
+    if status.state == "pending":
         return web.json_response({"status": "pending", "tx_id": tx_id.hex()})
-    if tx_id in ledger.rejections:
+    if status.state == "rejected":
         return web.json_response(
-            {"status": "rejected", "tx_id": tx_id.hex(), "reason": ledger.rejections[tx_id]}
+            {"status": "rejected", "tx_id": tx_id.hex(), "reason": status.reason}
         )
     return json_error(404, "not_found", "no such transaction", status="unknown", tx_id=tx_id.hex())
 
@@ -226,13 +219,13 @@ async def get_block(request: web.Request) -> web.Response:
     height = ledger.tip.height if text == "latest" else parse_height(text)
     if height == 0 and text == "latest":
         return json_error(404, "not_found", "no block has been committed yet")
-    block = ledger.store.get_block(height) if height > 0 else None
+    block = ledger.reads.block(height)
     if block is None:
         return json_error(
             404, "not_found", f"no block at height {height} (tip {ledger.tip.height})"
         )
     return web.json_response(
-        render_block(block, ledger.store.get_certificate(height), ledger.get_committed_view())
+        render_block(block, ledger.reads.certificate(height), ledger.get_committed_view())
     )
 
 
@@ -247,7 +240,7 @@ async def get_account(request: web.Request) -> web.Response:
     if member is None:
         return json_error(404, "not_found", f"{encode_address(address)} is not a member")
     account = render_member(address, member, ledger.get_pending_member(address))
-    account["records"] = [rid.hex() for rid in ledger.store.get_record_ids_of(address)]
+    account["records"] = [rid.hex() for rid in ledger.reads.records_of(address)]
     return web.json_response(account)
 
 
@@ -262,22 +255,15 @@ async def get_key(request: web.Request) -> web.Response:
 async def get_validators(request: web.Request) -> web.Response:
     """GET /validators[?height=H]: the set that signs a height, and the votes pending."""
     ledger = request.app[LEDGER]
-    tip = ledger.tip.height
     text = request.query.get("height")
-    height = tip + 1 if text is None else parse_height(text)
-    if height < 1 or height > tip + 2:
-        raise ApiError(400, "bad_height", f"the set is known for heights 1..{tip + 2}")
-    if height == tip + 2:
-        data = ledger.store.state.get(KEY_NEXT_VALIDATORS)
-    else:
-        data = ledger.store.get_validator_set_bytes(height)
-    if data is None:
-        raise StoreError(f"the store lacks the validator set of height {height}")
-    validator_set = decode_validator_set(data)
+    height = ledger.tip.height + 1 if text is None else parse_height(text)
+    try:
+        validator_set = ledger.reads.validator_set_at(height)
+    except ValueError as exc:
+        raise ApiError(400, "bad_height", str(exc)) from None
     current = ledger.get_validator_set()
     pending = [
-        render_pending_vote(value, current)
-        for _, value in ledger.store.scan_state(PREFIX_VALIDATOR_VOTE)
+        render_pending_vote(value, current) for value in ledger.reads.pending_validator_votes()
     ]
     return web.json_response(
         {
@@ -304,19 +290,12 @@ async def get_tx_proof(request: web.Request) -> web.Response:
     """GET /proofs/tx/{id}: the inclusion proof of a committed transaction (JSON)."""
     ledger = request.app[LEDGER]
     tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
-    location = ledger.store.get_tx_location(tx_id)
-    if location is None:
+    committed = ledger.reads.committed_tx(tx_id)
+    if committed is None:
         pending = tx_id in ledger.mempool
         message = "the transaction is pending, not committed" if pending else "no such transaction"
         return json_error(404, "not_found", message, tx_id=tx_id.hex())
-    height, index = location
-    block = ledger.store.get_block(height)
-    certificate = ledger.store.get_certificate(height)
-    if block is None or certificate is None or index >= len(block.tx_bytes):
-        raise StoreError(f"the store lacks block {height} or its certificate")
-    if compute_tx_id(block.tx_bytes[index]) != tx_id:
-        raise StoreError(f"the transaction index disagrees with block {height}")
-    proof = ledger.prove(block, index, certificate)
+    proof = ledger.reads.prove(committed)
     return web.Response(text=encode_proof_json(proof), content_type="application/json")
 
 
@@ -327,7 +306,7 @@ async def get_evidence(request: web.Request) -> web.Response:
         limit = parse_count(request, "limit", DEFAULT_EVIDENCE_LIMIT)
     except ValueError as exc:
         return json_error(400, "bad_query", str(exc))
-    kept = ledger.store.list_evidence(limit)
+    kept = ledger.reads.evidence(limit)
     evidence = []
     for encoded in kept:
         try:
@@ -346,11 +325,7 @@ async def get_chain_export(request: web.Request) -> web.StreamResponse:
     chunk = bytearray(encode_export_header(ledger.genesis, tip.height))
     try:
         for height in range(1, tip.height + 1):
-            block_bytes = ledger.store.read_block_bytes(height)
-            certificate_bytes = ledger.store.read_certificate_bytes(height)
-            if block_bytes is None or certificate_bytes is None:
-                raise StoreError(f"the store lacks block {height} or its certificate")
-            chunk += encode_block_record(block_bytes, certificate_bytes)
+            chunk += encode_block_record(*ledger.reads.export_record(height))
             if len(chunk) >= EXPORT_CHUNK_SIZE:
                 await response.write(bytes(chunk))
                 chunk.clear()

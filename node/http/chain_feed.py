@@ -1,10 +1,11 @@
 """A feed of committed blocks for the events websocket, the metrics and the explorer.
 
-The ledger hands each committed block to `on_commit` (already decoded, with its
-transaction ids and certificate), which only queues it; a background task publishes the
-queue in height order, off the commit path. A block not in the queue (committed before
-the feed was listening, or more than FRESH_BLOCKS behind) is read from the store.
-Handlers that want an up-to-date view call `poll()` themselves first.
+The ledger's commit event hands each committed block to `on_commit` (already decoded,
+with its transaction ids and certificate), which only queues it and wakes the feed's
+task; the task publishes the queue in height order, off the commit path. Nothing polls.
+A block not in the queue (committed before the feed was listening, or more than
+FRESH_BLOCKS behind) is read through the ledger's read facade. Handlers that want an
+up-to-date view call `catch_up()` themselves first.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from danangchain.address import encode_address
-from danangchain.block import Block, Header, compute_header_hash, decode_header_fields
-from danangchain.encoding import expect_list, unpack
-from danangchain.ledger import BlockResult
+from danangchain.block import Block, Header, compute_header_hash
 from danangchain.rules import get_concerned_addresses
 from danangchain.state import StateView
 from danangchain.transaction import (
@@ -31,13 +30,13 @@ from danangchain.transaction import (
     compute_tx_id,
 )
 from danangchain.validators import CommitCertificate
+from node.chain.events import BlockCommitted
 from node.chain.ledger import NodeLedger
 from node.http.views import render_transaction
 
 log = logging.getLogger("danangchain.feed")
 
-POLL_S = 0.025
-FAILED_POLL_PAUSE_S = 5.0
+FAILED_PUBLISH_PAUSE_S = 5.0
 RECENT_BLOCKS = 720
 SEED_BLOCKS = 120
 SUBSCRIBER_QUEUE = 12_000  # more than two full blocks of transaction events
@@ -104,14 +103,6 @@ class Subscription:
             self.lagged = True
 
 
-def read_header(ledger: NodeLedger, height: int) -> Header | None:
-    """Return a stored block's header without decoding its transactions."""
-    data = ledger.store.get_block_bytes(height)
-    if data is None:
-        return None
-    return decode_header_fields(expect_list(unpack(data, max_size=len(data)), 3, "block")[0])
-
-
 def summarise(header: Header, certificate: CommitCertificate | None) -> BlockSummary:
     """Return the summary of a block from its header and its own certificate."""
     return BlockSummary(
@@ -131,12 +122,11 @@ class ChainFeed:
     def __init__(
         self,
         ledger: NodeLedger,
-        poll_s: float = POLL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ledger = ledger
-        self.poll_s = poll_s
         self.clock = clock
+        self.wake = asyncio.Event()
         self.height = ledger.tip.height
         self.recent: deque[BlockSummary] = deque(maxlen=RECENT_BLOCKS)
         self.last_signed: dict[bytes, int] = {}
@@ -149,26 +139,30 @@ class ChainFeed:
     def seed(self) -> None:
         """Load the summaries of the last blocks, for the chart and the validators' table."""
         for height in range(max(1, self.height - SEED_BLOCKS + 1), self.height + 1):
-            header = read_header(self.ledger, height)
+            header = self.ledger.reads.header(height)
             if header is not None:
-                self._remember(summarise(header, self.ledger.store.get_certificate(height)))
+                self._remember(summarise(header, self.ledger.reads.certificate(height)))
 
     async def run(self) -> None:
-        """Poll the tip until cancelled; a failed poll is logged and tried again later."""
+        """Publish committed blocks as they come, until cancelled; a failure to publish is
+        logged and tried again later."""
         while True:
-            await asyncio.sleep(self.poll_s)
+            await self.wake.wait()
+            self.wake.clear()
             try:
-                self.poll()
+                self.catch_up()
             except Exception:
                 log.exception("the chain feed could not read block %d", self.height + 1)
-                await asyncio.sleep(FAILED_POLL_PAUSE_S)
+                await asyncio.sleep(FAILED_PUBLISH_PAUSE_S)
+                self.wake.set()
 
-    def on_commit(self, result: BlockResult, certificate: CommitCertificate) -> None:
-        """Queue a block the ledger just committed, for the next poll to publish."""
-        self.fresh.append((result.block, result.tx_ids, certificate))
+    def on_commit(self, event: BlockCommitted) -> None:
+        """Queue a block the ledger just committed and wake the publishing task."""
+        self.fresh.append((event.result.block, event.result.tx_ids, event.certificate))
+        self.wake.set()
 
-    def poll(self) -> None:
-        """Publish every block committed since the last poll, in height order."""
+    def catch_up(self) -> None:
+        """Publish every block committed and not yet published, in height order."""
         while self.height < self.ledger.tip.height:
             self._publish(self.height + 1)
             self.height += 1
@@ -177,7 +171,7 @@ class ChainFeed:
         """Add an events client, who hears of blocks after the current tip; 503 if too many."""
         if len(self.subscribers) >= MAX_SUBSCRIBERS:
             raise web.HTTPServiceUnavailable(reason="too many event subscribers")
-        self.poll()
+        self.catch_up()
         subscription = Subscription(address, kinds)
         self.subscribers.add(subscription)
         return subscription
@@ -206,12 +200,13 @@ class ChainFeed:
 
     def _read(self, height: int) -> CommittedBlock | None:
         """Describe a committed block from the store, decoding it only if someone needs it."""
-        certificate = self.ledger.store.get_certificate(height)
+        reads = self.ledger.reads
+        certificate = reads.certificate(height)
         wants_block = any("tx" in s.kinds for s in self.subscribers) or any(
             o.wants_transactions() for o in self.observers
         )
-        block = self.ledger.store.get_block(height) if wants_block else None
-        header = block.header if block is not None else read_header(self.ledger, height)
+        block = reads.block(height) if wants_block else None
+        header = block.header if block is not None else reads.header(height)
         if header is None:
             return None
         tx_ids = tuple(compute_tx_id(raw) for raw in block.tx_bytes) if block else ()

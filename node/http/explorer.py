@@ -20,9 +20,9 @@ from danangchain import __version__
 from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.errors import AddressError, DanangChainError
 from danangchain.proof import check_inclusion_proof
-from danangchain.state import PREFIX_MEMBER, decode_member
 from danangchain.transaction import RecordBody
-from node.http.chain_feed import BlockSummary, ChainFeed, read_header, summarise
+from node.chain.reads import CommittedTx
+from node.http.chain_feed import BlockSummary, ChainFeed, summarise
 from node.http.events import FEED
 from node.http.views import render_transaction
 
@@ -108,7 +108,7 @@ def proposer_names(feed: ChainFeed) -> dict[bytes, str]:
 async def page_index(request: web.Request) -> web.Response:
     """GET /: status, live chart, latest blocks, validators and members."""
     feed = request.app[FEED]
-    feed.poll()
+    feed.catch_up()
     ledger = feed.ledger
     latest = list(reversed(_latest_summaries(feed, LATEST_BLOCKS)))
     validator_set = ledger.get_validator_set()
@@ -175,12 +175,7 @@ def resolve_search(feed: ChainFeed, query: str) -> str | None:
     if len(value) != 32:
         return None
     # A record's id is the id of the transaction that made it: both lead to that page.
-    known = (
-        ledger.store.get_tx_location(value) is not None
-        or value in ledger.mempool
-        or value in ledger.rejections
-    )
-    return f"/explorer/txs/{value.hex()}" if known else None
+    return f"/explorer/txs/{value.hex()}" if ledger.reads.is_known_tx(value) else None
 
 
 async def page_block(request: web.Request) -> web.Response:
@@ -189,10 +184,10 @@ async def page_block(request: web.Request) -> web.Response:
     ledger = feed.ledger
     text = request.match_info["height"]
     height = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else 0
-    block = ledger.store.get_block(height) if height > 0 else None
+    block = ledger.reads.block(height)
     if block is None:
         return not_found(request, f"no block at height {text} (the tip is {ledger.tip.height})")
-    certificate = ledger.store.get_certificate(height)
+    certificate = ledger.reads.certificate(height)
     view = ledger.get_committed_view()
     txs = [
         render_transaction(tx, None, view) | {"index": index}
@@ -218,22 +213,18 @@ async def page_tx(request: web.Request) -> web.Response:
         tx_id = bytes.fromhex(text)
     except ValueError:
         tx_id = b""
-    location = ledger.store.get_tx_location(tx_id) if len(tx_id) == 32 else None
-    if location is None:
-        if tx_id in ledger.mempool:
-            return render_page(request, "tx_waiting.html", tx_id=text, state="pending", reason="")
-        if tx_id in ledger.rejections:
-            reason = ledger.rejections[tx_id]
-            return render_page(
-                request, "tx_waiting.html", tx_id=text, state="rejected", reason=reason
-            )
+    if len(tx_id) != 32:
         return not_found(request, f"no transaction {text}")
-    height, index = location
-    block = ledger.store.get_block(height)
-    certificate = ledger.store.get_certificate(height)
-    if block is None or certificate is None:
-        return not_found(request, f"block {height} is missing from this node's store")
-    tx = block.transactions[index]
+    status = ledger.reads.tx_status(tx_id)
+    committed = status.committed
+    if committed is None:
+        if status.state == "unknown":
+            return not_found(request, f"no transaction {text}")
+        reason = status.reason or ""
+        return render_page(
+            request, "tx_waiting.html", tx_id=text, state=status.state, reason=reason
+        )
+    block, index, tx = committed.block, committed.index, committed.tx
     view = ledger.get_committed_view()
     record = view.get_record(tx_id)
     return render_page(
@@ -243,11 +234,11 @@ async def page_tx(request: web.Request) -> web.Response:
         is_record=isinstance(tx.body, RecordBody),
         record=record,
         counterparty=_address_text(record.counterparty) if record else None,
-        tx_height=height,
+        tx_height=block.height,
         index=index,
         block_hash=block.hash.hex(),
         block_time=block.header.time_ms,
-        proof=_describe_proof(feed, block, index, certificate),
+        proof=_describe_proof(feed, committed),
     )
 
 
@@ -265,7 +256,7 @@ async def page_account(request: web.Request) -> web.Response:
     if member is None:
         return not_found(request, f"{encode_address(address)} is not a member")
     records = []
-    for record_id in ledger.store.get_record_ids_of(address, limit=MAX_RECORDS):
+    for record_id in ledger.reads.records_of(address, limit=MAX_RECORDS):
         record = view.get_record(record_id)
         if record is not None:
             records.append({"id": record_id.hex(), "record": record})
@@ -290,34 +281,31 @@ def _latest_summaries(feed: ChainFeed, count: int) -> list[BlockSummary]:
     for height in range(max(1, tip - count + 1), tip + 1):
         summary = known.get(height)
         if summary is None:
-            header = read_header(feed.ledger, height)
+            header = feed.ledger.reads.header(height)
             if header is None:
                 continue
-            summary = summarise(header, feed.ledger.store.get_certificate(height))
+            summary = summarise(header, feed.ledger.reads.certificate(height))
         summaries.append(summary)
     return summaries
 
 
 def _list_members(feed: ChainFeed) -> list[dict[str, Any]]:
     """Return every member with its role, by address."""
-    members = []
-    for key, value in feed.ledger.store.scan_state(PREFIX_MEMBER):
-        try:
-            member = decode_member(value)
-        except DanangChainError:
-            continue
-        members.append({"address": encode_address(key[len(PREFIX_MEMBER) :]), "member": member})
-    return members
+    return [
+        {"address": encode_address(address), "member": member}
+        for address, member in feed.ledger.reads.members()
+    ]
 
 
 def _address_text(address: bytes | None) -> str | None:
     return None if address is None else encode_address(address)
 
 
-def _describe_proof(feed: ChainFeed, block: Any, index: int, certificate: Any) -> dict[str, Any]:
+def _describe_proof(feed: ChainFeed, committed: CommittedTx) -> dict[str, Any]:
     """Make the transaction's inclusion proof and check it against this node's genesis."""
     genesis = feed.ledger.genesis
-    proof = feed.ledger.prove(block, index, certificate)
+    block, certificate = committed.block, committed.certificate
+    proof = feed.ledger.reads.prove(committed)
     described: dict[str, Any] = {
         "tx_root": block.header.tx_root.hex(),
         "tx_count": block.header.tx_count,

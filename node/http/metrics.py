@@ -1,10 +1,10 @@
 """Prometheus metrics of one node, in a registry of its own (two nodes in one process
 do not share any state).
 
-Values that the node keeps anyway (height, mempool size, peers, the ledger's counters)
-are read when Prometheus scrapes; what happens over time (commits, their latency, the
-store's write time) is observed as it happens: commits through the chain feed, store
-writes by timing this node's `Store.commit`, submissions through `tx_listeners`.
+Values that the node keeps anyway (height, mempool size, peers, the ledger's counters and
+signature checks) are read when Prometheus scrapes; what happens over time (commits,
+their latency, the store's write time) is observed as it happens: commits through the
+chain feed, store writes and admissions through the ledger's typed events.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -20,11 +19,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from danangchain.transaction import compute_tx_id
+from node.chain.events import BlockCommitted, TxAdmitted
 from node.chain.ledger import NodeLedger
-from node.chain.signatures import CHECKED, KINDS, RESULTS
+from node.chain.signatures import KINDS, RESULTS
 from node.http.chain_feed import CommittedBlock
-from node.storage.store import Store
+from node.p2p.transport import PeerDirectory, PeerLink
 
 MAX_TRACKED_SUBMISSIONS = 100_000
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -58,10 +57,11 @@ class LedgerCollector(Collector):
         yield GaugeMetricFamily(
             "danangchain_peers_connected",
             "Peers whose last exchange succeeded.",
-            sum(1 for peer in peers if getattr(peer, "connected", False)),
+            sum(1 for peer in peers if peer.connected),
         )
         yield GaugeMetricFamily("danangchain_peers_configured", "Peers in config.", len(peers))
         yield from self._counters()
+        checked = self.ledger.signatures.checked
         signatures = CounterMetricFamily(
             "danangchain_signatures_verified",
             "Signatures this node checked, each once: transactions (from clients, peers and "
@@ -70,7 +70,7 @@ class LedgerCollector(Collector):
         )
         for kind in KINDS:
             for result in RESULTS:
-                signatures.add_metric([kind, result], CHECKED[kind, result])
+                signatures.add_metric([kind, result], checked[kind, result])
         yield signatures
 
     def _counters(self) -> Iterator[Metric]:
@@ -100,7 +100,7 @@ class NodeMetrics:
         self.ledger = ledger
         self.clock = clock
         self.registry = CollectorRegistry()
-        self.engine: Any = None
+        self.peers: PeerDirectory | None = None
         self.submitted: OrderedDict[bytes, tuple[float, str]] = OrderedDict()
         self.blocks = Counter(
             "danangchain_blocks_committed",
@@ -134,15 +134,16 @@ class NodeMetrics:
         )
         self.registry.register(LedgerCollector(ledger, self))
 
-    def peer_links(self) -> list[Any]:
-        """Return the consensus driver's peer links (none for a solo validator)."""
-        return list(getattr(self.engine, "peers", None) or [])
+    def peer_links(self) -> list[PeerLink]:
+        """Return the consensus driver's peer links (none in an app without a driver)."""
+        return [] if self.peers is None else list(self.peers.peers)
 
     # Observations
 
-    def on_tx_admitted(self, tx_bytes: bytes, from_peer: bool) -> None:
+    def on_tx_admitted(self, event: TxAdmitted) -> None:
         """Remember when a transaction was admitted, to measure its commit latency."""
-        self.submitted[compute_tx_id(tx_bytes)] = (self.clock(), "peer" if from_peer else "client")
+        source = "peer" if event.from_peer else "client"
+        self.submitted[event.tx_id] = (self.clock(), source)
         while len(self.submitted) > MAX_TRACKED_SUBMISSIONS:
             self.submitted.popitem(last=False)
 
@@ -164,24 +165,9 @@ class NodeMetrics:
                 latency = max(0.0, committed.seen_at - admitted_at)
                 self.commit_latency.labels(source).observe(latency)
 
-    def time_store_writes(self, store: Store) -> Callable[[], None]:
-        """Time every block write of this node's store; return the undo."""
-        write = store.commit
-
-        def timed(*args: Any, **kwargs: Any) -> None:
-            started = time.perf_counter()
-            try:
-                write(*args, **kwargs)
-            finally:
-                self.store_writes.observe(time.perf_counter() - started)
-
-        setattr(store, "commit", timed)  # noqa: B010 - this instance only, not the class
-
-        def undo() -> None:
-            if store.__dict__.get("commit") is timed:
-                del store.__dict__["commit"]
-
-        return undo
+    def on_block_committed(self, event: BlockCommitted) -> None:
+        """Observe how long the block's synced write took."""
+        self.store_writes.observe(event.write_seconds)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         """GET /metrics: the Prometheus text format."""

@@ -1,9 +1,9 @@
 """What a node serves besides the client API's core: metrics, health, events, the
 explorer and the OpenAPI document. `create_app` calls `add_operator_routes` once.
 
-One background task per app polls the ledger's tip (see node/chain_feed.py). The node's
-engine, set under ENGINE by node/run.py before the app starts, gives the peers; an app
-without one (tests in-process) has none.
+One background task per app publishes committed blocks as the ledger announces them (see
+node/http/chain_feed.py). The consensus driver, set under PEERS by node/wiring.py before
+the app starts, gives the peers; an app without one (tests in-process) has none.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from node.http.explorer import add_explorer_routes
 from node.http.health import Readiness, handle_health
 from node.http.metrics import NodeMetrics
 from node.http.openapi import handle_openapi
+from node.p2p.transport import PeerDirectory
 
-ENGINE = web.AppKey("engine", object)
+PEERS = web.AppKey("peers", PeerDirectory)
 METRICS = web.AppKey("metrics", NodeMetrics)
 
 
@@ -40,7 +41,7 @@ def add_operator_routes(
     readiness = Readiness(ledger, metrics.peer_links)
 
     async def get_metrics(request: web.Request) -> web.Response:
-        feed.poll()
+        feed.catch_up()
         return await metrics.handle_metrics(request)
 
     app.router.add_get("/metrics", get_metrics)
@@ -54,22 +55,20 @@ def add_operator_routes(
 
 
 async def _run_feed(app: web.Application) -> AsyncIterator[None]:
-    """Start the feed's poller and the metrics' hooks with the app; undo them at cleanup."""
+    """Start the feed's task and the metrics' subscriptions with the app; end them at cleanup."""
     feed, metrics = app[FEED], app[METRICS]
     ledger = feed.ledger
-    engine: Any = app.get(ENGINE)
-    metrics.engine = engine
+    metrics.peers = app.get(PEERS)
     feed.seed()
-    ledger.commit_listeners.append(feed.on_commit)
-    ledger.tx_listeners.append(metrics.on_tx_admitted)
-    undo_writes = metrics.time_store_writes(ledger.store)
+    unsubscribe = [
+        ledger.committed.subscribe(feed.on_commit),
+        ledger.committed.subscribe(metrics.on_block_committed),
+        ledger.admitted.subscribe(metrics.on_tx_admitted),
+    ]
     task = asyncio.create_task(feed.run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    undo_writes()
-    with contextlib.suppress(ValueError):
-        ledger.tx_listeners.remove(metrics.on_tx_admitted)
-    with contextlib.suppress(ValueError):
-        ledger.commit_listeners.remove(feed.on_commit)
+    for undo in unsubscribe:
+        undo()

@@ -13,9 +13,9 @@ import hashlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -23,7 +23,7 @@ from aiohttp import web
 from danangchain import ed25519
 from danangchain.encoding import pack, unpack
 from danangchain.errors import DanangChainError
-from node.chain import signatures
+from node.chain.signatures import SignatureChecks
 
 log = logging.getLogger("danangchain.p2p")
 
@@ -66,6 +66,7 @@ class PeerIdentity:
 def check_peer_request(
     chain_id: str,
     is_allowed: Callable[[bytes], bool],
+    checks: SignatureChecks,
     headers: Any,
     method: str,
     path: str,
@@ -86,7 +87,7 @@ def check_peer_request(
     if abs(now_ms - time_ms) > MAX_CLOCK_SKEW_MS:
         return "stale request"
     signed = compute_peer_signing_bytes(chain_id, method, path, time_ms, body)
-    if not signatures.is_valid_signature(key, signed, signature, kind="peer_request"):
+    if not checks.is_valid(key, signed, signature, "peer_request"):
         return "bad request signature"
     return None
 
@@ -194,6 +195,15 @@ async def _read_batch(request: web.Request) -> list[bytes]:
     return batch
 
 
+class PeerDirectory(Protocol):
+    """Whatever holds this node's links to its peers (the consensus driver)."""
+
+    @property
+    def peers(self) -> Sequence[PeerLink]:
+        """Return the links, one per peer."""
+        ...
+
+
 class PeerServer:
     """The routes peers call: each request must be signed by a node allowed to connect;
     handlers hand the work to the callbacks given."""
@@ -202,6 +212,7 @@ class PeerServer:
         self,
         chain_id: str,
         is_allowed: Callable[[bytes], bool],
+        checks: SignatureChecks,
         counters: dict[str, int],
         on_messages: Callable[[list[bytes]], None],
         on_txs: Callable[[list[bytes]], None],
@@ -210,6 +221,7 @@ class PeerServer:
     ) -> None:
         self.chain_id = chain_id
         self.is_allowed = is_allowed
+        self.checks = checks
         self.counters = counters
         self.on_messages = on_messages
         self.on_txs = on_txs
@@ -232,6 +244,7 @@ class PeerServer:
         reason = check_peer_request(
             self.chain_id,
             self.is_allowed,
+            self.checks,
             request.headers,
             request.method,
             request.path_qs,

@@ -1,5 +1,7 @@
-"""One node in-process: a real LevelDB store in a temporary folder, the ledger, the solo
-engine (driven by hand through `produce_one`) and the client API behind a test server."""
+"""One node in-process: a real LevelDB store in a temporary folder, the ledger and the
+client API behind a test server. The test plays the single validator: `produce_block`
+builds a block from the mempool through the ledger and certifies it with the validator's
+own precommit, as the consensus driver does for a network of one."""
 
 from __future__ import annotations
 
@@ -16,9 +18,8 @@ from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from danangchain.genesis import Genesis, make_genesis
 from danangchain.transaction import Body, MemberAdmitBody, encode_transaction, sign_transaction
-from danangchain.validators import Validator
+from danangchain.validators import PRECOMMIT, Validator, make_certificate, sign_vote
 from node.chain.ledger import Limits, NodeLedger
-from node.engine import SoloEngine
 from node.http.api import create_app
 from node.storage.store import Store
 
@@ -88,7 +89,6 @@ class Node:
     genesis: Genesis
     store: Store
     ledger: NodeLedger
-    engine: SoloEngine
     client: TestClient[Any, Any]
     stopped: bool = False
 
@@ -120,8 +120,13 @@ class Node:
         return str(document["tx_id"])
 
     def produce_block(self) -> None:
-        """Make one block from the mempool, as the engine's loop would."""
-        self.engine.produce_one()
+        """Make and commit one block from the mempool; none if nothing is pending."""
+        result = self.ledger.propose_block(VALIDATOR.public_key)
+        if not result.tx_ids:
+            return
+        block = result.block
+        vote = sign_vote(VALIDATOR, self.genesis.chain_id, PRECOMMIT, block.height, 0, block.hash)
+        self.ledger.commit(result, make_certificate([vote]))
 
     async def stop(self) -> None:
         """Close the API client and server, then the store; safe to call twice."""
@@ -150,7 +155,6 @@ async def start_node(tmp_path: Path) -> AsyncIterator[StartNode]:
         store = Store.open(str(folder))
         try:
             ledger = NodeLedger(genesis, store, limits or Limits(), clock=make_stepping_clock())
-            engine = SoloEngine(ledger, VALIDATOR, min_interval_s=0)
             client: TestClient[Any, Any] = TestClient(
                 TestServer(create_app(ledger, {"node_name": "integration"}))
             )
@@ -158,7 +162,7 @@ async def start_node(tmp_path: Path) -> AsyncIterator[StartNode]:
         except BaseException:
             store.close()
             raise
-        node = Node(folder, genesis, store, ledger, engine, client)
+        node = Node(folder, genesis, store, ledger, client)
         started.append(node)
         return node
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from danangchain.consensus import BlockValidated, ValidateBlock
 from danangchain.transaction import MemberAdmitBody
 from node.chain.ledger import Limits, NodeLedger
+from node.consensus.dispatch import carry_out
 from node.consensus.driver import MAX_CLOCK_AHEAD_MS, ConsensusDriver
 from node.storage.store import Store
 
@@ -36,7 +37,7 @@ def test_a_block_timed_ahead_of_this_clock_is_valid_but_not_timely(tmp_path: Pat
         for ahead, timely in ((MAX_CLOCK_AHEAD_MS, True), (MAX_CLOCK_AHEAD_MS + 1, False)):
             proposer_clock[0] = NOW_MS + ahead
             block = proposer.propose_block(VALIDATOR.public_key).block
-            answer = driver._carry_out(ValidateBlock(block))
+            answer = carry_out(driver, ValidateBlock(block))
             assert answer == BlockValidated(block.hash, True, timely)
         assert validator.counters["refused: block time ahead of this node's clock"] == 1
     finally:

@@ -172,8 +172,8 @@ async def test_the_feed_publishes_committed_blocks_without_reading_them_back(
 ) -> None:
     node = members_node
     feed = node.client.app[FEED]
-    feed.poll()
-    store = node.ledger.store
+    feed.catch_up()
+    store = node.store
 
     def guard(read: Any) -> Any:
         def no_read_of_the_new_block(height: int) -> Any:
