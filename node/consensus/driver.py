@@ -17,39 +17,29 @@ from collections import OrderedDict
 import aiohttp
 
 from danangchain import ed25519
-from danangchain.block import Block
 from danangchain.consensus import (
-    BlockValidated,
     Broadcast,
     CommitBlock,
     Consensus,
     Event,
-    EvidenceFound,
     Message,
-    MessageDropped,
     MessageReceived,
     PeerAhead,
-    PersistSigning,
-    ProposalBlockReady,
-    RequestProposalBlock,
     ScheduleTimeout,
     StartHeight,
     TimeoutFired,
     Timeouts,
     TxsAvailable,
-    ValidateBlock,
     decode_message,
     decode_signing_record,
     encode_message,
-    encode_signing_record,
 )
-from danangchain.encoding import pack
-from danangchain.errors import DanangChainError, InvalidBlock
-from danangchain.ledger import BlockResult
+from danangchain.errors import DanangChainError
 from node.chain.events import TxAdmitted
 from node.chain.ledger import NodeLedger
 from node.chain.signatures import SignatureChecks
 from node.consensus.dispatch import run_until_quiet
+from node.consensus.host import LedgerHost
 from node.consensus.sync import BlockSync
 from node.p2p.service import PeerAccess, create_peer_server
 from node.p2p.transport import PeerIdentity, PeerLink, PeerServer
@@ -60,8 +50,6 @@ MAX_EVENTS = 50_000
 REBROADCAST_S = 1.0
 VERIFIED_CACHE = 200_000
 MAX_SEEN_MESSAGES = 20_000
-# How far ahead of this node's clock a fresh proposal's time may be for a prevote.
-MAX_CLOCK_AHEAD_MS = 10_000
 
 
 class VerifiedCache:
@@ -84,7 +72,7 @@ class VerifiedCache:
         return result
 
 
-class ConsensusDriver:
+class ConsensusDriver(LedgerHost):
     """Run one node's consensus: a validator at the heights whose set holds its key,
     a follower at the others."""
 
@@ -98,8 +86,7 @@ class ConsensusDriver:
         client_ssl: ssl.SSLContext | None = None,
         min_block_interval_s: float = 0.0,
     ) -> None:
-        self.ledger = ledger
-        self.key = key
+        super().__init__(ledger, key)
         self.peer_urls = peers
         self.identity = PeerIdentity(key, ledger.chain_id)
         self.client_ssl = client_ssl
@@ -115,7 +102,6 @@ class ConsensusDriver:
             verify=VerifiedCache(ledger.signatures),
         )
         self.events: asyncio.Queue[Event] = asyncio.Queue(MAX_EVENTS)
-        self.results: dict[bytes, BlockResult] = {}
         # This height's messages as received (their exact bytes) and as sent: peers relay
         # each message again every second, and a proposal carries a whole block, so a
         # repeat is neither decoded nor encoded twice. Both are emptied at every new height.
@@ -150,7 +136,7 @@ class ConsensusDriver:
                 asyncio.create_task(self._rebroadcast()),
                 asyncio.create_task(self.sync.run()),
             ]
-            self._post(self._start_next_height(after_commit=False))
+            self._post(self.start_next_height(after_commit=False))
             try:
                 await self._process_events()
             finally:
@@ -208,7 +194,7 @@ class ConsensusDriver:
         self.wake_timer = None
         self._wake_if_due()
 
-    def _start_next_height(self, after_commit: bool = True) -> StartHeight:
+    def start_next_height(self, after_commit: bool = True) -> StartHeight:
         """Return the event that starts the height after the tip; after a commit, the next
         block waits for the block interval (a node that starts makes its first at once)."""
         if after_commit:
@@ -231,10 +217,6 @@ class ConsensusDriver:
 
     # The actions (node/consensus/dispatch.py routes each one here)
 
-    def persist_signing(self, action: PersistSigning) -> None:
-        """Sync the signing record before the message leaves."""
-        self.ledger.save_signing_record(encode_signing_record(action.record))
-
     def broadcast(self, action: Broadcast) -> None:
         """Queue a message for every peer."""
         encoded = self._encode(action.message)
@@ -246,46 +228,12 @@ class ConsensusDriver:
         event = TimeoutFired(action.kind, action.height, action.round)
         asyncio.get_running_loop().call_later(action.delay_ms / 1000, self._post, event)
 
-    def propose_block(self, action: RequestProposalBlock) -> Event:
-        """Build this validator's block from the mempool."""
-        result = self.ledger.propose_block(self.key.public_key)
-        self.results[result.block.hash] = result
-        return ProposalBlockReady(action.height, action.round, result.block)
-
-    def validate_block(self, action: ValidateBlock) -> Event:
-        """Validate a block against the tip's state, and tell whether it is timely."""
-        valid = self._validate(action.block) is not None
-        return BlockValidated(action.block.hash, valid, self._is_timely(action.block))
-
-    def commit_block(self, action: CommitBlock) -> Event:
-        """Commit a certified block and start the next height."""
-        result = self._validate(action.block)
-        if result is None:
-            # More than 1/3 of the validators certified an invalid block: refuse to go on.
-            raise RuntimeError(f"certified block {action.block.hash.hex()} is invalid")
-        self.ledger.commit(result, action.certificate)
-        self.results.clear()
+    def commit_block(self, action: CommitBlock) -> Event | None:
+        """Commit a certified block, forget this height's messages, start the next."""
+        event = super().commit_block(action)
         self.seen_messages.clear()
         self.encoded_messages.clear()
-        log.info("committed block %d (%d transactions)", action.block.height, len(result.tx_ids))
-        return self._start_next_height()
-
-    def keep_evidence(self, action: EvidenceFound) -> None:
-        """Keep two conflicting votes of one validator and log who signed them."""
-        encoded = pack([encode_message(action.first), encode_message(action.second)])
-        self.ledger.keep_evidence(action.first.height, encoded)
-        self.ledger.count("evidence")
-        log.warning(
-            "validator %s signed two %ss at height %d round %d",
-            action.first.validator.hex()[:12],
-            action.first.vote_type,
-            action.first.height,
-            action.first.round,
-        )
-
-    def note_dropped(self, action: MessageDropped) -> None:
-        """Count a refused message by its reason."""
-        self.ledger.count(f"refused: {action.reason}")
+        return event
 
     def note_peer_ahead(self, action: PeerAhead) -> None:
         """Wake the sync task: some peer is at a later height."""
@@ -301,35 +249,6 @@ class ConsensusDriver:
         encoded = encode_message(message)
         self.encoded_messages[id(message)] = (message, encoded)
         return encoded
-
-    def _validate(self, block: Block) -> BlockResult | None:
-        result = self.results.get(block.hash)
-        if result is None:
-            try:
-                result = self.ledger.validate_block(block)
-            except (InvalidBlock, DanangChainError) as exc:
-                log.warning(
-                    "invalid block %s at height %d: %s", block.hash.hex()[:12], block.height, exc
-                )
-                return None
-            self.results[block.hash] = result
-        return result
-
-    def _is_timely(self, block: Block) -> bool:
-        """Tell whether a block's time is at most MAX_CLOCK_AHEAD_MS ahead of this node's
-        clock: a fresh proposal from the future gets a nil prevote, so no proposer with a
-        fast (or lying) clock can push the chain's time ahead of the validators' own."""
-        ahead = block.header.time_ms - self.ledger.clock()
-        if ahead <= MAX_CLOCK_AHEAD_MS:
-            return True
-        self.ledger.count("refused: block time ahead of this node's clock")
-        log.warning(
-            "block %s at height %d is timed %.1fs ahead of this node's clock",
-            block.hash.hex()[:12],
-            block.height,
-            ahead / 1000,
-        )
-        return False
 
     # Background duties
 

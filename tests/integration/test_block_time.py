@@ -8,7 +8,8 @@ from danangchain.consensus import BlockValidated, ValidateBlock
 from danangchain.transaction import MemberAdmitBody
 from node.chain.ledger import Limits, NodeLedger
 from node.consensus.dispatch import carry_out
-from node.consensus.driver import MAX_CLOCK_AHEAD_MS, ConsensusDriver
+from node.consensus.driver import ConsensusDriver
+from node.consensus.host import MAX_CLOCK_AHEAD_MS
 from node.storage.store import Store
 
 from .conftest import (

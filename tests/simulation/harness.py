@@ -1,9 +1,13 @@
-"""A seeded, simulated network for the pure consensus machine.
+"""A seeded, simulated network of validators that run the node's own consensus code.
 
-Many validators run in one process. The network delays, drops, duplicates and reorders
-messages, partitions and heals; validators crash and restart keeping only what they
-persisted (the signing record and their committed blocks); up to f of them are Byzantine.
-Everything random comes from one seed, so a failing run is reproduced from its seed alone.
+Many validators run in one process, each with the node's ledger (NodeLedger) over the
+store's in-memory twin, the consensus machine, and the node's action dispatch and ledger
+host (node/consensus/dispatch.py, node/consensus/host.py): blocks are built, validated
+and committed as a node does. Only the network and the timers are simulated. The network
+delays, drops, duplicates and reorders messages, partitions and heals; validators crash
+and restart keeping only what their store holds (the signing record, committed blocks);
+up to f of them are Byzantine. Everything random comes from one seed, so a failing run is
+reproduced from its seed alone.
 """
 
 from __future__ import annotations
@@ -12,46 +16,49 @@ import hashlib
 import heapq
 import random
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from danangchain import ed25519
-from danangchain.block import Block, Header
+from danangchain.address import compute_address
+from danangchain.block import Block
 from danangchain.consensus import (
     BlockValidated,
     Broadcast,
     CertifiedBlockReceived,
     CommitBlock,
     Consensus,
+    Event,
     EvidenceFound,
     Message,
     MessageDropped,
     MessageReceived,
     PeerAhead,
-    PersistSigning,
     Proposal,
-    ProposalBlockReady,
-    RequestProposalBlock,
     ScheduleTimeout,
-    SigningRecord,
     StartHeight,
     TimeoutFired,
     Timeouts,
     TxsAvailable,
     ValidateBlock,
+    decode_signing_record,
     sign_proposal,
 )
+from danangchain.genesis import Genesis, make_genesis
 from danangchain.validators import (
     PRECOMMIT,
     PREVOTE,
-    CommitCertificate,
     Validator,
-    ValidatorSet,
     Vote,
     sign_vote,
 )
+from node.chain.ledger import Limits, NodeLedger
+from node.consensus.dispatch import run_until_quiet
+from node.consensus.host import CertifiedInvalidBlock, LedgerHost
+from node.storage.store import Store
 
 CHAIN_ID = "sim"
+GENESIS_TIME_MS = 1_700_000_000_000
 INVALID_MARK = b"\xff" * 32
 BLOCK_INTERVAL_MS = 200
 SYNC_INTERVAL_MS = 700
@@ -92,21 +99,78 @@ class CachedVerifier:
 
 @dataclass
 class SimNode:
-    """One validator: its machine (None while crashed) and what survives a crash."""
+    """One validator: its store (which survives a crash) and, while up, its ledger, host
+    and machine."""
 
     index: int
     key: ed25519.SigningKey
     byzantine: bool
+    store: Store = field(default_factory=Store.in_memory)
+    ledger: NodeLedger | None = None
+    host: SimHost | None = None
     machine: Consensus | None = None
-    persisted: SigningRecord | None = None
-    committed: list[Block] = field(default_factory=list)
-    certificates: list[CommitCertificate] = field(default_factory=list)
     sent: list[Message] = field(default_factory=list)
     incarnation: int = 0
 
     @property
+    def height(self) -> int:
+        """Return the height of the last block this node committed."""
+        return self.store.get_tip().height
+
+    @property
     def next_height(self) -> int:
-        return len(self.committed) + 1
+        return self.height + 1
+
+    def committed_hashes(self) -> list[bytes]:
+        """Return the hashes of the blocks this node committed, in height order."""
+        blocks = [self.store.get_block(h) for h in range(1, self.height + 1)]
+        return [block.hash for block in blocks if block is not None]
+
+
+class SimHost(LedgerHost):
+    """The node's ledger host, with the simulated network and timers around it."""
+
+    def __init__(self, simulation: Simulation, node: SimNode, ledger: NodeLedger) -> None:
+        super().__init__(ledger, node.key)
+        self.simulation = simulation
+        self.node = node
+
+    def broadcast(self, action: Broadcast) -> None:
+        self.simulation.on_broadcast(self.node, action.message)
+
+    def schedule_timeout(self, action: ScheduleTimeout) -> None:
+        event = TimeoutFired(action.kind, action.height, action.round)
+        self.simulation.at_node(action.delay_ms, self.node, event)
+
+    def validate_block(self, action: ValidateBlock) -> Event:
+        event = super().validate_block(action)
+        assert isinstance(event, BlockValidated)
+        if not event.valid:
+            self.simulation.count("invalid block")
+        return BlockValidated(event.block_hash, event.valid, self.simulation.is_timely())
+
+    def commit_block(self, action: CommitBlock) -> Event | None:
+        self.simulation.check_decision(self.node, action.block)
+        try:
+            event = super().commit_block(action)
+        except CertifiedInvalidBlock as exc:
+            raise SafetyViolation(self.simulation.report(f"v{self.node.index}: {exc}")) from None
+        self.simulation.on_commit(self.node, action.block)
+        return event
+
+    def start_next_height(self) -> StartHeight:
+        return self.simulation.start_event(self.node)
+
+    def keep_evidence(self, action: EvidenceFound) -> None:
+        super().keep_evidence(action)
+        self.simulation.count("evidence")
+
+    def note_dropped(self, action: MessageDropped) -> None:
+        super().note_dropped(action)
+        self.simulation.count(f"dropped: {action.reason}")
+
+    def note_peer_ahead(self, action: PeerAhead) -> None:
+        self.simulation.count("peer ahead")
 
 
 class SafetyViolation(AssertionError):
@@ -139,8 +203,12 @@ class Simulation:
             ed25519.signing_key_from_seed(hashlib.sha256(f"{seed}/{i}".encode()).digest())
             for i in range(scenario.validators)
         ]
-        self.validator_set = ValidatorSet.of(
-            [Validator(k.public_key, f"v{i}") for i, k in enumerate(keys)]
+        registrar = compute_address(hashlib.sha256(f"{seed}/registrar".encode()).digest())
+        self.genesis: Genesis = make_genesis(
+            CHAIN_ID,
+            GENESIS_TIME_MS,
+            [Validator(k.public_key, f"v{i}") for i, k in enumerate(keys)],
+            [(registrar, "registrar")],
         )
         byzantine = set(self.rng.sample(range(scenario.validators), scenario.byzantine))
         self.nodes = [SimNode(i, k, i in byzantine) for i, k in enumerate(keys)]
@@ -154,6 +222,10 @@ class Simulation:
     def at(self, time_ms: int, kind: str, payload: Any) -> None:
         self.sequence += 1
         heapq.heappush(self.queue, (time_ms, self.sequence, kind, payload))
+
+    def at_node(self, delay_ms: int, node: SimNode, event: Event) -> None:
+        """Deliver an event to a node's current incarnation after a delay."""
+        self.at(self.now + delay_ms, "event", (node.index, node.incarnation, event))
 
     def correct(self) -> list[SimNode]:
         return [node for node in self.nodes if not node.byzantine]
@@ -185,9 +257,7 @@ class Simulation:
         if not self.stable_heights:
             return False
         target = self.scenario.heights_after_stable
-        return all(
-            len(n.committed) >= self.stable_heights[n.index] + target for n in self.correct()
-        )
+        return all(n.height >= self.stable_heights[n.index] + target for n in self.correct())
 
     def dispatch(self, kind: str, payload: Any) -> None:
         if kind == "deliver":
@@ -257,34 +327,40 @@ class Simulation:
         for node in self.nodes:
             if node.machine is None:
                 self.boot(node)
-        self.stable_heights = {n.index: len(n.committed) for n in self.nodes}
+        self.stable_heights = {n.index: n.height for n in self.nodes}
         self.trace.append(f"{self.now} stabilise at heights {self.stable_heights}")
 
     def crash(self, node: SimNode) -> None:
-        node.machine = None
+        node.machine = node.host = node.ledger = None
         node.incarnation += 1
         node.sent = []
         self.trace.append(f"{self.now} crash v{node.index}")
 
     def boot(self, node: SimNode) -> None:
+        """Start (or restart) a node from what its store holds, as a node process does."""
         node.incarnation += 1
+        node.ledger = NodeLedger(
+            self.genesis, node.store, Limits(), clock=lambda: GENESIS_TIME_MS + self.now
+        )
+        node.host = SimHost(self, node, node.ledger)
+        restored = node.ledger.load_signing_record()
         node.machine = Consensus(
             CHAIN_ID,
             node.key,
             self.timeouts,
-            restored=node.persisted,
+            restored=None if restored is None else decode_signing_record(restored),
             verify=self.verifier,
             quorum=self.quorum,
         )
         self.trace.append(f"{self.now} boot v{node.index} at height {node.next_height}")
-        self.start_height(node)
+        self.feed(node, self.start_event(node))
 
-    def start_height(self, node: SimNode) -> None:
+    def start_event(self, node: SimNode) -> StartHeight:
+        """Return the StartHeight of a node's next height; its transactions come later."""
+        assert node.ledger is not None
         node.sent = []
-        self.feed(node, StartHeight(node.next_height, self.validator_set, txs_available=False))
-        self.at(
-            self.now + BLOCK_INTERVAL_MS, "event", (node.index, node.incarnation, TxsAvailable())
-        )
+        self.at_node(BLOCK_INTERVAL_MS, node, TxsAvailable())
+        return StartHeight(node.next_height, node.ledger.get_validator_set(), txs_available=False)
 
     # The network
 
@@ -314,7 +390,7 @@ class Simulation:
         ahead = [
             p
             for p in self.nodes
-            if len(p.committed) >= node.next_height
+            if p.height >= node.next_height
             and self.connected(node.index, p.index)
             and p.machine is not None
         ]
@@ -322,105 +398,53 @@ class Simulation:
             return
         peer = self.rng.choice(ahead)
         height = node.next_height
-        event = CertifiedBlockReceived(peer.committed[height - 1], peer.certificates[height - 1])
-        self.at(
-            self.now + self.rng.randint(1, self.scenario.max_delay_ms),
-            "event",
-            (node.index, node.incarnation, event),
+        block, certificate = peer.store.get_block(height), peer.store.get_certificate(height)
+        assert block is not None and certificate is not None
+        self.at_node(
+            self.rng.randint(1, self.scenario.max_delay_ms),
+            node,
+            CertifiedBlockReceived(block, certificate),
         )
 
-    # One node's machine
+    # One node: the node's own dispatch and ledger host
 
-    def feed(self, node: SimNode, first_event: Any) -> None:
-        pending = deque([first_event])
-        while pending and node.machine is not None:
-            event = pending.popleft()
-            for action in node.machine.step(event):
-                follow_up = self.carry_out(node, action)
-                if follow_up is not None:
-                    pending.append(follow_up)
+    def feed(self, node: SimNode, event: Event) -> None:
+        if node.machine is not None and node.host is not None:
+            run_until_quiet(node.machine, node.host, event)
 
-    def carry_out(self, node: SimNode, action: Any) -> Any:
-        if isinstance(action, PersistSigning):
-            node.persisted = action.record
-        elif isinstance(action, Broadcast):
-            node.sent.append(action.message)
-            self.trace.append(f"{self.now} v{node.index} sends {describe(action.message)}")
-            if node.byzantine:
-                self.misbehave(node, action.message)
-            else:
-                self.broadcast(node, action.message)
-        elif isinstance(action, ScheduleTimeout):
-            event = TimeoutFired(action.kind, action.height, action.round)
-            self.at(self.now + action.delay_ms, "event", (node.index, node.incarnation, event))
-        elif isinstance(action, RequestProposalBlock):
-            return ProposalBlockReady(
-                action.height, action.round, self.make_block(node, action.height, action.round)
-            )
-        elif isinstance(action, ValidateBlock):
-            disagree = self.now < self.scenario.chaos_ms and self.scenario.untimely > 0
-            timely = not (disagree and self.rng.random() < self.scenario.untimely)
-            return BlockValidated(action.block.hash, self.is_valid(node, action.block), timely)
-        elif isinstance(action, CommitBlock):
-            self.commit(node, action.block, action.certificate)
-            return None
-        elif isinstance(action, EvidenceFound):
-            self.count("evidence")
-        elif isinstance(action, MessageDropped):
-            self.count(f"dropped: {action.reason}")
-        elif isinstance(action, PeerAhead):
-            self.count("peer ahead")
-        return None
+    def on_broadcast(self, node: SimNode, message: Message) -> None:
+        node.sent.append(message)
+        self.trace.append(f"{self.now} v{node.index} sends {describe(message)}")
+        if node.byzantine:
+            self.misbehave(node, message)
+        else:
+            self.broadcast(node, message)
 
-    def make_block(self, node: SimNode, height: int, round_: int, valid: bool = True) -> Block:
-        previous = node.committed[-1].hash if node.committed else bytes(32)
-        payload = hashlib.sha256(
-            f"{self.seed}/{node.index}/{height}/{round_}/{self.rng.random()}".encode()
-        ).digest()
-        header = Header(
-            CHAIN_ID,
-            height,
-            self.now + 1,
-            previous,
-            payload,
-            0,
-            bytes(32) if valid else INVALID_MARK,
-            bytes(32),
-            bytes(32),
-            node.key.public_key,
-            bytes(32),
-        )
-        return Block(header, (), None, ())
+    def is_timely(self) -> bool:
+        """Tell whether a node finds a block timely: during the chaos, clocks may disagree."""
+        disagree = self.now < self.scenario.chaos_ms and self.scenario.untimely > 0
+        return not (disagree and self.rng.random() < self.scenario.untimely)
 
-    def is_valid(self, node: SimNode, block: Block) -> bool:
-        previous = node.committed[-1].hash if node.committed else bytes(32)
-        return (
-            block.header.state_root != INVALID_MARK
-            and block.height == node.next_height
-            and block.header.previous_hash == previous
-        )
-
-    def commit(self, node: SimNode, block: Block, certificate: CommitCertificate) -> None:
+    def check_decision(self, node: SimNode, block: Block) -> None:
+        """Refuse a commit at the wrong height, or one that differs from a correct node's."""
         height = node.next_height
         if block.height != height:
             raise SafetyViolation(
                 self.report(f"v{node.index} committed height {block.height} while at {height}")
             )
-        if not node.byzantine:
-            decided = self.decisions.setdefault(height, block.hash)
-            if decided != block.hash:
-                raise SafetyViolation(
-                    self.report(
-                        f"v{node.index} committed {block.hash.hex()[:12]} at height {height}, "
-                        f"another correct validator committed {decided.hex()[:12]}"
-                    )
+        if node.byzantine:
+            return
+        decided = self.decisions.setdefault(height, block.hash)
+        if decided != block.hash:
+            raise SafetyViolation(
+                self.report(
+                    f"v{node.index} committed {block.hash.hex()[:12]} at height {height}, "
+                    f"another correct validator committed {decided.hex()[:12]}"
                 )
-            if not self.is_valid(node, block):
-                raise SafetyViolation(self.report(f"v{node.index} committed an invalid block"))
-        node.committed.append(block)
-        node.certificates.append(certificate)
-        self.trace.append(f"{self.now} v{node.index} commits {height} {block.hash.hex()[:8]}")
-        self.start_height(node)
+            )
+
+    def on_commit(self, node: SimNode, block: Block) -> None:
+        self.trace.append(f"{self.now} v{node.index} commits {block.height} {block.hash.hex()[:8]}")
 
     # Byzantine behaviour
 
@@ -440,13 +464,19 @@ class Simulation:
 
     def conflicting(self, node: SimNode, message: Message) -> Message:
         if isinstance(message, Proposal):
-            block = self.make_block(
-                node, message.height, message.round, valid=self.rng.random() < 0.5
-            )
+            block = self.twin_block(message.block, valid=self.rng.random() < 0.5)
             return sign_proposal(node.key, CHAIN_ID, message.height, message.round, block, -1)
         value = self.rng.choice([None, hashlib.sha256(self.rng.randbytes(8)).digest()])
         vote_type = self.rng.choice([PREVOTE, PRECOMMIT])
         return sign_vote(node.key, CHAIN_ID, vote_type, message.height, message.round, value)
+
+    def twin_block(self, block: Block, valid: bool) -> Block:
+        """Return another block for the same height: a later time (valid), or a wrong
+        state root (invalid: every correct node's ledger refuses it)."""
+        header = replace(block.header, time_ms=block.header.time_ms + self.rng.randint(1, 50))
+        if not valid:
+            header = replace(header, state_root=INVALID_MARK)
+        return replace(block, header=header)
 
     # Reporting
 
