@@ -26,18 +26,17 @@ from danangchain.encoding import (
     unpack,
 )
 from danangchain.errors import DanangChainError, DecodeError
+from danangchain.signing import compute_proposal_signing_bytes, compute_vote_signing_bytes
 from danangchain.validators import (
     PRECOMMIT,
     PREVOTE,
     CommitCertificate,
     ValidatorSet,
     Vote,
-    compute_vote_signing_bytes,
     make_certificate,
     verify_certificate,
 )
 
-DOMAIN_PROPOSAL = "danangchain/proposal/v1"
 STEP_PROPOSE, STEP_PREVOTE, STEP_PRECOMMIT = 0, 1, 2
 STEP_OF_VOTE = {PREVOTE: STEP_PREVOTE, PRECOMMIT: STEP_PRECOMMIT}
 TIMEOUT_PROPOSE, TIMEOUT_PREVOTE, TIMEOUT_PRECOMMIT = "propose", "prevote", "precommit"
@@ -72,13 +71,6 @@ class Proposal:
 
 
 Message = Proposal | Vote
-
-
-def compute_proposal_signing_bytes(
-    chain_id: str, height: int, round_: int, block_hash: bytes, valid_round: int
-) -> bytes:
-    """Return the domain-separated bytes a proposer signs."""
-    return pack([DOMAIN_PROPOSAL, chain_id, height, round_, block_hash, valid_round])
 
 
 def sign_proposal(
