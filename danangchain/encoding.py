@@ -7,6 +7,7 @@ other byte string for the same value, so one value has exactly one encoding.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -62,6 +63,8 @@ def _check_packable_in_general(value: Any) -> None:
         if not _INT_MIN <= value <= _INT_MAX:
             raise DecodeError(f"integer {value} does not fit in 64 bits")
         return
+    if isinstance(value, msgpack.ExtType):  # a tuple, but msgpack writes it as an extension
+        raise DecodeError(_EXTENSION_REFUSED.format(code=value.code))
     if isinstance(value, (list, tuple)):
         for item in value:
             _check_packable(item)
@@ -73,6 +76,20 @@ def _check_packable_in_general(value: Any) -> None:
             _check_packable(item)
         return
     raise DecodeError(f"cannot encode a value of type {type(value).__name__}")
+
+
+_EXTENSION_REFUSED = (
+    "msgpack extension type {code} is not allowed: only nil, booleans, integers, bytes, "
+    "strings, arrays and maps are"
+)
+_TIMESTAMP_REFUSED = (
+    "msgpack timestamps (extension type -1) are not allowed: write a time as integer milliseconds"
+)
+
+
+def _refuse_extension(code: int, data: bytes) -> Any:
+    """Refuse a msgpack extension value (msgpack decodes timestamps without asking)."""
+    raise DecodeError(_EXTENSION_REFUSED.format(code=code))
 
 
 def _pairs_to_dict(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
@@ -104,7 +121,11 @@ def unpack(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Any:
             max_str_len=max_size,
             max_array_len=max_size,
             max_map_len=max_size,
-            max_ext_len=0,
+            max_ext_len=max_size,
+            ext_hook=_refuse_extension,
+            # A timestamp becomes a float, which never packs back to the same bytes: the
+            # check below then finds it, so the accepted path pays nothing for it.
+            timestamp=1,
         )
     except msgpack.ExtraData as exc:
         raise DecodeError(f"{len(exc.extra)} trailing bytes after the value") from None
@@ -115,6 +136,7 @@ def unpack(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Any:
     # What msgpack decodes always passes _check_packable: skip it here.
     canonical = _PACKER.pack(value)
     if canonical != bytes(data):
+        _refuse_timestamps(data, max_size)
         _refuse_floats(value)  # a float32 differs too: say that it is a float
         position = _first_difference(canonical, bytes(data))
         raise DecodeError(
@@ -127,18 +149,51 @@ def unpack(data: bytes, max_size: int = MAX_ENCODED_SIZE) -> Any:
     return value
 
 
+def _refuse_timestamps(data: bytes, max_size: int) -> None:
+    """Refuse bytes that hold a msgpack timestamp, which decoding turned into a float."""
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            max_bin_len=max_size,
+            max_str_len=max_size,
+            max_array_len=max_size,
+            max_map_len=max_size,
+            max_ext_len=max_size,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException, RecursionError):
+        # The same bytes decoded when timestamps became floats: one is out of range.
+        raise DecodeError(_TIMESTAMP_REFUSED) from None
+    if _holds_timestamp(value):
+        raise DecodeError(_TIMESTAMP_REFUSED)
+
+
+def _holds_timestamp(value: Any) -> bool:
+    """Return whether a value decoded with msgpack's defaults holds a Timestamp."""
+    return any(isinstance(item, msgpack.Timestamp) for item in _scalars(value))
+
+
 def _refuse_floats(value: Any) -> None:
     """Refuse floats anywhere in a decoded value: they have more than one byte form."""
-    # msgpack decodes to exact types only, so comparing types is enough; containers and
-    # floats alone are looked into, which spares a call per scalar.
-    kind = type(value)
-    if kind is float:
+    # msgpack decodes to exact types only, so comparing types is enough.
+    if any(type(item) is float for item in _scalars(value)):
         raise DecodeError("floats are not allowed")
-    items = value if kind is list else value.values() if kind is dict else ()
-    for item in items:
-        item_kind = type(item)
-        if item_kind is list or item_kind is dict or item_kind is float:
-            _refuse_floats(item)
+
+
+def _scalars(value: Any) -> Iterator[Any]:
+    """Yield every item of a decoded value that is not an array or a map."""
+    # A loop, not recursion: msgpack nests deeper than Python's recursion limit.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is list:
+            pending.extend(item)
+        elif kind is dict:
+            pending.extend(item.values())
+        else:
+            yield item
 
 
 def _first_difference(a: bytes, b: bytes) -> int:

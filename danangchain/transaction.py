@@ -19,9 +19,9 @@ from danangchain.encoding import (
     unpack,
 )
 from danangchain.errors import DecodeError, InvalidTransaction
+from danangchain.signing import compute_tx_signing_bytes
 
 TX_VERSION = 1
-DOMAIN_TX = "danangchain/tx/v1"
 MAX_TX_SIZE = 4096
 MAX_CHAIN_ID_SIZE = 64
 MAX_MEMO_SIZE = 512
@@ -213,12 +213,6 @@ def _decode_record_body(fields: Any) -> RecordBody:
     )
 
 
-def compute_signing_bytes(chain_id: str, sender: bytes, nonce: int, body: Body) -> bytes:
-    """Return the domain-separated bytes a sender signs: everything but the signature."""
-    kind = _KIND_OF_BODY[type(body)]
-    return pack([DOMAIN_TX, chain_id, sender, nonce, kind, encode_body(body)])
-
-
 def encode_transaction(tx: Transaction) -> bytes:
     """Encode a signed transaction canonically."""
     return pack(
@@ -281,13 +275,16 @@ def decode_transaction_fields(value: Any) -> Transaction:
 
 def sign_transaction(key: ed25519.SigningKey, chain_id: str, nonce: int, body: Body) -> Transaction:
     """Build and sign a transaction from the sender's key."""
-    message = compute_signing_bytes(chain_id, key.public_key, nonce, body)
+    kind = _KIND_OF_BODY[type(body)]
+    message = compute_tx_signing_bytes(chain_id, key.public_key, nonce, kind, encode_body(body))
     return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))
 
 
 def verify_transaction_signature(tx: Transaction, equation: ed25519.Equation | None = None) -> None:
     """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
-    message = compute_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.body)
+    message = compute_tx_signing_bytes(
+        tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body)
+    )
     if equation is None:
         valid = ed25519.is_valid_signature(tx.sender, message, tx.signature)
     else:

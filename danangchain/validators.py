@@ -10,8 +10,8 @@ from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.encoding import expect_bytes, expect_int, expect_list, expect_str, pack, unpack
 from danangchain.errors import DecodeError, InvalidBlock
+from danangchain.signing import compute_vote_signing_bytes
 
-DOMAIN_VOTE = "danangchain/vote/v1"
 DOMAIN_VALIDATORS = "danangchain/validators/v1"
 PREVOTE = "prevote"
 PRECOMMIT = "precommit"
@@ -112,13 +112,6 @@ class Vote:
     block_hash: bytes | None
     validator: bytes
     signature: bytes
-
-
-def compute_vote_signing_bytes(
-    chain_id: str, vote_type: str, height: int, round_: int, block_hash: bytes | None
-) -> bytes:
-    """Return the domain-separated bytes a validator signs for a vote."""
-    return pack([DOMAIN_VOTE, chain_id, vote_type, height, round_, block_hash])
 
 
 def sign_vote(

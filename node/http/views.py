@@ -12,6 +12,7 @@ from danangchain.consensus import decode_message
 from danangchain.encoding import expect_list, unpack
 from danangchain.errors import DecodeError
 from danangchain.proof import encode_certificate_json, encode_header_json
+from danangchain.signing import compute_vote_signing_bytes
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     EndorseBody,
@@ -28,7 +29,6 @@ from danangchain.validators import (
     Validator,
     ValidatorSet,
     Vote,
-    compute_vote_signing_bytes,
 )
 
 

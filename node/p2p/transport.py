@@ -9,7 +9,6 @@ Queues and bodies are bounded, so a peer cannot exhaust a node.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import deque
@@ -23,6 +22,7 @@ from aiohttp import web
 from danangchain import ed25519
 from danangchain.encoding import pack, unpack
 from danangchain.errors import DanangChainError
+from danangchain.signing import compute_peer_signing_bytes
 from node.chain.signatures import SignatureChecks
 
 log = logging.getLogger("danangchain.p2p")
@@ -32,17 +32,8 @@ MAX_BATCH = 256
 MAX_QUEUE = 20_000
 MAX_SYNC_BLOCKS = 64
 SEND_TIMEOUT_S = 5.0
-DOMAIN_PEER = "danangchain/peer/v1"
 MAX_CLOCK_SKEW_MS = 120_000
 HEADER_KEY, HEADER_TIME, HEADER_SIGNATURE = "X-Node-Key", "X-Node-Time", "X-Node-Signature"
-
-
-def compute_peer_signing_bytes(
-    chain_id: str, method: str, path: str, time_ms: int, body: bytes
-) -> bytes:
-    """Return the domain-separated bytes a node signs for one request to a peer."""
-    digest = hashlib.sha256(body).digest()
-    return pack([DOMAIN_PEER, chain_id, method, path, time_ms, digest])
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,74 @@ def test_oversize_input_is_refused_before_parsing() -> None:
 def test_invalid_utf8_string_is_refused() -> None:
     with pytest.raises(DecodeError):
         unpack(b"\xa2\xff\xfe")
+
+
+# Extension types, timestamps among them, are refused as floats are: msgpack would hand
+# them to a caller as values no decode_* function expects.
+
+
+def _nested(value: object, depth: int) -> object:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@given(
+    st.integers(min_value=-128, max_value=127).filter(lambda code: code != -1),
+    st.binary(max_size=40),
+    st.integers(min_value=0, max_value=3),
+)
+def test_extension_types_are_refused_at_any_depth(code: int, data: bytes, depth: int) -> None:
+    extension = b"\xc7" + bytes([len(data)]) + struct.pack(">b", code) + data  # ext 8
+    with pytest.raises(DecodeError, match=f"extension type {code} is not allowed"):
+        unpack(b"\x91" * depth + extension)
+
+
+@given(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=0, max_value=999_999_999),
+    st.integers(min_value=0, max_value=3),
+)
+def test_timestamps_are_refused_at_any_depth(seconds: int, nanoseconds: int, depth: int) -> None:
+    encoded = msgpack.packb(_nested(msgpack.Timestamp(seconds, nanoseconds), depth))
+    with pytest.raises(DecodeError, match="timestamps .* are not allowed"):
+        unpack(encoded)
+
+
+@given(st.binary(max_size=20).filter(lambda data: len(data) not in (4, 8, 12)))
+def test_malformed_timestamps_are_refused(data: bytes) -> None:
+    with pytest.raises(DecodeError, match="timestamp"):
+        unpack(b"\xc7" + bytes([len(data)]) + b"\xff" + data)  # ext 8, type -1
+
+
+def test_an_empty_extension_is_refused() -> None:
+    # Once the decoder bounded extensions at 0 bytes, which let this one through.
+    with pytest.raises(DecodeError, match="extension type 5"):
+        unpack(b"\xc7\x00\x05")
+
+
+def test_timestamp_in_a_map_value_is_refused() -> None:
+    with pytest.raises(DecodeError, match="timestamps"):
+        unpack(msgpack.packb({"time": msgpack.Timestamp(1_700_000_000, 0)}))
+
+
+def test_extensions_and_timestamps_cannot_be_packed() -> None:
+    with pytest.raises(DecodeError, match="extension type 1"):
+        pack([msgpack.ExtType(1, b"x")])
+    with pytest.raises(DecodeError, match="Timestamp"):
+        pack(msgpack.Timestamp(1, 0))
+
+
+@pytest.mark.parametrize(
+    ("leaf", "reason"),
+    [
+        (b"\xcc\x01", "non-canonical"),
+        (b"\xca" + bytes(4), "floats"),
+        (b"\xd6\xff" + bytes(4), "timestamps"),
+    ],
+)
+def test_refusals_deeper_than_the_recursion_limit_are_decode_errors(
+    leaf: bytes, reason: str
+) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        unpack(b"\x91" * 1020 + leaf)

@@ -24,6 +24,7 @@ from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.errors import InvalidTransaction
 from danangchain.rules import apply_transaction
+from danangchain.signing import compute_tx_signing_bytes
 from danangchain.state import PREFIX_MEMBER, PREFIX_RECORD, DictState, StateView
 from danangchain.transaction import (
     ROLES,
@@ -33,7 +34,7 @@ from danangchain.transaction import (
     MemberRevokeBody,
     RecordBody,
     Transaction,
-    compute_signing_bytes,
+    encode_body,
     sign_transaction,
 )
 from tests.unit.ledger_fixtures import (
@@ -88,7 +89,9 @@ def predict_code(
         return "revoked_sender"
     if tx.nonce != member.nonce + 1:
         return "wrong_nonce"
-    message = compute_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.body)
+    message = compute_tx_signing_bytes(
+        tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body)
+    )
     if not ed25519.is_valid_signature(tx.sender, message, tx.signature):
         return "bad_signature"
     return predict_body_code(members, records, sender, member, tx.body)

@@ -11,6 +11,7 @@ import pytest
 from danangchain import ed25519
 from danangchain.errors import InvalidTransaction
 from danangchain.rules import apply_transaction
+from danangchain.signing import compute_tx_signing_bytes
 from danangchain.state import (
     KEY_NEXT_VALIDATORS,
     KEY_VALIDATORS,
@@ -24,13 +25,14 @@ from danangchain.state import (
     record_key,
 )
 from danangchain.transaction import (
+    KIND_RECORD,
     EndorseBody,
     MemberAdmitBody,
     MemberRevokeBody,
     RecordBody,
     Transaction,
     ValidatorVoteBody,
-    compute_signing_bytes,
+    encode_body,
     sign_transaction,
 )
 from danangchain.validators import decode_validator_set
@@ -135,7 +137,9 @@ def test_invalid_signature_with_a_flipped_bit_rejected(state: DictState) -> None
 
 
 def test_invalid_signature_by_another_key_rejected(state: DictState) -> None:
-    message = compute_signing_bytes(CHAIN_ID, alice.public_key, 1, record_body())
+    message = compute_tx_signing_bytes(
+        CHAIN_ID, alice.public_key, 1, KIND_RECORD, encode_body(record_body())
+    )
     tx = Transaction(CHAIN_ID, alice.public_key, 1, record_body(), ed25519.sign(bob, message))
     assert_rejected(state, tx, "bad_signature")
 
