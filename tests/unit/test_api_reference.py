@@ -1,9 +1,10 @@
-"""docs/api-reference.md is what node/openapi_markdown.py renders from node/openapi.py."""
+"""docs/api-reference.md is what tools/api_reference.py renders from node/http/openapi.py."""
 
 from __future__ import annotations
 
 import difflib
 import html
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,25 @@ import markdown
 import pytest
 
 from node.http.openapi import build_openapi
-from node.openapi_markdown import COMMAND, render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "api-reference.md"
+
+
+def load_tool() -> Any:
+    """Import tools/api_reference.py (docs tooling, not an installed package)."""
+    spec = importlib.util.spec_from_file_location(
+        "api_reference", ROOT / "tools" / "api_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = load_tool()
+COMMAND: str = TOOL.COMMAND
+render_markdown = TOOL.render_markdown
 
 
 def to_html(text: str) -> str:
@@ -35,7 +51,7 @@ def test_the_committed_api_reference_is_what_the_openapi_document_renders() -> N
             lineterm="",
         )
         pytest.fail(
-            "docs/api-reference.md is out of date with node/openapi.py; regenerate it with\n"
+            "docs/api-reference.md is out of date with node/http/openapi.py; regenerate it with\n"
             f"    {COMMAND}\n" + "\n".join(list(diff)[:60]),
             pytrace=False,
         )

@@ -1,10 +1,15 @@
 """Render the client API's OpenAPI document as a Markdown reference page.
 
-    python -m node.openapi_markdown > docs/api-reference.md
+Docs tooling, outside the installed packages. Two ways to run it:
+
+    python tools/api_reference.py > docs/api-reference.md
+
+or as the MkDocs hook named in mkdocs.yml: `mkdocs build` and `mkdocs serve` rewrite
+docs/api-reference.md first whenever it differs from what the node's document renders.
 
 `render_markdown` is pure: the same document always gives the same text.
-tests/unit/test_api_reference.py checks that docs/api-reference.md is what it renders for
-node/openapi.py's document today.
+tests/unit/test_api_reference.py checks that the committed docs/api-reference.md is what
+it renders for node/http/openapi.py's document today.
 
 The page is written for MkDocs (Python-Markdown with the `toc` and `tables` extensions)
 and reads the same on GitHub: headings are plain text whose anchors are computed here the
@@ -17,11 +22,13 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from node.http.openapi import build_openapi
 
-COMMAND = "python -m node.openapi_markdown > docs/api-reference.md"
+COMMAND = "python tools/api_reference.py > docs/api-reference.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "api-reference.md"
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 SCHEMA_PREFIX = "#/components/schemas/"
 FIELD_HEADER = ["Field", "Type", "Required", "Description"]
@@ -331,7 +338,7 @@ class Renderer:
         lines = [f"# {title}", ""]
         lines += [
             "Generated from the node's OpenAPI document (`/openapi.json`, built by "
-            f"`node/openapi.py`) with `{COMMAND}`; do not edit it by hand. The guide to "
+            f"`node/http/openapi.py`) with `{COMMAND}`; do not edit it by hand. The guide to "
             "the same API, with examples, is [Client API](api.md).",
             "",
         ]
@@ -389,6 +396,13 @@ def render_markdown(document: dict[str, Any]) -> str:
 def main() -> None:
     """Print the reference page of this node's API (see COMMAND)."""
     sys.stdout.buffer.write(render_markdown(build_openapi()).encode("utf-8"))
+
+
+def on_pre_build(config: Any) -> None:
+    """MkDocs hook: rewrite docs/api-reference.md if the API's document changed."""
+    rendered = render_markdown(build_openapi()).encode("utf-8")
+    if not PAGE.is_file() or PAGE.read_bytes() != rendered:
+        PAGE.write_bytes(rendered)
 
 
 if __name__ == "__main__":
