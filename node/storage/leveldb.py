@@ -74,7 +74,9 @@ class LevelDB:
 
     @contextmanager
     def _batch(self, sync: bool) -> Iterator[WriteBatch]:
-        with self._db.write_batch(sync=sync) as batch:
+        # transaction=True: a batch whose `with` block raises is discarded. plyvel's
+        # default writes what was added so far, which would leave half a block on disk.
+        with self._db.write_batch(sync=sync, transaction=True) as batch:
             yield batch
 
     def iterate(
