@@ -91,7 +91,8 @@ cert_file = "{config.tls_cert_file}"
 key_file = "{config.tls_key_file}"
 
 [block]
-# A block is made as soon as transactions wait, at most one per min_interval_ms.
+# A lone validator makes a block as soon as transactions wait, at most one per
+# min_interval_ms after its last commit.
 min_interval_ms = {config.block_min_interval_ms}
 max_txs = {config.block_max_txs}
 

@@ -195,15 +195,21 @@ class ConsensusDriver(LedgerHost):
         self._wake_if_due()
 
     def start_next_height(self, after_commit: bool = True) -> StartHeight:
-        """Return the event that starts the height after the tip; after a commit, the next
-        block waits for the block interval (a node that starts makes its first at once)."""
-        if after_commit:
-            self.next_block_at = asyncio.get_running_loop().time() + self.min_block_interval_s
-        due = not after_commit or self.min_block_interval_s <= 0
+        """Return the event that starts the height after the tip.
+
+        Where this validator's own vote is a quorum (a network of one), nothing but the
+        block interval gathers transactions into blocks: after a commit, the next block
+        waits for it. With other validators the round trip between them does that.
+        A node that starts makes its first block at once."""
+        validator_set = self.ledger.get_validator_set()
+        alone = validator_set.power_of(self.key.public_key) >= validator_set.quorum
+        paced = after_commit and alone and self.min_block_interval_s > 0
+        loop_time = asyncio.get_running_loop().time()
+        self.next_block_at = loop_time + self.min_block_interval_s if paced else loop_time
         return StartHeight(
             self.ledger.tip.height + 1,
-            self.ledger.get_validator_set(),
-            txs_available=due and len(self.ledger.mempool) > 0,
+            validator_set,
+            txs_available=not paced and len(self.ledger.mempool) > 0,
         )
 
     # The machine
