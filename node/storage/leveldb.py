@@ -57,9 +57,7 @@ class LevelDB:
     def get(self, key: bytes, verify: bool = True, fill_cache: bool = True) -> bytes | None:
         """Return a key's value, or None."""
         try:
-            value: bytes | None = self._db.get(
-                key, verify_checksums=verify, fill_cache=fill_cache
-            )
+            value: bytes | None = self._db.get(key, verify_checksums=verify, fill_cache=fill_cache)
         except plyvel.CorruptionError as exc:
             raise StoreCorruption(f"LevelDB reports corruption: {_reason(exc)}") from None
         return value

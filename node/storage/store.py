@@ -134,9 +134,7 @@ class Store:
     def scan_state(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         """Return committed state entries whose key starts with `prefix` (small tables)."""
         start = len(schema.TABLE_STATE)
-        return [
-            (key[start:], value) for key, value in self._db.iterate(prefix=b"s" + prefix)
-        ]
+        return [(key[start:], value) for key, value in self._db.iterate(prefix=b"s" + prefix)]
 
     # Genesis, the tip and each block's commit
 
