@@ -1,4 +1,5 @@
-"""Genesis: the network's first validators and registrars, its hash and its initial state."""
+"""Genesis: the network's first validators, registrars and node cards, its hash and its
+initial state."""
 
 from __future__ import annotations
 
@@ -11,6 +12,17 @@ from danangchain import ed25519
 from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.encoding import pack
 from danangchain.errors import DanangChainError, DecodeError
+from danangchain.registry import (
+    NODE_ROLE_FULL,
+    NODE_ROLE_VALIDATOR,
+    NodeCard,
+    decode_card_json,
+    encode_card_fields,
+    encode_card_json,
+    encode_node_entry,
+    entry_from_card,
+    is_card_signed,
+)
 from danangchain.state import (
     EMPTY_ROOT,
     KEY_LAST_VALIDATORS,
@@ -20,8 +32,10 @@ from danangchain.state import (
     compute_state_root,
     encode_member,
     member_key,
+    node_key,
+    node_name_key,
 )
-from danangchain.transaction import MAX_CHAIN_ID_SIZE, ROLE_VALIDATOR, ROLES
+from danangchain.transaction import MAX_CHAIN_ID_SIZE, ROLE_NODE, ROLE_VALIDATOR, ROLES
 from danangchain.validators import (
     Validator,
     ValidatorSet,
@@ -41,6 +55,8 @@ class Genesis:
     time_ms: int
     validator_set: ValidatorSet
     members: tuple[tuple[bytes, str], ...]
+    # The signed cards of the first nodes (validators and full nodes), by public key.
+    nodes: tuple[NodeCard, ...] = ()
 
     @property
     def hash(self) -> bytes:
@@ -51,16 +67,17 @@ class Genesis:
 def compute_genesis_hash(genesis: Genesis) -> bytes:
     """Return the SHA-256 of the canonical encoding of a genesis."""
     members = [[address, role] for address, role in genesis.members]
-    encoded = pack(
-        [
-            DOMAIN_GENESIS,
-            genesis.chain_id,
-            genesis.time_ms,
-            encode_validator_set(genesis.validator_set),
-            members,
-        ]
-    )
-    return hashlib.sha256(encoded).digest()
+    fields: list[Any] = [
+        DOMAIN_GENESIS,
+        genesis.chain_id,
+        genesis.time_ms,
+        encode_validator_set(genesis.validator_set),
+        members,
+    ]
+    # A genesis without cards hashes as it always did, so older networks keep their hash.
+    if genesis.nodes:
+        fields.append([encode_card_fields(card) for card in genesis.nodes])
+    return hashlib.sha256(pack(fields)).digest()
 
 
 def compute_genesis_writes(genesis: Genesis) -> dict[bytes, bytes | None]:
@@ -78,6 +95,16 @@ def compute_genesis_writes(genesis: Genesis) -> dict[bytes, bytes | None]:
         )
     for address, role in genesis.members:
         writes[member_key(address)] = encode_member(Member(role, 0, False, 0))
+    for card in genesis.nodes:
+        signs = genesis.validator_set.power_of(card.public_key) > 0
+        role = NODE_ROLE_VALIDATOR if signs else NODE_ROLE_FULL
+        writes[node_key(card.public_key)] = encode_node_entry(entry_from_card(card, role, 0))
+        writes[node_name_key(card.name)] = card.public_key
+        if not signs:
+            # A full node's own account, from which it announces a move.
+            writes[member_key(compute_address(card.public_key))] = encode_member(
+                Member(ROLE_NODE, 0, False, 0)
+            )
     return writes
 
 
@@ -87,9 +114,14 @@ def compute_genesis_state_root(genesis: Genesis) -> bytes:
 
 
 def make_genesis(
-    chain_id: str, time_ms: int, validators: list[Validator], members: list[tuple[bytes, str]]
+    chain_id: str,
+    time_ms: int,
+    validators: list[Validator],
+    members: list[tuple[bytes, str]],
+    nodes: list[NodeCard] | tuple[NodeCard, ...] = (),
 ) -> Genesis:
-    """Build a genesis with members sorted by address, refusing duplicates and bad roles."""
+    """Build a genesis with members sorted by address and cards by key, refusing
+    duplicates, bad roles and cards not signed by their keys."""
     if not chain_id or len(chain_id.encode()) > MAX_CHAIN_ID_SIZE:
         raise DecodeError(f"chain id must be 1..{MAX_CHAIN_ID_SIZE} bytes")
     addresses = [address for address, _ in members]
@@ -103,7 +135,25 @@ def make_genesis(
     for _, role in members:
         if role not in ROLES:
             raise DecodeError(f"genesis role {role!r} is not one of {', '.join(ROLES)}")
-    return Genesis(chain_id, time_ms, ValidatorSet.of(validators), tuple(sorted(members)))
+    check_genesis_cards(nodes, set(addresses))
+    cards = tuple(sorted(nodes, key=lambda card: card.public_key))
+    return Genesis(chain_id, time_ms, ValidatorSet.of(validators), tuple(sorted(members)), cards)
+
+
+def check_genesis_cards(cards: list[NodeCard] | tuple[NodeCard, ...], members: set[bytes]) -> None:
+    """Refuse unsigned cards, two cards for one key or name, and a card whose key is a
+    member's account."""
+    keys = [card.public_key for card in cards]
+    names = [card.name for card in cards]
+    for card in cards:
+        if not is_card_signed(card):
+            raise DecodeError(f"the card of {card.name!r} is not signed by the key it names")
+        if compute_address(card.public_key) in members:
+            raise DecodeError(f"the key of node {card.name!r} is also a member's account")
+    if len(set(keys)) != len(keys):
+        raise DecodeError("genesis holds two cards for one node key")
+    if len(set(names)) != len(names):
+        raise DecodeError("genesis holds two cards with one node name")
 
 
 def encode_genesis_json(genesis: Genesis) -> str:
@@ -120,6 +170,8 @@ def encode_genesis_json(genesis: Genesis) -> str:
             {"address": encode_address(address), "role": role} for address, role in genesis.members
         ],
     }
+    if genesis.nodes:
+        document["nodes"] = [json.loads(encode_card_json(card)) for card in genesis.nodes]
     return json.dumps(document, indent=2) + "\n"
 
 
@@ -137,7 +189,8 @@ def decode_genesis_json(text: str) -> Genesis:
         time_ms = document["genesis_time_ms"]
         if not isinstance(time_ms, int) or time_ms < 0:
             raise DecodeError("genesis_time_ms must be a non-negative integer")
-        return make_genesis(str(document["chain_id"]), time_ms, validators, members)
+        nodes = [decode_card_json(json.dumps(item)) for item in document.get("nodes", [])]
+        return make_genesis(str(document["chain_id"]), time_ms, validators, members, nodes)
     except DanangChainError as exc:
         raise DecodeError(f"genesis: {exc}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from typing import Any
 
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from danangchain.encoding import pack, unpack
 from danangchain.errors import InvalidTransaction
+from danangchain.node_rules import (
+    check_card_registrable,
+    delete_node,
+    process_node_admit,
+    process_node_announce,
+    process_node_remove,
+    register_validator_card,
+)
+from danangchain.registry import encode_card_fields
 from danangchain.state import (
     KEY_NEXT_VALIDATORS,
     KEY_VALIDATORS,
@@ -23,6 +33,8 @@ from danangchain.transaction import (
     EndorseBody,
     MemberAdmitBody,
     MemberRevokeBody,
+    NodeAdmitBody,
+    NodeRemoveBody,
     RecordBody,
     Transaction,
     ValidatorVoteBody,
@@ -144,8 +156,14 @@ def apply_transaction(
         process_member_admit(view, sender, member, body, height)
     elif isinstance(body, MemberRevokeBody):
         process_member_revoke(view, sender, member, body, height)
-    else:
+    elif isinstance(body, ValidatorVoteBody):
         process_validator_vote(view, tx.sender, member, body, height)
+    elif isinstance(body, NodeAdmitBody):
+        process_node_admit(view, member, body, height)
+    elif isinstance(body, NodeRemoveBody):
+        process_node_remove(view, member, body, height)
+    else:
+        process_node_announce(view, tx.sender, member, body, height)
     # The body rules never touch the sender's own entry (a registrar cannot revoke or
     # re-key itself), so the entry read before them is still current.
     view.put_member(sender, replace(member, nonce=tx.nonce))
@@ -313,10 +331,12 @@ def get_set(view: StateView, key: bytes) -> ValidatorSet:
 
 
 def compute_change_id(body: ValidatorVoteBody) -> bytes:
-    """Return the id of a validator change: votes for the same change count together."""
-    return hashlib.sha256(
-        pack(["validator_change", body.action, body.public_key, body.name, body.power])
-    ).digest()
+    """Return the id of a validator change: votes for the same change count together
+    (an add that names a card counts only with votes naming the same card)."""
+    change: list[Any] = ["validator_change", body.action, body.public_key, body.name, body.power]
+    if body.card is not None:
+        change.append(encode_card_fields(body.card))
+    return hashlib.sha256(pack(change)).digest()
 
 
 def process_validator_vote(
@@ -329,6 +349,8 @@ def process_validator_vote(
     if member.role != ROLE_VALIDATOR or current.power_of(voter) == 0:
         raise InvalidTransaction.of("only a current validator may vote", rule="not_validator")
     check_change_applies(upcoming, body)
+    if body.card is not None:
+        check_card_registrable(view, body.card)
     change = [body.action, body.public_key, body.name, body.power]
     key = validator_vote_key(compute_change_id(body))
     stored = view.get(key)
@@ -347,6 +369,9 @@ def process_validator_vote(
     view.put(KEY_NEXT_VALIDATORS, encode_validator_set(apply_change(upcoming, body)))
     if body.action == "add":
         admit_validator_account(view, compute_address(body.public_key), height)
+        register_validator_card(view, body.card, body.public_key, height)
+    else:
+        delete_node(view, body.public_key)
 
 
 def check_change_applies(upcoming: ValidatorSet, body: ValidatorVoteBody) -> None:

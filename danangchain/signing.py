@@ -18,6 +18,7 @@ DOMAIN_TX = "danangchain/tx/v1"
 DOMAIN_VOTE = "danangchain/vote/v1"
 DOMAIN_PROPOSAL = "danangchain/proposal/v1"
 DOMAIN_PEER = "danangchain/peer/v1"
+DOMAIN_NODE_CARD = "danangchain/node-card/v1"
 
 
 def compute_tx_signing_bytes(
@@ -47,3 +48,14 @@ def compute_peer_signing_bytes(
     """Return the bytes a node signs for one request to a peer (the body by its digest)."""
     digest = hashlib.sha256(body).digest()
     return pack([DOMAIN_PEER, chain_id, method, path, time_ms, digest])
+
+
+def compute_node_card_signing_bytes(
+    name: str, public_key: bytes, p2p_urls: list[str], tls_certificate: bytes | None
+) -> bytes:
+    """Return the bytes a node signs for its card: who it is and where it is reached.
+
+    The one signed array without a chain id: an organisation makes its card before any
+    chain exists. A card only claims "this key is reached here"; the genesis and the
+    transactions that carry it into a chain are signed with that chain's id."""
+    return pack([DOMAIN_NODE_CARD, name, public_key, p2p_urls, tls_certificate])

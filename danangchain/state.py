@@ -38,6 +38,8 @@ KEY_VALIDATORS = b"V"
 KEY_NEXT_VALIDATORS = b"W"
 PREFIX_VALIDATOR_VOTE = b"P"
 PREFIX_KEY_BINDING = b"K"
+PREFIX_NODE = b"N"
+PREFIX_NODE_NAME = b"O"
 
 WriteSet = Mapping[bytes, bytes | None]
 
@@ -92,6 +94,16 @@ def validator_vote_key(change_id: bytes) -> bytes:
 def key_binding_key(key_address: bytes) -> bytes:
     """Return the state key that maps a rotated-in key (by its own address) to its member."""
     return PREFIX_KEY_BINDING + key_address
+
+
+def node_key(public_key: bytes) -> bytes:
+    """Return the state key of a node's registry entry."""
+    return PREFIX_NODE + public_key
+
+
+def node_name_key(name: str) -> bytes:
+    """Return the state key that maps a registered node's name to its public key."""
+    return PREFIX_NODE_NAME + name.encode()
 
 
 def record_key(record_id: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""Transactions: the four kinds, their canonical encoding, signing bytes and id."""
+"""Transactions: their kinds, canonical encoding, signing bytes and id."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ from danangchain.encoding import (
     unpack,
 )
 from danangchain.errors import DecodeError, InvalidTransaction
+from danangchain.registry import (
+    MAX_CERTIFICATE_SIZE,
+    NodeCard,
+    check_p2p_urls,
+    check_tls_certificate,
+    decode_card_fields,
+    encode_card_fields,
+)
 from danangchain.signing import compute_tx_signing_bytes
 
 TX_VERSION = 1
@@ -35,7 +43,19 @@ KIND_ENDORSE = "endorse"
 KIND_MEMBER_ADMIT = "member_admit"
 KIND_MEMBER_REVOKE = "member_revoke"
 KIND_VALIDATOR_VOTE = "validator_vote"
-KINDS = (KIND_RECORD, KIND_ENDORSE, KIND_MEMBER_ADMIT, KIND_MEMBER_REVOKE, KIND_VALIDATOR_VOTE)
+KIND_NODE_ADMIT = "node_admit"
+KIND_NODE_REMOVE = "node_remove"
+KIND_NODE_ANNOUNCE = "node_announce"
+KINDS = (
+    KIND_RECORD,
+    KIND_ENDORSE,
+    KIND_MEMBER_ADMIT,
+    KIND_MEMBER_REVOKE,
+    KIND_VALIDATOR_VOTE,
+    KIND_NODE_ADMIT,
+    KIND_NODE_REMOVE,
+    KIND_NODE_ANNOUNCE,
+)
 
 CATEGORIES = (
     "invoice",
@@ -50,6 +70,9 @@ ROLES = ("household", "business", "auditor", "registrar")
 # The role of a validator's own account: given by genesis or a validator vote, never by a
 # registrar; it lets the validator sign validator votes.
 ROLE_VALIDATOR = "validator"
+# The role of an admitted full node's own account: given by a node_admit, never by
+# member_admit; it lets the node announce a new address.
+ROLE_NODE = "node"
 VALIDATOR_ACTIONS = ("add", "remove")
 MAX_VALIDATOR_NAME_SIZE = 64
 
@@ -99,9 +122,42 @@ class ValidatorVoteBody:
     public_key: bytes
     name: str = ""
     power: int = 1
+    # An add may name the candidate's signed card: it then enters the node registry.
+    card: NodeCard | None = None
 
 
-Body = RecordBody | EndorseBody | MemberAdmitBody | MemberRevokeBody | ValidatorVoteBody
+@dataclass(frozen=True, slots=True)
+class NodeAdmitBody:
+    """A registrar's admission of a full node, from the card its organisation made."""
+
+    card: NodeCard
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRemoveBody:
+    """A registrar's removal of a full node from the registry."""
+
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAnnounceBody:
+    """A registered node's own move to new peer URLs (and TLS certificate)."""
+
+    p2p_urls: tuple[str, ...]
+    tls_certificate: bytes | None
+
+
+Body = (
+    RecordBody
+    | EndorseBody
+    | MemberAdmitBody
+    | MemberRevokeBody
+    | ValidatorVoteBody
+    | NodeAdmitBody
+    | NodeRemoveBody
+    | NodeAnnounceBody
+)
 
 _KIND_OF_BODY: dict[type, str] = {
     RecordBody: KIND_RECORD,
@@ -109,6 +165,9 @@ _KIND_OF_BODY: dict[type, str] = {
     MemberAdmitBody: KIND_MEMBER_ADMIT,
     MemberRevokeBody: KIND_MEMBER_REVOKE,
     ValidatorVoteBody: KIND_VALIDATOR_VOTE,
+    NodeAdmitBody: KIND_NODE_ADMIT,
+    NodeRemoveBody: KIND_NODE_REMOVE,
+    NodeAnnounceBody: KIND_NODE_ANNOUNCE,
 }
 
 
@@ -145,7 +204,15 @@ def encode_body(body: Body) -> list[Any]:
     if isinstance(body, MemberAdmitBody):
         return [body.address, body.role, body.public_key]
     if isinstance(body, ValidatorVoteBody):
-        return [body.action, body.public_key, body.name, body.power]
+        fields = [body.action, body.public_key, body.name, body.power]
+        # Without a card, a vote keeps the four fields it always had.
+        return fields if body.card is None else [*fields, encode_card_fields(body.card)]
+    if isinstance(body, NodeAdmitBody):
+        return [encode_card_fields(body.card)]
+    if isinstance(body, NodeRemoveBody):
+        return [body.public_key]
+    if isinstance(body, NodeAnnounceBody):
+        return [list(body.p2p_urls), body.tls_certificate]
     return [body.address]
 
 
@@ -171,21 +238,53 @@ def decode_body(kind: str, fields: Any) -> Body:
     if kind == KIND_MEMBER_REVOKE:
         (address,) = expect_list(fields, 1, "member_revoke body")
         return MemberRevokeBody(expect_bytes(address, "address", size=ADDRESS_SIZE))
+    if kind in (KIND_NODE_ADMIT, KIND_NODE_REMOVE, KIND_NODE_ANNOUNCE):
+        return _decode_node_body(kind, fields)
     raise DecodeError(f"unknown transaction kind {kind!r}")
+
+
+def _decode_node_body(kind: str, fields: Any) -> Body:
+    """Decode and check the body of a node registry transaction."""
+    if kind == KIND_NODE_ADMIT:
+        (card,) = expect_list(fields, 1, "node_admit body")
+        return NodeAdmitBody(decode_card_fields(card))
+    if kind == KIND_NODE_REMOVE:
+        (public_key,) = expect_list(fields, 1, "node_remove body")
+        return NodeRemoveBody(expect_bytes(public_key, "public_key", size=ed25519.PUBLIC_KEY_SIZE))
+    urls, certificate = expect_list(fields, 2, "node_announce body")
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise DecodeError("node_announce p2p_urls: expected an array of strings")
+    return NodeAnnounceBody(
+        check_p2p_urls(urls),
+        check_tls_certificate(
+            None
+            if certificate is None
+            else expect_bytes(certificate, "tls_certificate", max_size=MAX_CERTIFICATE_SIZE)
+        ),
+    )
 
 
 def _decode_validator_vote_body(fields: Any) -> ValidatorVoteBody:
     """Decode and check the fields of a validator vote."""
+    if isinstance(fields, list) and len(fields) == 5:
+        card: NodeCard | None = decode_card_fields(fields[4])
+        fields = fields[:4]
+    else:
+        card = None
     action, public_key, name, power = expect_list(fields, 4, "validator_vote body")
     action = expect_str(action, "action", 8)
     if action not in VALIDATOR_ACTIONS:
         raise DecodeError(f"validator vote action {action!r} is not add or remove")
-    return ValidatorVoteBody(
+    vote = ValidatorVoteBody(
         action=action,
         public_key=expect_bytes(public_key, "public_key", size=ed25519.PUBLIC_KEY_SIZE),
         name=expect_str(name, "name", MAX_VALIDATOR_NAME_SIZE),
         power=expect_int(power, "power", minimum=1, maximum=2**32),
+        card=card,
     )
+    if card is not None and (action != "add" or card.public_key != vote.public_key):
+        raise DecodeError("a validator vote carries a card only to add that card's key")
+    return vote
 
 
 def _decode_record_body(fields: Any) -> RecordBody:

@@ -11,9 +11,11 @@ from danangchain.encoding import expect_list, unpack
 from danangchain.errors import DanangChainError
 from danangchain.ledger import get_last_validator_set, get_next_validator_set, get_validator_set
 from danangchain.proof import Handover, InclusionProof, make_inclusion_proof
+from danangchain.registry import NodeEntry, decode_node_entry
 from danangchain.state import (
     KEY_NEXT_VALIDATORS,
     PREFIX_MEMBER,
+    PREFIX_NODE,
     PREFIX_VALIDATOR_VOTE,
     Member,
     decode_member,
@@ -207,6 +209,16 @@ class ChainReader:
             get_validator_set(state),
             get_next_validator_set(state),
         )
+
+    def nodes(self) -> list[tuple[bytes, NodeEntry]]:
+        """Return the node registry at the tip: (public key, entry), by key."""
+        found = []
+        for key, value in self._store.scan_state(PREFIX_NODE):
+            try:
+                found.append((key[len(PREFIX_NODE) :], decode_node_entry(value)))
+            except DanangChainError as exc:
+                raise StoreError(f"a stored registry entry is corrupt: {exc}") from None
+        return found
 
     def pending_validator_votes(self) -> list[bytes]:
         """Return the encoded validator votes that have not reached their quorum yet."""

@@ -41,8 +41,14 @@ from node.chain.signatures import SignatureChecks
 from node.consensus.dispatch import run_until_quiet
 from node.consensus.host import LedgerHost
 from node.consensus.sync import BlockSync
-from node.p2p.service import PeerAccess, create_peer_server
+from node.p2p.service import (
+    PeerAccess,
+    compute_peer_urls,
+    create_peer_server,
+    registry_certificates,
+)
 from node.p2p.transport import PeerIdentity, PeerLink, PeerServer
+from node.tls import RegistryTrust
 
 log = logging.getLogger("danangchain.consensus")
 
@@ -85,9 +91,12 @@ class ConsensusDriver(LedgerHost):
         allowed_peers: frozenset[bytes] = frozenset(),
         client_ssl: ssl.SSLContext | None = None,
         min_block_interval_s: float = 0.0,
+        trust: RegistryTrust | None = None,
     ) -> None:
         super().__init__(ledger, key)
-        self.peer_urls = peers
+        # Dialed only while the registry names no other node (a genesis without cards).
+        self.bootstrap = peers
+        self.trust = trust
         self.identity = PeerIdentity(key, ledger.chain_id)
         self.client_ssl = client_ssl
         self.min_block_interval_s = min_block_interval_s
@@ -108,6 +117,8 @@ class ConsensusDriver(LedgerHost):
         self.seen_messages: set[bytes] = set()
         self.encoded_messages: dict[int, tuple[Message, bytes]] = {}
         self.peers: list[PeerLink] = []
+        self.links: dict[str, tuple[PeerLink, asyncio.Task[None]]] = {}
+        self.session: aiohttp.ClientSession | None = None
         self.sync = BlockSync(ledger, lambda: self.peers, self._post)
         self.next_block_at = 0.0
         self.wake_timer: asyncio.TimerHandle | None = None
@@ -123,16 +134,13 @@ class ConsensusDriver(LedgerHost):
         """Run until cancelled: the event loop, peer senders, rebroadcast and sync."""
         connector = aiohttp.TCPConnector(ssl=self.client_ssl if self.client_ssl else True)
         async with aiohttp.ClientSession(connector=connector) as session:
-            self.peers = [
-                PeerLink(url, session, self.ledger.counters, self.identity)
-                for url in self.peer_urls
-            ]
-            tasks = [asyncio.create_task(peer.run()) for peer in self.peers]
+            self.session = session
+            self.refresh_peers()
             # Transactions restored from the last run's mempool reach the others again.
             for candidate in self.ledger.mempool.candidates(len(self.ledger.mempool)):
                 for peer in self.peers:
                     peer.send_tx(candidate.tx_bytes)
-            tasks += [
+            tasks = [
                 asyncio.create_task(self._rebroadcast()),
                 asyncio.create_task(self.sync.run()),
             ]
@@ -140,9 +148,30 @@ class ConsensusDriver(LedgerHost):
             try:
                 await self._process_events()
             finally:
+                tasks += [task for _, task in self.links.values()]
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                self.links.clear()
+
+    def refresh_peers(self) -> None:
+        """Dial the nodes the registry holds at the tip, drop links to nodes it no longer
+        holds (or that moved), and trust the TLS certificates it lists."""
+        if self.session is None:
+            return
+        if self.trust is not None:
+            self.trust.trust(registry_certificates(self.ledger))
+        wanted = compute_peer_urls(self.ledger, self.key.public_key, self.bootstrap)
+        for peer_id in list(self.links):
+            link, task = self.links[peer_id]
+            if wanted.get(peer_id) != link.url:
+                task.cancel()
+                del self.links[peer_id]
+        for peer_id, url in wanted.items():
+            if peer_id not in self.links:
+                link = PeerLink(url, self.session, self.ledger.counters, self.identity)
+                self.links[peer_id] = (link, asyncio.create_task(link.run()))
+        self.peers = [link for link, _ in self.links.values()]
 
     def _post(self, event: Event) -> bool:
         try:
@@ -239,6 +268,7 @@ class ConsensusDriver(LedgerHost):
         event = super().commit_block(action)
         self.seen_messages.clear()
         self.encoded_messages.clear()
+        self.refresh_peers()
         return event
 
     def note_peer_ahead(self, action: PeerAhead) -> None:

@@ -26,6 +26,7 @@ from node.http.views import (
     render_block,
     render_evidence,
     render_member,
+    render_node,
     render_pending_vote,
     render_record,
     render_transaction,
@@ -276,6 +277,13 @@ async def get_validators(request: web.Request) -> web.Response:
     )
 
 
+async def get_nodes(request: web.Request) -> web.Response:
+    """GET /nodes: the node registry at the tip (validators and admitted full nodes)."""
+    ledger = request.app[LEDGER]
+    nodes = [render_node(key, entry) for key, entry in ledger.reads.nodes()]
+    return web.json_response({"height": ledger.tip.height, "count": len(nodes), "nodes": nodes})
+
+
 async def get_record(request: web.Request) -> web.Response:
     """GET /records/{id}: a committed record and whether it was endorsed."""
     ledger = request.app[LEDGER]
@@ -355,6 +363,7 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app.router.add_get("/accounts/{address}", get_account)
     app.router.add_get("/records/{record_id}", get_record)
     app.router.add_get("/validators", get_validators)
+    app.router.add_get("/nodes", get_nodes)
     app.router.add_get("/keys/{public_key}", get_key)
     app.router.add_get("/proofs/tx/{tx_id}", get_tx_proof)
     app.router.add_get("/evidence", get_evidence)

@@ -142,6 +142,15 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/nodes": {
+            "get": {
+                "summary": "The node registry at the tip: every validator and admitted full node.",
+                "description": "Who the nodes are and where peers reach them: each node's "
+                "name, key, role, peer URLs and the digest of the TLS certificate it presents. "
+                "Nodes dial exactly these peers and accept exactly these keys.",
+                "responses": {"200": answer("The registry.", ref("Nodes"))},
+            }
+        },
         "/evidence": {
             "get": {
                 "summary": "Conflicting votes this node caught, oldest heights first.",

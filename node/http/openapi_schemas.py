@@ -216,6 +216,26 @@ SCHEMAS: dict[str, Any] = {
             "pending_votes": {"type": "array", "items": {"type": "object"}},
         }
     ),
+    "Nodes": obj(
+        {
+            "height": INT,
+            "count": INT,
+            "nodes": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "name": STRING,
+                        "public_key": HEX32,
+                        "address": ADDRESS,
+                        "role": {"type": "string", "enum": ["validator", "full"]},
+                        "p2p_urls": {"type": "array", "items": STRING},
+                        "tls_certificate_sha256": {**HEX32, "nullable": True},
+                        "since_height": INT,
+                    }
+                ),
+            },
+        }
+    ),
     "KeyBinding": obj({"public_key": HEX32, "address": ADDRESS}),
     "EvidenceList": obj(
         {

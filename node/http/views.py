@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any
 
 from danangchain import ed25519
@@ -12,12 +13,15 @@ from danangchain.consensus import decode_message
 from danangchain.encoding import expect_list, unpack
 from danangchain.errors import DecodeError
 from danangchain.proof import encode_certificate_json, encode_header_json
+from danangchain.registry import NodeCard, NodeEntry
 from danangchain.signing import compute_vote_signing_bytes
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     EndorseBody,
     MemberAdmitBody,
-    MemberRevokeBody,
+    NodeAdmitBody,
+    NodeAnnounceBody,
+    NodeRemoveBody,
     RecordBody,
     Transaction,
     ValidatorVoteBody,
@@ -69,14 +73,51 @@ def render_body(tx: Transaction) -> dict[str, Any]:
             "public_key": _hex_or_none(body.public_key),
         }
     if isinstance(body, ValidatorVoteBody):
-        return {
+        vote = {
             "action": body.action,
             "public_key": body.public_key.hex(),
             "name": body.name,
             "power": body.power,
         }
-    assert isinstance(body, MemberRevokeBody)
+        return vote if body.card is None else vote | {"card": render_card(body.card)}
+    if isinstance(body, NodeAdmitBody):
+        return {"card": render_card(body.card)}
+    if isinstance(body, NodeRemoveBody):
+        return {"public_key": body.public_key.hex()}
+    if isinstance(body, NodeAnnounceBody):
+        return {
+            "p2p_urls": list(body.p2p_urls),
+            "tls_certificate_sha256": render_certificate_digest(body.tls_certificate),
+        }
     return {"address": encode_address(body.address)}
+
+
+def render_certificate_digest(certificate: bytes | None) -> str | None:
+    """Return the SHA-256 of a PEM certificate's bytes: how a page names a certificate."""
+    return None if certificate is None else hashlib.sha256(certificate).hexdigest()
+
+
+def render_card(card: NodeCard) -> dict[str, Any]:
+    """Render a node card (its certificate by its digest)."""
+    return {
+        "name": card.name,
+        "public_key": card.public_key.hex(),
+        "p2p_urls": list(card.p2p_urls),
+        "tls_certificate_sha256": render_certificate_digest(card.tls_certificate),
+    }
+
+
+def render_node(public_key: bytes, entry: NodeEntry) -> dict[str, Any]:
+    """Render one registry entry, as GET /nodes lists it."""
+    return {
+        "name": entry.name,
+        "public_key": public_key.hex(),
+        "address": compute_address_text(public_key),
+        "role": entry.role,
+        "p2p_urls": list(entry.p2p_urls),
+        "tls_certificate_sha256": render_certificate_digest(entry.tls_certificate),
+        "since_height": entry.since_height,
+    }
 
 
 def render_transaction(tx: Transaction, tx_id: bytes | None, view: StateView) -> dict[str, Any]:

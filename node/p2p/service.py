@@ -3,16 +3,38 @@ gossiped to it, and consensus messages for the driver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from node.chain.events import BlockCommitted
 from node.chain.ledger import NodeLedger
 from node.p2p.transport import PeerServer
 
 
+def compute_peer_urls(
+    ledger: NodeLedger, own_key: bytes, bootstrap: Sequence[str]
+) -> dict[str, str]:
+    """Return the peers to dial, by id: every other node of the registry at the tip (its
+    first peer URL, by its key), or, while the registry names none, the bootstrap URLs."""
+    dialed = {
+        key.hex(): entry.p2p_urls[0]
+        for key, entry in ledger.reads.nodes()
+        if key != own_key and entry.p2p_urls
+    }
+    if dialed:
+        return dialed
+    return {f"bootstrap {url}": url for url in bootstrap}
+
+
+def registry_certificates(ledger: NodeLedger) -> list[bytes]:
+    """Return the TLS certificates of every node the registry holds."""
+    return [e.tls_certificate for _, e in ledger.reads.nodes() if e.tls_certificate is not None]
+
+
 class PeerAccess:
-    """Who may call the peer routes: the validators of the last, current and upcoming sets,
-    and the peers the operator configured. Refreshed by every commit."""
+    """Who may call the peer routes: every node of the registry, the validators of the
+    last, current and upcoming sets (a genesis without cards has no registry), and the
+    keys the operator allowed in config. Refreshed by every commit, so a node removed
+    from the registry is refused from the next block on."""
 
     def __init__(self, ledger: NodeLedger, allowed_peers: frozenset[bytes]) -> None:
         self.ledger = ledger
@@ -31,6 +53,7 @@ class PeerAccess:
     def refresh(self) -> None:
         """Read the validator sets again from committed state."""
         keys = set(self.allowed_peers)
+        keys.update(key for key, _ in self.ledger.reads.nodes())
         for validator_set in self.ledger.reads.validator_sets_around_tip():
             keys.update(v.public_key for v in validator_set.validators)
         self.keys = frozenset(keys)

@@ -85,7 +85,7 @@ NODE_LAYERS = {
     "storage": set(),
     "chain": {"storage"},
     "p2p": {"chain"},
-    "consensus": {"chain", "p2p"},
+    "consensus": {"chain", "p2p", "tls"},
     "http": {"chain", "p2p"},
 }
 
