@@ -26,6 +26,7 @@ from cli.network import network
 from cli.node_cmd import node
 from cli.query import query
 from cli.quickstart import quickstart
+from cli.registry_cmd import genesis
 from cli.testnet import testnet
 from cli.tx import tx
 from cli.validator import validator
@@ -84,7 +85,19 @@ def cli(ctx: click.Context, lang: str | None) -> None:
     use_language(ctx, lang)
 
 
-for group in (keys, network, node, member, tx, query, quickstart, bench, testnet, validator):
+for group in (
+    keys,
+    network,
+    node,
+    genesis,
+    member,
+    tx,
+    query,
+    quickstart,
+    bench,
+    testnet,
+    validator,
+):
     cli.add_command(group)
 cli.add_command(audit)
 cli.add_command(chain)

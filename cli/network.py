@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cli.common import CliError, emit, json_option, password_option, read_password
+from cli.consortium import CARD_FILE, ConsortiumError, create_genesis, init_node_home, join_home
 from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
-from danangchain.genesis import encode_genesis_json, make_genesis
-from danangchain.validators import Validator
-from node.config import NodeConfig, render_config
+from danangchain.genesis import encode_genesis_json
 from node.keyfile import generate_signing_key, save_key
-from node.tls import create_authority, issue_node_certificate
 
 
 def init_network(
@@ -28,57 +25,48 @@ def init_network(
     full_nodes: int = 0,
     tls: bool = False,
 ) -> dict[str, Any]:
-    """Create keys, genesis and one home per node (validators first); return what was made."""
-    node_keys = [generate_signing_key() for _ in range(validators + full_nodes)]
-    registrar = generate_signing_key()
-    registrar_address = compute_address(registrar.public_key)
-    genesis = make_genesis(
-        chain_id,
-        time.time_ns() // 1_000_000,
-        [Validator(key.public_key, f"node{i}") for i, key in enumerate(node_keys[:validators])],
-        [(registrar_address, "registrar")],
-    )
-    genesis_text = encode_genesis_json(genesis)
+    """Make a network on this machine by the same steps organisations take on theirs:
+    `node init` per node (validators first), `genesis create` from their cards and the
+    registrar's public key, and `node join` of each home; return what was made."""
     folder.mkdir(parents=True, exist_ok=True)
+    scheme = "https" if tls else "http"
+    cards = []
+    for index in range(validators + full_nodes):
+        api_port, p2p_port = base_port + 2 * index, base_port + 2 * index + 1
+        cards.append(
+            init_node_home(
+                folder / f"node{index}",
+                f"node{index}",
+                f"{scheme}://127.0.0.1:{p2p_port}",
+                f"http://127.0.0.1:{api_port}",
+                password,
+            )
+        )
+    registrar = generate_signing_key()
     registrar_path = folder / "keys" / "registrar.json"
     save_key(registrar_path, "registrar", registrar, password)
-    # Every node of the network may connect to every other: validators always may, the
-    # full nodes are allowed by key.
-    allowed = tuple(key.public_key.hex() for key in node_keys)
-    configs = [
-        NodeConfig(
-            home=folder / f"node{i}",
-            name=f"node{i}",
-            api_port=base_port + 2 * i,
-            p2p_port=base_port + 2 * i + 1,
-            p2p_tls=tls,
-            allowed_peers=allowed,
-        )
-        for i in range(len(node_keys))
-    ]
-    # A full mesh: every node talks to every other, so a full node voted in as a
-    # validator already has its peers.
-    all_peers = [c.p2p_url for c in configs]
-    authority = create_authority(folder / "ca", chain_id) if tls else None
+    genesis = create_genesis(
+        chain_id,
+        cards[:validators],
+        [registrar.public_key.hex()],
+        cards[validators:],
+        time.time_ns() // 1_000_000,
+    )
+    genesis_text = encode_genesis_json(genesis)
     nodes = []
-    for index, (config, key) in enumerate(zip(configs, node_keys, strict=True)):
-        peers = tuple(url for i, url in enumerate(all_peers) if i != index)
-        config = replace(config, peers=peers)
-        config.home.mkdir()
-        if authority is not None:
-            issue_node_certificate(*authority, config)
-        (config.home / config.genesis_file).write_text(genesis_text)
-        (config.home / "config.toml").write_text(render_config(config))
-        save_key(config.home / config.key_file, config.name, key, password)
+    for index, card in enumerate(cards):
+        home = folder / card.name
+        join_home(home, genesis_text, genesis.hash.hex())
         nodes.append(
             {
-                "name": config.name,
-                "home": str(config.home),
-                "api_url": config.api_url,
+                "name": card.name,
+                "home": str(home),
+                "api_url": f"http://127.0.0.1:{base_port + 2 * index}",
                 "validator": index < validators,
-                "p2p_url": config.p2p_url,
-                "public_key": key.public_key.hex(),
-                "address": encode_address(compute_address(key.public_key)),
+                "p2p_url": card.p2p_urls[0],
+                "public_key": card.public_key.hex(),
+                "address": encode_address(compute_address(card.public_key)),
+                "card": str(home / CARD_FILE),
             }
         )
     return {
@@ -88,7 +76,7 @@ def init_network(
         "registrar": {
             "name": "registrar",
             "path": str(registrar_path),
-            "address": encode_address(registrar_address),
+            "address": encode_address(compute_address(registrar.public_key)),
         },
         "keystore": str(registrar_path.parent),
     }
@@ -118,8 +106,8 @@ def network() -> None:
 @click.option(
     "--tls",
     is_flag=True,
-    help="Create a network certificate authority and a certificate per node; "
-    "nodes then talk over mutual TLS.",
+    help="Give each node its own TLS identity, listed in its card; nodes then talk over "
+    "mutual TLS, trusting exactly the certificates the node registry holds.",
 )
 @click.option(
     "--chain-id",
@@ -155,7 +143,7 @@ def network_init(
     password = read_password(password_file, confirm=True)
     try:
         made = init_network(folder, validators, chain_id, base_port, password, full_nodes, tls)
-    except DecodeError as exc:
+    except (DecodeError, ConsortiumError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot write the network: {exc}") from None

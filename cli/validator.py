@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from cli.common import CliError, parse_public_key
+from cli.consortium import ConsortiumError, read_card
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain import ed25519
 from danangchain.transaction import VALIDATOR_ACTIONS, ValidatorVoteBody
@@ -19,7 +21,13 @@ def validator() -> None:
 
 @validator.command("propose")
 @click.argument("action", type=click.Choice(VALIDATOR_ACTIONS))
-@click.argument("pubkey")
+@click.argument("pubkey", required=False)
+@click.option(
+    "--card",
+    "card_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The candidate's node-card.json (add): its key, name and addresses.",
+)
 @click.option("--name", default="", help="A readable name for a validator being added.")
 @click.option(
     "--power",
@@ -31,7 +39,8 @@ def validator() -> None:
 @submission_options
 def validator_propose(
     action: str,
-    pubkey: str,
+    pubkey: str | None,
+    card_file: Path | None,
     name: str,
     power: int,
     **submission: Any,
@@ -41,13 +50,28 @@ def validator_propose(
     The change applies once more than 2/3 of the current validators voted for it, and
     takes effect two heights later.
 
-    Example: danangchain validator propose add 3f2a... --name "Dept. of Finance"
+    With --card, the candidate's card gives its key, name and peer URLs, and enters the
+    node registry when the vote applies; PUBKEY alone suits a candidate already there.
+
+    Example: danangchain validator propose add --card health/node-card.json
     --from ./net/node0/node_key.json --wait
     """
-    key = parse_public_key(pubkey)
+    card = None
+    if card_file is not None:
+        if action != "add" or pubkey is not None:
+            raise CliError("--card goes with 'add' and replaces PUBKEY")
+        try:
+            card = read_card(card_file)
+        except ConsortiumError as exc:
+            raise CliError(str(exc)) from None
+        key, name = card.public_key, name or card.name
+    elif pubkey is None:
+        raise CliError("give the validator's PUBKEY, or --card CARD to add one")
+    else:
+        key = parse_public_key(pubkey)
     if action == "add" and not ed25519.is_strict_public_key(key):
         raise CliError("PUBKEY is not a safe Ed25519 public key")
     body = ValidatorVoteBody(
-        action, key, name if action == "add" else "", power if action == "add" else 1
+        action, key, name if action == "add" else "", power if action == "add" else 1, card
     )
     sign_submit_and_report(body, **submission)

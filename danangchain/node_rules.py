@@ -21,7 +21,15 @@ from danangchain.registry import (
     entry_from_card,
     is_card_signed,
 )
-from danangchain.state import Member, StateView, node_key, node_name_key
+from danangchain.state import (
+    KEY_LAST_VALIDATORS,
+    KEY_NEXT_VALIDATORS,
+    KEY_VALIDATORS,
+    Member,
+    StateView,
+    node_key,
+    node_name_key,
+)
 from danangchain.transaction import (
     ROLE_NODE,
     ROLE_VALIDATOR,
@@ -29,6 +37,7 @@ from danangchain.transaction import (
     NodeAnnounceBody,
     NodeRemoveBody,
 )
+from danangchain.validators import decode_validator_set
 
 
 def get_node(view: StateView, public_key: bytes) -> NodeEntry | None:
@@ -90,6 +99,25 @@ def register_validator_card(
         )
 
 
+def demote_validator(view: StateView, key: bytes) -> None:
+    """Keep a voted-out validator in the registry as a full node: it is still its
+    organisation's node, it still signs the heights before the change takes effect, and a
+    registrar may remove it later."""
+    existing = get_node(view, key)
+    if existing is not None:
+        put_node(
+            view,
+            key,
+            NodeEntry(
+                existing.name,
+                existing.p2p_urls,
+                existing.tls_certificate,
+                NODE_ROLE_FULL,
+                existing.since_height,
+            ),
+        )
+
+
 def process_node_admit(view: StateView, member: Member, body: NodeAdmitBody, height: int) -> None:
     """Admit a full node from its card, with the account it announces from."""
     require_node_registrar(member)
@@ -116,7 +144,7 @@ def process_node_remove(view: StateView, member: Member, body: NodeRemoveBody, h
     # Verify the node is a registered full node (validators leave by validator votes).
     if entry is None:
         raise InvalidTransaction.of("that key is not a registered node", rule="not_node")
-    if entry.role != NODE_ROLE_FULL:
+    if entry.role != NODE_ROLE_FULL or is_signing(view, body.public_key):
         raise InvalidTransaction.of(
             "validators leave the registry by validator votes", rule="not_allowed"
         )
@@ -143,6 +171,16 @@ def process_node_announce(
         sender_key,
         NodeEntry(entry.name, body.p2p_urls, body.tls_certificate, entry.role, entry.since_height),
     )
+
+
+def is_signing(view: StateView, key: bytes) -> bool:
+    """Tell whether a key is in the set that signed the tip, signs next, or the one after
+    (a voted-out validator signs until its removal takes effect)."""
+    for set_key in (KEY_LAST_VALIDATORS, KEY_VALIDATORS, KEY_NEXT_VALIDATORS):
+        data = view.get(set_key)
+        if data is not None and decode_validator_set(data).power_of(key) > 0:
+            return True
+    return False
 
 
 def require_node_registrar(member: Member) -> None:

@@ -12,7 +12,7 @@ from danangchain.encoding import pack, unpack
 from danangchain.errors import InvalidTransaction
 from danangchain.node_rules import (
     check_card_registrable,
-    delete_node,
+    demote_validator,
     process_node_admit,
     process_node_announce,
     process_node_remove,
@@ -371,7 +371,7 @@ def process_validator_vote(
         admit_validator_account(view, compute_address(body.public_key), height)
         register_validator_card(view, body.card, body.public_key, height)
     else:
-        delete_node(view, body.public_key)
+        demote_validator(view, body.public_key)
 
 
 def check_change_applies(upcoming: ValidatorSet, body: ValidatorVoteBody) -> None:

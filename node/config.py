@@ -8,6 +8,10 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "config.toml"
+# Where a node's TLS trust comes from: the network authority's certificate (homes made by
+# earlier versions) or the certificates the chain's node registry holds.
+TRUST_AUTHORITY = "authority"
+TRUST_REGISTRY = "registry"
 
 
 class ConfigError(Exception):
@@ -31,6 +35,7 @@ class NodeConfig:
     tls_ca_file: str = "tls/ca.pem"
     tls_cert_file: str = "tls/node.pem"
     tls_key_file: str = "tls/node.key"
+    tls_trust: str = TRUST_AUTHORITY
     genesis_file: str = "genesis.json"
     key_file: str = "node_key.json"
     data_dir: str = "data"
@@ -86,6 +91,9 @@ allowed_peers = [{allowed}]
 tls = {tls_p2p}
 
 [tls]
+# registry: trust the TLS certificates the chain's node registry holds (each node made
+# its own; its key is encrypted with the node key's password). authority: trust ca_file.
+trust = "{config.tls_trust}"
 ca_file = "{config.tls_ca_file}"
 cert_file = "{config.tls_cert_file}"
 key_file = "{config.tls_key_file}"
@@ -167,6 +175,7 @@ def load_config(home: Path) -> NodeConfig:
         tls_ca_file=_get(table, "tls", "ca_file", str, d.tls_ca_file),
         tls_cert_file=_get(table, "tls", "cert_file", str, d.tls_cert_file),
         tls_key_file=_get(table, "tls", "key_file", str, d.tls_key_file),
+        tls_trust=_get(table, "tls", "trust", str, d.tls_trust),
         block_min_interval_ms=_get(table, "block", "min_interval_ms", int, d.block_min_interval_ms),
         block_max_txs=_get(table, "block", "max_txs", int, d.block_max_txs),
         mempool_max_txs=_get(table, "mempool", "max_txs", int, d.mempool_max_txs),
@@ -176,4 +185,9 @@ def load_config(home: Path) -> NodeConfig:
         raise ConfigError("config: ports must be between 1 and 65535")
     if not 1 <= config.block_max_txs <= 5000:
         raise ConfigError("config: [block] max_txs must be between 1 and 5000")
+    if config.tls_trust not in (TRUST_AUTHORITY, TRUST_REGISTRY):
+        raise ConfigError(
+            f"config: [tls] trust must be {TRUST_REGISTRY!r} or {TRUST_AUTHORITY!r}, "
+            f"not {config.tls_trust!r}"
+        )
     return config

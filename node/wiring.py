@@ -17,13 +17,20 @@ from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
 from danangchain.genesis import Genesis, decode_genesis_json
 from node.chain.ledger import Limits, NodeLedger
-from node.config import ConfigError, NodeConfig, load_config, parse_allowed_peers
+from node.config import (
+    TRUST_REGISTRY,
+    ConfigError,
+    NodeConfig,
+    load_config,
+    parse_allowed_peers,
+)
 from node.consensus.driver import ConsensusDriver
 from node.http.api import create_app
 from node.http.operator import PEERS
 from node.keyfile import read_keystore, unlock_key
+from node.p2p.service import registry_certificates
 from node.storage.store import Store
-from node.tls import client_context, server_context
+from node.tls import RegistryTrust, client_context, server_context
 
 log = logging.getLogger("danangchain.node")
 
@@ -39,7 +46,22 @@ def load_genesis(config: NodeConfig) -> Genesis:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event) -> None:
+def registry_trust(config: NodeConfig, ledger: NodeLedger, password: str) -> RegistryTrust:
+    """Return the TLS trust of a node whose peers are the registry's nodes."""
+    try:
+        return RegistryTrust(
+            config.path(config.tls_cert_file),
+            config.path(config.tls_key_file),
+            password,
+            registry_certificates(ledger),
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot load this node's TLS identity: {exc}") from None
+
+
+async def serve(
+    config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event, password: str = ""
+) -> None:
     """Run a node until `stop` is set: API, block production and, in a network, its peers."""
     genesis = load_genesis(config)
     store = Store.open(str(config.path(config.data_dir)))
@@ -47,18 +69,25 @@ async def serve(config: NodeConfig, key: ed25519.SigningKey, stop: asyncio.Event
     try:
         limits = Limits(config.block_max_txs, config.mempool_max_txs, config.mempool_max_bytes)
         ledger = NodeLedger(genesis, store, limits)
+        trust = None
+        peer_ssl = client_ssl = None
+        if config.p2p_tls and config.tls_trust == TRUST_REGISTRY:
+            trust = registry_trust(config, ledger, password)
+            peer_ssl, client_ssl = trust.server, trust.client
+        elif config.p2p_tls:
+            peer_ssl, client_ssl = server_context(config, True), client_context(config)
         driver = ConsensusDriver(
             ledger,
             key,
             list(config.peers),
             allowed_peers=parse_allowed_peers(config),
-            client_ssl=client_context(config) if config.p2p_tls else None,
+            client_ssl=client_ssl,
             min_block_interval_s=config.block_min_interval_ms / 1000,
+            trust=trust,
         )
         api = create_app(ledger, node_info(config, key))
         api[PEERS] = driver  # metrics and readiness read its peers
         api_ssl = server_context(config, False) if config.api_tls else None
-        peer_ssl = server_context(config, True) if config.p2p_tls else None
         apps = [
             (api, config.api_host, config.api_port, api_ssl),
             (driver.peer_server().create_app(), config.p2p_host, config.p2p_port, peer_ssl),
@@ -106,16 +135,18 @@ async def _guard(coroutine: Coroutine[Any, Any, None], stop: asyncio.Event) -> N
         raise NodeStopped(f"consensus failed and the node stopped: {exc}") from exc
 
 
-async def _serve_until_signalled(config: NodeConfig, key: ed25519.SigningKey) -> None:
+async def _serve_until_signalled(
+    config: NodeConfig, key: ed25519.SigningKey, password: str
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(config, key, stop)
+    await serve(config, key, stop, password)
 
 
 def run_node(home: Path, password: str) -> None:
     """Run a node in the foreground until SIGINT or SIGTERM."""
     config = load_config(home)
     key = unlock_key(read_keystore(config.path(config.key_file)), password)
-    asyncio.run(_serve_until_signalled(config, key))
+    asyncio.run(_serve_until_signalled(config, key, password))

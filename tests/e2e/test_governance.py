@@ -185,13 +185,19 @@ def test_tls_network_commits_and_refuses_a_self_signed_peer(tmp_path: Path) -> N
 
         p2p = nodes[0]["p2p_url"]
         assert p2p.startswith("https://")
-        intruder = _self_signed_context(tmp_path, folder / "ca" / "ca.pem")
+        # Each node made its own TLS identity; the registry lists every node's certificate.
+        assert not (folder / "ca").exists()
+        node0_certificate = folder / "node0" / "tls" / "node.pem"
+        assert b"ENCRYPTED" in (folder / "node0" / "tls" / "node.key").read_bytes()
+        intruder = _self_signed_context(tmp_path, node0_certificate)
         with pytest.raises((aiohttp.ClientError, ssl.SSLError, OSError)):
             asyncio.run(_get(p2p + "/p2p/status", intruder))
         # A node of the network but an unsigned request: refused by admission, and counted.
-        member = ssl.create_default_context(cafile=str(folder / "ca" / "ca.pem"))
+        member = ssl.create_default_context(cafile=str(node0_certificate))
         member.load_cert_chain(
-            folder / "node1" / "tls" / "node.pem", folder / "node1" / "tls" / "node.key"
+            folder / "node1" / "tls" / "node.pem",
+            folder / "node1" / "tls" / "node.key",
+            password=PASSWORD,
         )
         assert asyncio.run(_get(p2p + "/p2p/status", member)) == 401
         status = json.loads(run_cli("query", "status", "--node", urls[0], "--json").stdout)
@@ -210,7 +216,8 @@ async def _get(url: str, context: ssl.SSLContext) -> int:
 
 
 def _self_signed_context(folder: Path, ca: Path) -> ssl.SSLContext:
-    """A client that trusts the network's CA but shows a certificate it signed itself."""
+    """A client that trusts the node's certificate but shows one it signed itself, which
+    no registry lists."""
     import datetime
 
     from cryptography import x509

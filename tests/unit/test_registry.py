@@ -200,7 +200,7 @@ def test_a_node_moves_itself_and_nobody_else_can_move_it() -> None:
     assert caught.value.code == "not_node"
 
 
-def test_a_vote_naming_a_card_registers_the_validator_and_a_removal_unregisters_it() -> None:
+def test_a_vote_naming_a_card_registers_the_validator_and_a_removal_keeps_it_as_full_node() -> None:
     state = registry_state()
     voters = [make_key(31), make_key(32)]
     candidate = card_of(44, "Dept. of Health")
@@ -214,6 +214,11 @@ def test_a_vote_naming_a_card_registers_the_validator_and_a_removal_unregisters_
     removal = ValidatorVoteBody("remove", make_key(44).public_key)
     for voter in voters:
         commit_transaction(state, sign_next(state, voter, removal), height=5)
+    # Still its organisation's node (it signs until the change takes effect): a full node,
+    # which a registrar may then remove.
+    demoted = get_node(StateView(state), make_key(44).public_key)
+    assert demoted is not None and demoted.role == NODE_ROLE_FULL
+    commit_transaction(state, sign_next(state, registrar, NodeRemoveBody(make_key(44).public_key)))
     assert get_node(StateView(state), make_key(44).public_key) is None
 
 
