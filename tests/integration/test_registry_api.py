@@ -77,3 +77,13 @@ async def test_a_full_node_admission_from_someone_not_a_registrar_is_refused(
     assert status == 400 and answer["error"] == "unknown_sender"
     status, answer = await node.post_tx(encode_signed(VALIDATOR, 1, NodeAdmitBody(card)))
     assert status == 400 and answer["error"] == "not_registrar"
+
+
+async def test_the_explorer_shows_a_node_admission_field_by_field(start_node: StartNode) -> None:
+    node = await start_node(genesis=genesis_with_cards())
+    card = sign_card(PARTNER, "partner <b>", ["http://127.0.0.12:26656"], None)
+    tx_id = await node.submit_ok(encode_signed(REGISTRAR, 1, NodeAdmitBody(card)))
+    node.produce_block()
+    page = await (await node.client.get(f"/explorer/txs/{tx_id}")).text()
+    assert "name: partner &lt;b&gt;<br>" in page
+    assert "p2p_urls: http://127.0.0.12:26656<br>" in page
