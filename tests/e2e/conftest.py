@@ -245,3 +245,10 @@ def signing_keys(net: Network, node: int, height: int) -> set[str]:
     """Return the public keys of the set that signs a height, as a node sees it."""
     answer = net.clients[node].get(f"/validators?height={height}")
     return {v["public_key"] for v in answer["validators"]}
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """Delete any nftables table a partition test of this process left behind."""
+    from tests.e2e.netfault import delete_leftover_tables
+
+    delete_leftover_tables()
