@@ -4,6 +4,7 @@ folder (config, genesis, key, store, ledger, consensus driver, API and peer serv
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
 from collections.abc import Coroutine
@@ -46,6 +47,16 @@ def load_genesis(config: NodeConfig) -> Genesis:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+def source_address(host: str) -> str | None:
+    """Return the address a node's peer connections leave from: the one it listens on,
+    when that is one address (not a wildcard nor a name)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return None if address.is_unspecified else str(address)
+
+
 def registry_trust(config: NodeConfig, ledger: NodeLedger, password: str) -> RegistryTrust:
     """Return the TLS trust of a node whose peers are the registry's nodes."""
     try:
@@ -84,6 +95,7 @@ async def serve(
             client_ssl=client_ssl,
             min_block_interval_s=config.block_min_interval_ms / 1000,
             trust=trust,
+            source_host=source_address(config.p2p_host),
         )
         api = create_app(ledger, node_info(config, key))
         api[PEERS] = driver  # metrics and readiness read its peers

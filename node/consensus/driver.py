@@ -92,11 +92,14 @@ class ConsensusDriver(LedgerHost):
         client_ssl: ssl.SSLContext | None = None,
         min_block_interval_s: float = 0.0,
         trust: RegistryTrust | None = None,
+        source_host: str | None = None,
     ) -> None:
         super().__init__(ledger, key)
         # Dialed only while the registry names no other node (a genesis without cards).
         self.bootstrap = peers
         self.trust = trust
+        # Peers see this node's requests come from the address it listens on.
+        self.source_host = source_host
         self.identity = PeerIdentity(key, ledger.chain_id)
         self.client_ssl = client_ssl
         self.min_block_interval_s = min_block_interval_s
@@ -132,7 +135,10 @@ class ConsensusDriver(LedgerHost):
 
     async def run(self) -> None:
         """Run until cancelled: the event loop, peer senders, rebroadcast and sync."""
-        connector = aiohttp.TCPConnector(ssl=self.client_ssl if self.client_ssl else True)
+        connector = aiohttp.TCPConnector(
+            ssl=self.client_ssl if self.client_ssl else True,
+            local_addr=None if self.source_host is None else (self.source_host, 0),
+        )
         async with aiohttp.ClientSession(connector=connector) as session:
             self.session = session
             self.refresh_peers()
