@@ -122,7 +122,7 @@ class ConsensusDriver(LedgerHost):
         self.peers: list[PeerLink] = []
         self.links: dict[str, tuple[PeerLink, asyncio.Task[None]]] = {}
         self.session: aiohttp.ClientSession | None = None
-        self.sync = BlockSync(ledger, lambda: self.peers, self._post)
+        self.sync = BlockSync(ledger, lambda: self.peers, self._post, self._signs_next)
         self.next_block_at = 0.0
         self.wake_timer: asyncio.TimerHandle | None = None
         self.unsubscribe = ledger.admitted.subscribe(self._on_tx_admitted)
@@ -178,6 +178,10 @@ class ConsensusDriver(LedgerHost):
                 link = PeerLink(url, self.session, self.ledger.counters, self.identity)
                 self.links[peer_id] = (link, asyncio.create_task(link.run()))
         self.peers = [link for link, _ in self.links.values()]
+
+    def _signs_next(self) -> bool:
+        """Tell whether this node's key is in the set that signs the next height."""
+        return self.ledger.get_validator_set().power_of(self.key.public_key) > 0
 
     def _post(self, event: Event) -> bool:
         try:

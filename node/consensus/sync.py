@@ -29,10 +29,12 @@ class BlockSync:
         ledger: NodeLedger,
         peers: Callable[[], Sequence[PeerLink]],
         post: Callable[[Event], bool],
+        signs_next: Callable[[], bool] = lambda: True,
     ) -> None:
         self.ledger = ledger
         self.peers = peers
         self.post = post
+        self.signs_next = signs_next
         self.wanted = asyncio.Event()
         # Set by every commit, so waiting for the tip needs no polling.
         self.tip_moved = asyncio.Event()
@@ -42,8 +44,10 @@ class BlockSync:
         """Fetch certified blocks from a peer that is ahead, until cancelled.
 
         A peer one block ahead has usually just committed the block this node is about
-        to commit through consensus: that block is fetched only when this node's tip has
-        not moved for SYNC_PATIENCE_S (a lagging node, or a network gone quiet).
+        to commit through consensus: a validator of the next height fetches that block
+        only when its tip has not moved for SYNC_PATIENCE_S (a lagging node, or a network
+        gone quiet). A node that does not sign the next height (a full node, or one just
+        voted in) gains nothing by waiting and fetches it at once.
         """
         stuck_at, stuck_since = -1, 0.0
         loop = asyncio.get_running_loop()
@@ -56,7 +60,7 @@ class BlockSync:
             self.wanted.clear()
             if self.ledger.tip.height != stuck_at:
                 stuck_at, stuck_since = self.ledger.tip.height, loop.time()
-            patient = loop.time() - stuck_since < SYNC_PATIENCE_S
+            patient = loop.time() - stuck_since < SYNC_PATIENCE_S and self.signs_next()
             for peer in self.peers():
                 status = await peer.get("/p2p/status")
                 if not isinstance(status, dict) or not isinstance(status.get("height"), int):
