@@ -46,6 +46,7 @@ from node.p2p.service import (
     compute_peer_urls,
     create_peer_server,
     registry_certificates,
+    to_der,
 )
 from node.p2p.transport import PeerIdentity, PeerLink, PeerServer
 from node.tls import RegistryTrust
@@ -98,6 +99,9 @@ class ConsensusDriver(LedgerHost):
         # Dialed only while the registry names no other node (a genesis without cards).
         self.bootstrap = peers
         self.trust = trust
+        self.registered_certificates = (
+            frozenset() if trust is None else to_der(registry_certificates(ledger))
+        )
         # Peers see this node's requests come from the address it listens on.
         self.source_host = source_host
         self.identity = PeerIdentity(key, ledger.chain_id)
@@ -131,7 +135,11 @@ class ConsensusDriver(LedgerHost):
 
     def peer_server(self) -> PeerServer:
         """Return the handlers peers call on this node."""
-        return create_peer_server(self.ledger, self.access, self._on_peer_messages)
+        check = None if self.trust is None else self._is_registered_certificate
+        return create_peer_server(self.ledger, self.access, self._on_peer_messages, check)
+
+    def _is_registered_certificate(self, certificate: bytes | None) -> bool:
+        return certificate is not None and certificate in self.registered_certificates
 
     async def run(self) -> None:
         """Run until cancelled: the event loop, peer senders, rebroadcast and sync."""
@@ -166,7 +174,9 @@ class ConsensusDriver(LedgerHost):
         if self.session is None:
             return
         if self.trust is not None:
-            self.trust.trust(registry_certificates(self.ledger))
+            certificates = registry_certificates(self.ledger)
+            self.trust.trust(certificates)
+            self.registered_certificates = to_der(certificates)
         wanted = compute_peer_urls(self.ledger, self.key.public_key, self.bootstrap)
         for peer_id in list(self.links):
             link, task = self.links[peer_id]

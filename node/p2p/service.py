@@ -3,6 +3,7 @@ gossiped to it, and consensus messages for the driver."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Sequence
 
 from node.chain.events import BlockCommitted
@@ -26,8 +27,19 @@ def compute_peer_urls(
 
 
 def registry_certificates(ledger: NodeLedger) -> list[bytes]:
-    """Return the TLS certificates of every node the registry holds."""
+    """Return the TLS certificates (PEM) of every node the registry holds."""
     return [e.tls_certificate for _, e in ledger.reads.nodes() if e.tls_certificate is not None]
+
+
+def to_der(certificates: list[bytes]) -> frozenset[bytes]:
+    """Return PEM certificates in the DER form a TLS connection reports; skip bad ones."""
+    found = set()
+    for pem in certificates:
+        try:
+            found.add(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return frozenset(found)
 
 
 class PeerAccess:
@@ -60,7 +72,10 @@ class PeerAccess:
 
 
 def create_peer_server(
-    ledger: NodeLedger, access: PeerAccess, on_messages: Callable[[list[bytes]], None]
+    ledger: NodeLedger,
+    access: PeerAccess,
+    on_messages: Callable[[list[bytes]], None],
+    is_registered_certificate: Callable[[bytes | None], bool] | None = None,
 ) -> PeerServer:
     """Return the peer routes of a node whose consensus messages go to `on_messages`."""
     return PeerServer(
@@ -72,6 +87,7 @@ def create_peer_server(
         lambda batch: submit_gossiped(ledger, batch),
         lambda: ledger.tip.height,
         ledger.reads.certified_block_bytes,
+        is_registered_certificate,
     )
 
 

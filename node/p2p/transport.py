@@ -186,6 +186,16 @@ async def _read_batch(request: web.Request) -> list[bytes]:
     return batch
 
 
+def _peer_certificate(request: web.Request) -> bytes | None:
+    """Return the DER certificate the peer presented on this TLS connection, or None."""
+    transport = request.transport
+    ssl_object = None if transport is None else transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    certificate: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return certificate
+
+
 class PeerDirectory(Protocol):
     """Whatever holds this node's links to its peers (the consensus driver)."""
 
@@ -209,6 +219,7 @@ class PeerServer:
         on_txs: Callable[[list[bytes]], None],
         get_height: Callable[[], int],
         get_certified_block: Callable[[int], tuple[bytes, bytes] | None],
+        is_registered_certificate: Callable[[bytes | None], bool] | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.is_allowed = is_allowed
@@ -218,6 +229,9 @@ class PeerServer:
         self.on_txs = on_txs
         self.get_height = get_height
         self.get_certified_block = get_certified_block
+        # Over TLS: the peer's certificate must be one the registry lists, not merely one
+        # that a registered node's key could have issued.
+        self.is_registered_certificate = is_registered_certificate
 
     def create_app(self) -> web.Application:
         """Build the peer-facing application."""
@@ -242,12 +256,15 @@ class PeerServer:
             body,
             time.time_ns() // 1_000_000,
         )
+        check = self.is_registered_certificate
+        if reason is None and check is not None and not check(_peer_certificate(request)):
+            reason = "unregistered certificate"
         if reason is not None:
             name = f"refused peer: {reason}"
             self.counters[name] = self.counters.get(name, 0) + 1
             return web.json_response(
                 {"error": reason.replace(" ", "_"), "message": reason},
-                status=401 if reason != "unknown peer" else 403,
+                status=401 if reason not in ("unknown peer", "unregistered certificate") else 403,
             )
         response: web.StreamResponse = await handler(request)
         return response

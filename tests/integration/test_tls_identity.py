@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession, TCPConnector, web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from danangchain import ed25519
+from node.chain.signatures import SignatureChecks
+from node.p2p.transport import PeerIdentity, PeerServer
 from node.tls import (
     VALIDITY,
     RegistryTrust,
@@ -370,3 +374,46 @@ async def test_certificate_minted_under_a_trusted_one_is_not_a_registered_peer(
     assert await read_greeting(server.port, impostor) == GREETING
     assert not trust_a.is_registered_peer(server.peers[0])
     assert not trust_a.is_registered_peer(None)
+
+
+async def test_a_peer_whose_certificate_the_registry_no_longer_lists_is_refused_and_counted(
+    make_identity: Callable[[str], Identity],
+) -> None:
+    """OpenSSL cannot forget a trusted certificate, so a node removed from the registry
+    still completes the handshake until its peers restart: the peer server then refuses
+    its requests by the registry's current certificates, and counts them."""
+    a, b, c = make_identity("a"), make_identity("b"), make_identity("c")
+    server_trust = a.trust(a, b, c)  # c was registered once, then removed
+    registered = {ssl.PEM_cert_to_DER_cert(i.pem.decode()) for i in (a, b)}
+    counters: dict[str, int] = {}
+    server = PeerServer(
+        "tls-test",
+        lambda key: True,
+        SignatureChecks(),
+        counters,
+        lambda batch: None,
+        lambda batch: None,
+        lambda: 7,
+        lambda height: None,
+        lambda certificate: certificate in registered,
+    )
+    runner = web.AppRunner(server.create_app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_trust.server)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    statuses = {}
+    try:
+        for name, identity in (("b", b), ("c", c)):
+            client = identity.trust(a).client
+            signer = PeerIdentity(ed25519.signing_key_from_seed(name.encode() * 32), "tls-test")
+            headers = signer.headers("GET", "/p2p/status", b"")
+            async with (
+                ClientSession(connector=TCPConnector(ssl=client)) as session,
+                session.get(f"https://127.0.0.1:{port}/p2p/status", headers=headers) as answer,
+            ):
+                statuses[name] = answer.status
+    finally:
+        await runner.cleanup()
+    assert statuses == {"b": 200, "c": 403}
+    assert counters == {"refused peer: unregistered certificate": 1}
