@@ -9,6 +9,8 @@ itself: only its own key signs its new peer URLs.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from danangchain.address import compute_address
 from danangchain.errors import InvalidTransaction
 from danangchain.registry import (
@@ -83,39 +85,22 @@ def register_validator_card(
     role of the full node it was."""
     if card is not None:
         put_node(view, key, entry_from_card(card, NODE_ROLE_VALIDATOR, height))
-        return
-    existing = get_node(view, key)
-    if existing is not None:
-        put_node(
-            view,
-            key,
-            NodeEntry(
-                existing.name,
-                existing.p2p_urls,
-                existing.tls_certificate,
-                NODE_ROLE_VALIDATOR,
-                existing.since_height,
-            ),
-        )
+    else:
+        set_node_role(view, key, NODE_ROLE_VALIDATOR)
 
 
 def demote_validator(view: StateView, key: bytes) -> None:
     """Keep a voted-out validator in the registry as a full node: it is still its
     organisation's node, it still signs the heights before the change takes effect, and a
     registrar may remove it later."""
+    set_node_role(view, key, NODE_ROLE_FULL)
+
+
+def set_node_role(view: StateView, key: bytes, role: str) -> None:
+    """Change a registered node's role (nothing for a key the registry does not hold)."""
     existing = get_node(view, key)
     if existing is not None:
-        put_node(
-            view,
-            key,
-            NodeEntry(
-                existing.name,
-                existing.p2p_urls,
-                existing.tls_certificate,
-                NODE_ROLE_FULL,
-                existing.since_height,
-            ),
-        )
+        put_node(view, key, replace(existing, role=role))
 
 
 def process_node_admit(view: StateView, member: Member, body: NodeAdmitBody, height: int) -> None:
@@ -166,11 +151,8 @@ def process_node_announce(
     # Verify the sender is a registered node, announcing for itself.
     if entry is None or member.role not in (ROLE_NODE, ROLE_VALIDATOR):
         raise InvalidTransaction.of("only a registered node may announce itself", rule="not_node")
-    put_node(
-        view,
-        sender_key,
-        NodeEntry(entry.name, body.p2p_urls, body.tls_certificate, entry.role, entry.since_height),
-    )
+    moved = replace(entry, p2p_urls=body.p2p_urls, tls_certificate=body.tls_certificate)
+    put_node(view, sender_key, moved)
 
 
 def is_signing(view: StateView, key: bytes) -> bool:
