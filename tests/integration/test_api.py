@@ -818,6 +818,22 @@ async def test_a_rotated_key_s_transactions_name_the_member_it_signs_for(
     assert admission["sender"] == admission["key_address"] == text_address_of(REGISTRAR)
 
 
+async def test_a_record_signed_with_a_rotated_key_is_filed_under_its_member(
+    members_node: Node,
+) -> None:
+    node = members_node
+    replacement = make_key(12)
+    rotate = MemberAdmitBody(address_of(HOUSEHOLD), "household", replacement.public_key)
+    await node.submit_ok(encode_signed(REGISTRAR, REGISTRAR_NONCE_AFTER_ADMISSIONS + 1, rotate))
+    node.produce_block()
+    tx_id = await node.submit_ok(encode_signed(replacement, 1, make_record_body("after a loss")))
+    node.produce_block()
+    account = await node.get_ok(f"/accounts/{text_address_of(HOUSEHOLD)}")
+    assert tx_id in account["records"]
+    # The new key's own address is nobody's account, and holds no index entry.
+    assert node.ledger.reads.records_of(address_of(replacement)) == []
+
+
 async def test_pending_transactions_survive_a_restart_and_commit_after_it(
     start_node: StartNode,
 ) -> None:
