@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,17 @@ CONFIG_FILE = "config.toml"
 # earlier versions) or the certificates the chain's node registry holds.
 TRUST_AUTHORITY = "authority"
 TRUST_REGISTRY = "registry"
+# Every setting a config.toml may hold: what render_config writes today and wrote in
+# earlier versions (those homes lack [tls] and some keys; each has a default).
+SETTINGS: dict[str, frozenset[str]] = {
+    "node": frozenset({"name", "genesis_file", "key_file", "data_dir"}),
+    "api": frozenset({"host", "port", "tls"}),
+    "p2p": frozenset({"host", "port", "peers", "allowed_peers", "tls"}),
+    "tls": frozenset({"trust", "ca_file", "cert_file", "key_file"}),
+    "block": frozenset({"min_interval_ms", "max_txs"}),
+    "mempool": frozenset({"max_txs", "max_bytes"}),
+}
+REQUIRED_SECTIONS = ("node", "api", "p2p")
 
 
 class ConfigError(Exception):
@@ -130,6 +143,61 @@ def _get_bool(table: dict[str, Any], section: str, name: str) -> bool:
     return value
 
 
+def _suggestion(name: str, known: frozenset[str] | dict[str, frozenset[str]]) -> str:
+    """Return " (did you mean X?)" for the known name closest to a misspelt one, or ""."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _outside_sections(path: Path, name: str) -> ConfigError:
+    """Return the error for a setting written above every [section] header."""
+    homes = [section for section, names in SETTINGS.items() if name in names]
+    where = f" (did you mean [{homes[0]}] {name}?)" if homes else _suggestion(name, SETTINGS)
+    return ConfigError(f"{path}: unknown setting {name} outside any [section]{where}")
+
+
+def check_settings(path: Path, table: dict[str, Any]) -> None:
+    """Refuse a config with an unknown section or setting, or without a required section."""
+    if not table:
+        raise ConfigError(f"{path} is empty: is it truncated? 'node init' writes a full one")
+    for section, settings in table.items():
+        if section not in SETTINGS:
+            if not isinstance(settings, dict):
+                raise _outside_sections(path, section)
+            hint = _suggestion(section, SETTINGS)
+            raise ConfigError(f"{path}: unknown section [{section}]{hint}")
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{path}: {section} must be a section, written [{section}]")
+        for name in settings:
+            if name not in SETTINGS[section]:
+                hint = _suggestion(name, SETTINGS[section])
+                raise ConfigError(f"{path}: unknown setting [{section}] {name}{hint}")
+    for section in REQUIRED_SECTIONS:
+        if section not in table:
+            raise ConfigError(f"{path}: section [{section}] is missing: is the file truncated?")
+
+
+def check_hosts(config: NodeConfig) -> None:
+    """Refuse to start on an [api] or [p2p] host that does not resolve to an address.
+
+    A name may wait on DNS, so this runs when a node starts, not whenever a config is read.
+    """
+    for section, host, port in (
+        ("api", config.api_host, config.api_port),
+        ("p2p", config.p2p_host, config.p2p_port),
+    ):
+        if not host:  # asyncio listens on every interface
+            continue
+        try:
+            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(
+                f"{config.path(CONFIG_FILE)}: [{section}] host {host!r} does not resolve "
+                f"({reason}): give an IP address or a name this machine can look up"
+            ) from None
+
+
 def parse_allowed_peers(config: NodeConfig) -> frozenset[bytes]:
     """Return the configured peer keys, refusing malformed entries."""
     keys = set()
@@ -157,6 +225,7 @@ def load_config(home: Path) -> NodeConfig:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    check_settings(path, table)
     d = NodeConfig(home=home, name="")
     config = NodeConfig(
         home=home,
