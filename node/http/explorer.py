@@ -9,6 +9,7 @@ prepends new blocks from the /events websocket; every page works without it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,12 @@ from danangchain import __version__
 from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.errors import AddressError, DanangChainError
 from danangchain.proof import check_inclusion_proof
-from danangchain.transaction import RecordBody
+from danangchain.state import Record
+from danangchain.transaction import RecordBody, compute_tx_id
 from node.chain.reads import CommittedTx
 from node.http.chain_feed import BlockSummary, ChainFeed, summarise
 from node.http.events import FEED
-from node.http.views import render_transaction
+from node.http.views import render_pending_vote, render_transaction
 
 HERE = Path(__file__).parent
 TEMPLATES = web.AppKey("explorer_templates", jinja2.Environment)
@@ -33,6 +35,12 @@ LATEST_BLOCKS = 20
 MAX_MEMBERS = 500
 MAX_RECORDS = 200
 CHART_WINDOW_MS = 10 * 60 * 1000
+SHORT_HEAD, SHORT_TAIL = 10, 6
+# A search by part of an id looks only at the transactions of the latest blocks the front
+# page lists, newest first, and stops once it has this many: bounded work for any query.
+MIN_PREFIX = 8
+MAX_PREFIX_SCAN = 2000
+MAX_CHOICES = 10
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -51,12 +59,14 @@ def add_explorer_routes(app: web.Application, node_name: str = "") -> None:
         undefined=jinja2.StrictUndefined,
     )
     app[TEMPLATES].filters["when"] = format_time
+    app[TEMPLATES].filters["shorten"] = shorten
     app[NODE_NAME] = node_name
     app.router.add_get("/", page_index)
     app.router.add_get("/explorer/search", page_search)
     app.router.add_get("/explorer/blocks/{height}", page_block)
     app.router.add_get("/explorer/txs/{tx_id}", page_tx)
     app.router.add_get("/explorer/accounts/{address}", page_account)
+    app.router.add_get("/explorer/validators", page_validators)
     app.router.add_static(
         "/explorer/static", HERE / "static", name="explorer_static", append_version=True
     )
@@ -67,6 +77,25 @@ def format_time(time_ms: int | None) -> str:
     if time_ms is None:
         return "—"
     return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def shorten(text: str) -> str:
+    """Return a long id or address as its head and tail, for display; short text as is."""
+    if len(text) <= SHORT_HEAD + SHORT_TAIL + 1:
+        return text
+    return f"{text[:SHORT_HEAD]}…{text[-SHORT_TAIL:]}"
+
+
+def describe_record_status(record: Record) -> str:
+    """Return where a record stands: endorsed, cancelled, awaiting or simply recorded."""
+    said = []
+    if record.endorsed_height is not None:
+        said.append(f"endorsed at {record.endorsed_height}")
+    if record.cancelled_height is not None:
+        said.append(f"cancelled at {record.cancelled_height}")
+    if said:
+        return ", ".join(said)
+    return "awaiting endorsement" if record.counterparty is not None else "recorded"
 
 
 def render_page(
@@ -112,16 +141,7 @@ async def page_index(request: web.Request) -> web.Response:
     ledger = feed.ledger
     latest = list(reversed(_latest_summaries(feed, LATEST_BLOCKS)))
     validator_set = ledger.get_validator_set()
-    validators = [
-        {
-            "name": v.name,
-            "address": encode_address(compute_address(v.public_key)),
-            "public_key": v.public_key.hex(),
-            "power": v.power,
-            "last_signed": feed.last_signed.get(v.public_key),
-        }
-        for v in validator_set.validators
-    ]
+    validators = _describe_validators(feed)
     members = _list_members(feed)
     newest = feed.recent[-1].time_ms if feed.recent else 0
     chart = [
@@ -145,37 +165,97 @@ async def page_index(request: web.Request) -> web.Response:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    """Where a search leads, or why it leads nowhere (with the ids it could mean)."""
+
+    target: str | None = None
+    problem: str = ""
+    choices: tuple[str, ...] = ()
+
+
 async def page_search(request: web.Request) -> web.Response:
     """GET /explorer/search?q=: go to the block, transaction, record or account asked for."""
     feed = request.app[FEED]
     query = request.query.get("q", "").strip()
-    target = resolve_search(feed, query)
-    if target is None:
-        return not_found(
-            request, f"nothing on this chain matches {query!r}" if query else "type something"
-        )
-    raise web.HTTPFound(target)
+    answer = resolve_search(feed, query)
+    if answer.target is not None:
+        raise web.HTTPFound(answer.target)
+    return render_page(
+        request,
+        "search.html",
+        status=200 if answer.choices else 404,
+        message=answer.problem,
+        choices=answer.choices,
+    )
 
 
-def resolve_search(feed: ChainFeed, query: str) -> str | None:
-    """Return the explorer path a search text leads to, or None."""
+def resolve_search(feed: ChainFeed, query: str) -> SearchAnswer:
+    """Return where a search text leads: a height, an address, an id or part of one."""
     ledger = feed.ledger
+    if not query:
+        return SearchAnswer(problem="type something")
+    nothing = SearchAnswer(problem=f"nothing on this chain matches {query!r}")
     if query.isascii() and query.isdigit() and len(query) <= 19:
         height = int(query)
-        return f"/explorer/blocks/{height}" if 1 <= height <= ledger.tip.height else None
+        if 1 <= height <= ledger.tip.height:
+            return SearchAnswer(f"/explorer/blocks/{height}")
+        if len(query) < MIN_PREFIX:
+            return nothing
     if query.lower().startswith("dn1"):
         try:
-            return f"/explorer/accounts/{encode_address(decode_address(query))}"
+            return SearchAnswer(f"/explorer/accounts/{encode_address(decode_address(query))}")
         except AddressError:
-            return None
-    try:
-        value = bytes.fromhex(query)
-    except ValueError:
-        return None
-    if len(value) != 32:
-        return None
-    # A record's id is the id of the transaction that made it: both lead to that page.
-    return f"/explorer/txs/{value.hex()}" if ledger.reads.is_known_tx(value) else None
+            return nothing
+    if not is_hex(query):
+        return nothing
+    if len(query) == 64:
+        # A record's id is the id of the transaction that made it: both lead to that page.
+        known = ledger.reads.is_known_tx(bytes.fromhex(query))
+        return SearchAnswer(f"/explorer/txs/{query.lower()}") if known else nothing
+    return search_id_prefix(feed, query.lower())
+
+
+def is_hex(text: str) -> bool:
+    """Tell whether a text is made only of hexadecimal digits."""
+    return text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def search_id_prefix(feed: ChainFeed, prefix: str) -> SearchAnswer:
+    """Find the one recent transaction whose id starts with a hex prefix, or say why not."""
+    if len(prefix) < MIN_PREFIX:
+        return SearchAnswer(
+            problem=f"{prefix!r} is too short: give at least {MIN_PREFIX} hex digits of an id"
+        )
+    if len(prefix) > 64:
+        return SearchAnswer(problem=f"{prefix!r} is longer than an id (64 hex digits)")
+    recent, blocks = recent_tx_ids(feed)
+    found = [tx_id for tx_id in recent if tx_id.startswith(prefix)]
+    if len(found) == 1:
+        return SearchAnswer(f"/explorer/txs/{found[0]}")
+    if found:
+        return SearchAnswer(
+            problem=f"{prefix!r} is ambiguous: {len(found)} recent transactions start with it",
+            choices=tuple(found[:MAX_CHOICES]),
+        )
+    return SearchAnswer(
+        problem=f"no transaction in the latest {blocks} block(s) has an id starting with "
+        f"{prefix!r}; give the whole id of an older one"
+    )
+
+
+def recent_tx_ids(feed: ChainFeed) -> tuple[list[str], int]:
+    """Return the ids of the latest blocks' transactions, newest first, and how many
+    blocks they span: the blocks the front page lists, until the bound is passed."""
+    ids: list[str] = []
+    latest = _latest_summaries(feed, LATEST_BLOCKS)
+    for looked, summary in enumerate(reversed(latest)):
+        if len(ids) >= MAX_PREFIX_SCAN:
+            return ids, looked
+        block = feed.ledger.reads.block(summary.height) if summary.tx_count else None
+        if block is not None:
+            ids.extend(compute_tx_id(raw).hex() for raw in reversed(block.tx_bytes))
+    return ids, len(latest)
 
 
 async def page_block(request: web.Request) -> web.Response:
@@ -259,14 +339,35 @@ async def page_account(request: web.Request) -> web.Response:
     for record_id in ledger.reads.records_of(address, limit=MAX_RECORDS):
         record = view.get_record(record_id)
         if record is not None:
-            records.append({"id": record_id.hex(), "record": record})
+            records.append(_describe_record(record_id, record))
     return render_page(
         request,
         "account.html",
         address=encode_address(address),
         member=member,
         records=records,
-        creator_of=lambda r: encode_address(r.creator),
+    )
+
+
+async def page_validators(request: web.Request) -> web.Response:
+    """GET /explorer/validators: the set that signs the next height and the votes pending."""
+    feed = request.app[FEED]
+    feed.catch_up()
+    ledger = feed.ledger
+    current = ledger.get_validator_set()
+    names = proposer_names(feed)
+    votes = []
+    for value in ledger.reads.pending_validator_votes():
+        vote = render_pending_vote(value, current)
+        voters = [names.get(bytes.fromhex(v), v) for v in vote["voters"]]
+        votes.append(vote | {"voter_names": voters})
+    return render_page(
+        request,
+        "validators.html",
+        validators=_describe_validators(feed),
+        quorum=current.quorum,
+        total_power=current.total_power,
+        votes=votes,
     )
 
 
@@ -287,6 +388,26 @@ def _latest_summaries(feed: ChainFeed, count: int) -> list[BlockSummary]:
             summary = summarise(header, feed.ledger.reads.certificate(height))
         summaries.append(summary)
     return summaries
+
+
+def _describe_record(record_id: bytes, record: Record) -> dict[str, Any]:
+    """Return what an account page shows of one record."""
+    creator, status = encode_address(record.creator), describe_record_status(record)
+    return {"id": record_id.hex(), "record": record, "creator": creator, "status": status}
+
+
+def _describe_validators(feed: ChainFeed) -> list[dict[str, Any]]:
+    """Return the validators that sign the next height, with the last height each signed."""
+    return [
+        {
+            "name": v.name,
+            "address": encode_address(compute_address(v.public_key)),
+            "public_key": v.public_key.hex(),
+            "power": v.power,
+            "last_signed": feed.last_signed.get(v.public_key),
+        }
+        for v in feed.ledger.get_validator_set().validators
+    ]
 
 
 def _list_members(feed: ChainFeed) -> list[dict[str, Any]]:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import hashlib
 
-from danangchain.transaction import MemberAdmitBody, RecordBody
+from danangchain.genesis import make_genesis
+from danangchain.transaction import EndorseBody, MemberAdmitBody, RecordBody, ValidatorVoteBody
+from danangchain.validators import Validator
+from node.http.explorer import shorten
 
 from .conftest import (
     BUSINESS,
+    CHAIN_ID,
+    GENESIS_TIME_MS,
     HOUSEHOLD,
     REGISTRAR,
+    VALIDATOR,
     Node,
+    StartNode,
     address_of,
     encode_signed,
     make_key,
@@ -152,3 +159,139 @@ async def test_a_rotated_key_s_transaction_page_names_the_member_and_the_key(
     # A member's own key: no separate line.
     admission = await page(node, "/explorer/blocks/1")
     assert "signing key" not in admission
+
+
+def shortened(value: str, href: str | None = None) -> str:
+    """Return the markup of a shortened id: head…tail shown, the whole value kept."""
+    attributes = f'title="{value}" data-full="{value}">{value[:10]}…{value[-6:]}'
+    if href is None:
+        return f'<span class="hash" {attributes}</span>'
+    return f'<a class="hash" href="{href}" {attributes}</a>'
+
+
+def test_long_values_are_shortened_to_head_and_tail() -> None:
+    assert shorten("ab" * 32) == "abababab" + "ab…" + "ababab"
+    assert shorten("dn1short") == "dn1short"
+
+
+async def test_validators_page_lists_the_set_and_the_pending_votes_escaped(
+    start_node: StartNode,
+) -> None:
+    second = make_key(14)
+    newcomer = make_key(15).public_key
+    genesis = make_genesis(
+        CHAIN_ID,
+        GENESIS_TIME_MS,
+        [Validator(VALIDATOR.public_key, "validator-0"), Validator(second.public_key, "<i>v1")],
+        [(address_of(REGISTRAR), "registrar")],
+    )
+    node = await start_node(genesis=genesis)
+    vote = ValidatorVoteBody("add", newcomer, '<b>new</b> & "co"', 1)
+    await node.submit_ok(encode_signed(VALIDATOR, 1, vote))
+    node.produce_block()
+    html = await page(node, "/explorer/validators")
+    validator = text_address_of(VALIDATOR)
+    assert "<td>validator-0</td>" in html
+    assert "<td>&lt;i&gt;v1</td>" in html
+    assert shortened(validator, f"/explorer/accounts/{validator}") in html
+    assert '<a href="/explorer/blocks/1">1</a>' in html  # validator-0 signed block 1
+    # One vote of two, with the power that voted and the quorum it needs.
+    assert "<td>&lt;b&gt;new&lt;/b&gt; &amp; &#34;co&#34;</td>" in html
+    assert shortened(newcomer.hex()) in html
+    assert "<td>1 of 2</td>" in html
+    assert html.count("<td>validator-0</td>") == 2  # in the set, and as the one voter
+    assert "<b>new" not in html and "<i>v1" not in html
+    assert 'href="/explorer/validators"' in await page(node, "/")
+
+
+async def test_validators_page_without_votes_says_so(node: Node) -> None:
+    html = await page(node, "/explorer/validators")
+    assert "No vote pending." in html
+    assert "Quorum" not in html and "quorum 1 of 1 voting power" in html
+
+
+async def test_account_page_shows_amount_and_status_of_each_record(members_node: Node) -> None:
+    node = members_node
+    endorsed = await commit_hostile_record(node)
+    await node.submit_ok(encode_signed(HOUSEHOLD, 1, EndorseBody(bytes.fromhex(endorsed))))
+    doc = hashlib.sha256(b"cancelled").digest()
+    cancelled = await node.submit_ok(
+        encode_signed(BUSINESS, 2, RecordBody("invoice", doc, 42, address_of(HOUSEHOLD)))
+    )
+    awaiting = await node.submit_ok(
+        encode_signed(BUSINESS, 3, RecordBody("payment", doc, None, address_of(HOUSEHOLD)))
+    )
+    node.produce_block()
+    cancel = RecordBody(
+        "invoice", doc, reference=bytes.fromhex(cancelled), reference_kind="cancels"
+    )
+    cancelling = await node.submit_ok(encode_signed(BUSINESS, 4, cancel))
+    node.produce_block()
+    html = await page(node, f"/explorer/accounts/{text_address_of(BUSINESS)}")
+    rows = html.split("<tr>")[2:]
+    expected = {
+        endorsed: ("1,500,000", "endorsed at 3"),
+        cancelled: ("42", "cancelled at 4"),
+        awaiting: ("—", "awaiting endorsement"),
+        cancelling: ("—", "recorded"),
+    }
+    assert len(rows) == len(expected)
+    for record_id, (amount, status) in expected.items():
+        [row] = [r for r in rows if f'data-full="{record_id}"' in r]
+        assert shortened(record_id, f"/explorer/txs/{record_id}") in row
+        assert f'<td class="num">{amount}</td>' in row, record_id
+        assert f'<td class="status">{status}</td>' in row, record_id
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;quotes&#34;" in html
+
+
+async def search(node: Node, query: str) -> tuple[int, str]:
+    """Search the explorer; return the status and the redirect target or the page."""
+    response = await node.client.get("/explorer/search", params={"q": query}, allow_redirects=False)
+    if response.status == 302:
+        return 302, response.headers["Location"]
+    return response.status, await response.text()
+
+
+async def test_search_by_part_of_a_recent_id_finds_it(members_node: Node) -> None:
+    record_id = await commit_hostile_record(members_node)
+    for query in (record_id[:8], record_id[:20].upper(), record_id[:63]):
+        assert await search(members_node, query) == (302, f"/explorer/txs/{record_id}")
+
+
+async def test_search_by_part_of_an_id_refuses_fewer_than_eight_digits(
+    members_node: Node,
+) -> None:
+    record_id = await commit_hostile_record(members_node)
+    status, html = await search(members_node, record_id[:7])
+    assert status == 404
+    assert f"&#39;{record_id[:7]}&#39; is too short: give at least 8 hex digits" in html
+
+
+async def test_search_by_part_of_an_id_shared_by_two_lists_both(members_node: Node) -> None:
+    node = members_node
+    doc = hashlib.sha256(b"ambiguous").digest()
+    # Found once by trying memos: these two ids share their first 8 hex digits.
+    first = await node.submit_ok(
+        encode_signed(BUSINESS, 1, RecordBody("invoice", doc, memo="first 68949"))
+    )
+    second = await node.submit_ok(
+        encode_signed(BUSINESS, 2, RecordBody("invoice", doc, memo="second 19618"))
+    )
+    node.produce_block()
+    assert first[:8] == second[:8] == "976b27b0" and first[8] != second[8]
+    status, html = await search(node, "976B27B0")
+    assert status == 200
+    assert "&#39;976b27b0&#39; is ambiguous: 2 recent transactions start with it" in html
+    for tx_id in (first, second):
+        assert f'<a href="/explorer/txs/{tx_id}">{tx_id}</a>' in html
+    assert await search(node, first[:9]) == (302, f"/explorer/txs/{first}")
+
+
+async def test_search_by_part_of_an_id_not_among_recent_blocks_says_so(
+    members_node: Node,
+) -> None:
+    status, html = await search(members_node, "<b>0123456789")
+    assert status == 404 and "&lt;b&gt;0123456789" in html and "<b>0" not in html
+    status, html = await search(members_node, "0123456789abcdef")
+    assert status == 404
+    assert "no transaction in the latest 1 block(s) has an id starting with" in html

@@ -1,5 +1,6 @@
 // The explorer's live part: new blocks from the /events websocket update the height,
 // the latest-blocks table and two charts. Chain data only ever goes in as textContent.
+// Shortened ids ([data-full]) are copied whole, and [data-copy] values get a copy button.
 "use strict";
 (function () {
   const WINDOW_MS = 5 * 60 * 1000;
@@ -12,6 +13,13 @@
     const node = document.createElement(tag);
     node.textContent = value;
     if (className) node.className = className;
+    return node;
+  }
+
+  function shortHash(value) {
+    const node = text("span", value.length > 17 ? value.slice(0, 10) + "…" + value.slice(-6) : value, "hash");
+    node.title = value;
+    node.dataset.full = value;
     return node;
   }
 
@@ -32,10 +40,14 @@
     cell.appendChild(link);
     row.appendChild(cell);
     row.appendChild(text("td", formatTime(event.time_ms)));
-    row.appendChild(text("td", event.proposer_name || event.proposer.slice(0, 16)));
+    const proposer = text("td", event.proposer_name || "");
+    if (!event.proposer_name) { proposer.className = "mono"; proposer.appendChild(shortHash(event.proposer)); }
+    row.appendChild(proposer);
     row.appendChild(text("td", String(event.tx_count)));
     row.appendChild(text("td", event.round === null ? "—" : String(event.round)));
-    row.appendChild(text("td", event.hash.slice(0, 16) + "…", "mono"));
+    const hash = text("td", "", "mono");
+    hash.appendChild(shortHash(event.hash));
+    row.appendChild(hash);
     body.insertBefore(row, body.firstChild);
     while (body.rows.length > MAX_ROWS) body.deleteRow(body.rows.length - 1);
   }
@@ -114,6 +126,35 @@
     };
   }
 
+  // Copying a selection puts the whole value of every shortened id in it on the clipboard.
+  document.addEventListener("copy", (event) => {
+    const selection = document.getSelection();
+    if (!selection || !selection.rangeCount || !event.clipboardData) return;
+    const box = document.createElement("div");
+    for (let i = 0; i < selection.rangeCount; i++) box.appendChild(selection.getRangeAt(i).cloneContents());
+    const shortened = box.querySelectorAll("[data-full]");
+    if (!shortened.length) return;
+    shortened.forEach((node) => { node.textContent = node.dataset.full; });
+    event.clipboardData.setData("text/plain", box.textContent);
+    event.preventDefault();
+  });
+
+  function addCopyButtons() {
+    if (!navigator.clipboard) return;
+    document.querySelectorAll("[data-copy]").forEach((node) => {
+      const button = text("button", "copy", "copy");
+      button.type = "button";
+      button.title = "copy the whole value";
+      button.addEventListener("click", () => {
+        navigator.clipboard.writeText(node.dataset.full || node.textContent.trim()).then(
+          () => { button.textContent = "copied"; },
+          () => { button.textContent = "copy failed"; });
+      });
+      node.after(button);
+    });
+  }
+
+  addCopyButtons();
   draw();
   setInterval(draw, 5000);
   connect(1000);
