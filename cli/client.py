@@ -83,11 +83,7 @@ class NodeClient:
                 text = await response.text()
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise CliError(
-                _("cannot reach the node at {url}: {reason}").format(url=self.url, reason=reason),
-                EXIT_USAGE,
-            ) from None
+            raise CliError(self._describe_unreachable(exc), EXIT_USAGE) from None
         try:
             document = json.loads(text)
             if not isinstance(document, dict):
@@ -98,7 +94,35 @@ class NodeClient:
                     url=self.url, status=status
                 )
             ) from None
+        if status == 401 and document.get("error") == "unsigned_request":
+            # Only a peer server asks for a node's signature: this is not the client API.
+            raise CliError(
+                _(
+                    "{url} is a node's peer port, not its client API: "
+                    "use the API port (see config.toml [api] port)"
+                ).format(url=self.url),
+                EXIT_USAGE,
+            )
         return status, document
+
+    def _describe_unreachable(self, exc: BaseException) -> str:
+        """Return what to check when no answer came: the node, the name, TLS or time."""
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            return _(
+                "cannot reach the node at {url}: its host name does not resolve; check --node"
+            ).format(url=self.url)
+        if isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+            exc, aiohttp.ClientSSLError
+        ):
+            return _("cannot reach the node at {url}: is the node running? check --node").format(
+                url=self.url
+            )
+        if isinstance(exc, TimeoutError):
+            return _("the node at {url} did not answer within {seconds}s").format(
+                url=self.url, seconds=f"{self.timeout_s:g}"
+            )
+        reason = str(exc) or type(exc).__name__
+        return _("cannot reach the node at {url}: {reason}").format(url=self.url, reason=reason)
 
     def wait_for_tx(self, tx_id: str, timeout_s: float) -> dict[str, Any]:
         """Poll a transaction until it is committed or rejected, within a deadline."""

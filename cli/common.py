@@ -8,8 +8,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from cli.i18n import _, describe_error
 from danangchain import ed25519
@@ -53,8 +55,38 @@ def node_option(command: F) -> F:
         envvar="DANANGCHAIN_NODE",
         default=DEFAULT_NODE,
         show_default=True,
+        callback=_check_node_url,
         help="Node API URL (env DANANGCHAIN_NODE).",
     )(command)
+
+
+def is_node_url(text: str) -> bool:
+    """Tell whether text is http(s)://host[:port], with nothing after but one slash."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError if not a number from 0 to 65535
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and port != 0
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment or parts.username)
+    )
+
+
+def _check_node_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if is_node_url(value):
+        return value.rstrip("/")
+    from_env = ctx.get_parameter_source(param.name or "") == ParameterSource.ENVIRONMENT
+    raise CliError(
+        _("{option} {url} must be scheme://host:port with no path, e.g. {example}").format(
+            option="DANANGCHAIN_NODE" if from_env else "--node",
+            url=repr(value),
+            example=DEFAULT_NODE,
+        )
+    )
 
 
 def keystore_option(command: F) -> F:
