@@ -106,3 +106,57 @@ def test_search_finds_a_record_whose_hostile_memo_shows_as_text(
     assert page.locator("script", has_text="alert(1)").count() == 0
     assert page.evaluate("document.querySelectorAll('script').length") == 1
     assert dialogs == []
+
+
+PHONE = {"width": 420, "height": 860}
+FITS_THE_WIDTH = "document.documentElement.scrollWidth <= window.innerWidth"
+COPIED_SELECTION = """(selector) => {
+  const node = document.querySelector(selector);
+  const range = document.createRange();
+  range.selectNodeContents(node.closest("td"));
+  const selection = document.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+  let copied = null;
+  const listen = (event) => { copied = event.clipboardData.getData("text/plain"); };
+  window.addEventListener("copy", listen);
+  document.execCommand("copy");
+  window.removeEventListener("copy", listen);
+  return copied;
+}"""
+
+
+def test_no_page_scrolls_sideways_at_a_phone_s_width(
+    local_node: LocalNode, browser: Browser
+) -> None:
+    household = admit(local_node, "household", "household")
+    business = admit(local_node, "business", "business")
+    made = record(local_node, "tea, 3 boxes " + "x" * 120, household)
+    record_id, height = str(made["tx_id"]), int(str(made["height"]))
+    page = browser.new_page(viewport=PHONE)
+    page.goto(local_node.url + "/")
+    expect(page.locator("#live-state")).to_have_text("live", timeout=10_000)
+    assert page.evaluate(FITS_THE_WIDTH), "/"
+    front = keep_artifact("explorer-front-420.png")
+    page.screenshot(path=str(front), full_page=True)
+    for path in (
+        f"/explorer/blocks/{height}",
+        f"/explorer/txs/{record_id}",
+        f"/explorer/accounts/{business}",
+        "/explorer/validators",
+    ):
+        page.goto(local_node.url + path)
+        expect(page.locator("main h1")).to_be_visible()
+        assert page.evaluate(FITS_THE_WIDTH), path
+
+    # The account's table shows the record shortened, and copying it copies the whole id.
+    page.goto(local_node.url + f"/explorer/accounts/{business}")
+    cell = page.locator(f'#account-records [data-full="{record_id}"]')
+    expect(cell).to_have_text(f"{record_id[:10]}…{record_id[-6:]}")
+    expect(cell).to_have_attribute("title", record_id)
+    assert page.evaluate(COPIED_SELECTION, f'[data-full="{record_id}"]') == record_id
+
+    # Ten hex digits of a recent id lead to it.
+    page.fill("#search", record_id[:10])
+    page.press("#search", "Enter")
+    page.wait_for_url(f"**/explorer/txs/{record_id}")

@@ -198,7 +198,7 @@ async def test_validators_page_lists_the_set_and_the_pending_votes_escaped(
     # One vote of two, with the power that voted and the quorum it needs.
     assert "<td>&lt;b&gt;new&lt;/b&gt; &amp; &#34;co&#34;</td>" in html
     assert shortened(newcomer.hex()) in html
-    assert "<td>1 of 2</td>" in html
+    assert '<td class="num">1 of 2</td>' in html
     assert html.count("<td>validator-0</td>") == 2  # in the set, and as the one voter
     assert "<b>new" not in html and "<i>v1" not in html
     assert 'href="/explorer/validators"' in await page(node, "/")

@@ -39,7 +39,7 @@
     link.href = "/explorer/blocks/" + encodeURIComponent(event.height);
     cell.appendChild(link);
     row.appendChild(cell);
-    row.appendChild(text("td", formatTime(event.time_ms)));
+    row.appendChild(text("td", formatTime(event.time_ms), "when"));
     const proposer = text("td", event.proposer_name || "");
     if (!event.proposer_name) { proposer.className = "mono"; proposer.appendChild(shortHash(event.proposer)); }
     row.appendChild(proposer);
