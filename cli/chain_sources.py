@@ -137,6 +137,15 @@ def replay_home(store: Store, auditor: ChainAuditor, on_block: OnBlock) -> Audit
         claimed_tip = store.read_tip()
     except StoreError as exc:  # corrupt, or no tip: not a chain that can be valid
         raise AuditFailure(0, str(exc)) from None
+    records_indexed = replay_stored_blocks(store, auditor, on_block)
+    summary = auditor.finish(claimed_tip)
+    check_stored_state(store, auditor.state, summary.tip.height)
+    check_index_counts(store, summary, records_indexed)
+    return summary
+
+
+def replay_stored_blocks(store: Store, auditor: ChainAuditor, on_block: OnBlock) -> int:
+    """Check every stored block and the index entries it wrote; return how many record entries."""
     records_indexed = 0
     try:
         for height, block_bytes in store.iter_block_bytes():
@@ -152,12 +161,18 @@ def replay_home(store: Store, auditor: ChainAuditor, on_block: OnBlock) -> Audit
                 auditor.verify_pending_certificate()
                 raise
             on_block(checked)
-        summary = auditor.finish(claimed_tip)
-        check_stored_state(store, auditor.state, summary.tip.height)
-        check_index_counts(store, summary, records_indexed)
-    except StoreCorruption as exc:
+    except StoreCorruption as exc:  # the next block or its certificate cannot be read
         fail(auditor, auditor.next_height, str(exc))
-    return summary
+    return records_indexed
+
+
+@contextmanager
+def reading(height: int, entry: str, tx_id: bytes | None = None) -> Iterator[None]:
+    """Turn an entry LevelDB cannot read into a failure at the height it belongs to."""
+    try:
+        yield
+    except StoreCorruption as exc:
+        raise AuditFailure(height, f"{entry} is unreadable: {exc}", tx_id) from None
 
 
 def fail(auditor: ChainAuditor, height: int, reason: str) -> NoReturn:
@@ -187,12 +202,17 @@ def check_block_indexes(store: Store, checked: CheckedBlock, after: StateView) -
     for index, (tx, tx_id) in enumerate(
         zip(block.transactions, checked.result.tx_ids, strict=True)
     ):
-        if store.read_tx_location(tx_id) != encode_tx_location(height, index):
+        with reading(height, f"the transaction index entry of transaction {index}", tx_id):
+            location = store.read_tx_location(tx_id)
+        if location != encode_tx_location(height, index):
             raise AuditFailure(
                 height, f"the transaction index does not place transaction {index} here", tx_id
             )
         for address in get_record_index_addresses(after, tx):
-            if store.read_address_record(address, height, index) != tx_id:
+            entry = f"the record index entry of {encode_address(address)} for transaction {index}"
+            with reading(height, entry, tx_id):
+                record_id = store.read_address_record(address, height, index)
+            if record_id != tx_id:
                 raise AuditFailure(
                     height,
                     f"the record index of {encode_address(address)} lacks transaction {index}",
@@ -204,8 +224,10 @@ def check_block_indexes(store: Store, checked: CheckedBlock, after: StateView) -
 
 def check_index_counts(store: Store, summary: AuditSummary, records_indexed: int) -> None:
     """Refuse index entries or certificates that no replayed block accounts for."""
-    counts = store.count_entries()
     height = summary.tip.height
+    # The entries each block accounts for were read with it: this finds only the others.
+    with reading(height, "while counting certificates and index entries, one"):
+        counts = store.count_entries()
     if counts["certificates"] != height:
         raise AuditFailure(height, f"{counts['certificates']} certificates for {height} blocks")
     if counts["tx_index"] != summary.transactions_checked:
@@ -225,20 +247,37 @@ def check_index_counts(store: Store, summary: AuditSummary, records_indexed: int
 def check_stored_state(store: Store, replayed: DictState, height: int) -> None:
     """Compare the stored state, entry by entry, with the replayed state at the tip."""
     count = 0
-    for key, value in store.iter_state():
-        expected = replayed.get(key)
-        if expected != value:
-            change = "is not in" if expected is None else "differs from"
-            raise AuditFailure(
-                height, f"the stored state entry {describe_state_key(key)} {change} the replay"
-            )
-        count += 1
+    try:
+        for key, value in store.iter_state():
+            expected = replayed.get(key)
+            if expected != value:
+                change = "is not in" if expected is None else "differs from"
+                raise AuditFailure(
+                    height, f"the stored state entry {describe_state_key(key)} {change} the replay"
+                )
+            count += 1
+    except StoreCorruption as exc:
+        entry = find_unreadable_state_entry(store, replayed)
+        raise AuditFailure(height, f"{entry} is unreadable: {exc}") from None
     if count != len(replayed.items):
         for key in replayed.items:
-            if store.read_state(key) is None:
+            with reading(height, f"the state entry {describe_state_key(key)}"):
+                stored = store.read_state(key)
+            if stored is None:
                 raise AuditFailure(
                     height, f"the state entry {describe_state_key(key)} is missing from the store"
                 )
+
+
+def find_unreadable_state_entry(store: Store, replayed: DictState) -> str:
+    """Name the first replayed state entry, in key order, that the store cannot read back."""
+    # The scan reports where it broke, not the key it could not read: ask key by key.
+    for key in sorted(replayed.items):
+        try:
+            store.read_state(key)
+        except StoreCorruption:
+            return f"the state entry {describe_state_key(key)}"
+    return "a stored state entry that the replay does not hold"
 
 
 def describe_state_key(key: bytes) -> str:

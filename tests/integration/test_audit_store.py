@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ import plyvel
 import pytest
 from click.testing import CliRunner, Result
 
+from cli.chain_sources import describe_state_key
 from cli.main import cli
 from danangchain.block import encode_block
 from danangchain.encoding import pack
@@ -28,7 +30,17 @@ from danangchain.validators import (
     encode_validator_set,
 )
 from node.config import NodeConfig, render_config
-from node.storage.schema import block_key, certificate_key, state_key, tx_key
+from node.storage.schema import (
+    META_SCHEMA,
+    TABLE_ADDRESS_RECORD,
+    TABLE_STATE,
+    TABLE_TX,
+    block_key,
+    certificate_key,
+    decode_height,
+    state_key,
+    tx_key,
+)
 from node.storage.store import Store
 from tests.unit.audit_fixtures import (
     FOUR_VALIDATORS,
@@ -266,6 +278,175 @@ def test_flipped_bit_in_a_table_file_is_caught(home: Home) -> None:
     # The data blocks open the table file; its index and footer follow them.
     codes = flip_file_bits(home, ".ldb", 0.5)
     assert len(codes) > 30 and set(codes) == {1}
+
+
+# Unreadable entries: one LevelDB data block of one kind of key, its checksum broken
+
+
+@pytest.fixture(scope="module")
+def long_chain() -> BuiltChain:
+    """A chain long enough that each index and the state fill LevelDB blocks of their own."""
+    return build_chain(16)
+
+
+@dataclass
+class DataBlock:
+    """One data block of a LevelDB table file: where it lies and its (user key, value)s."""
+
+    offset: int
+    size: int
+    entries: list[tuple[bytes, bytes]]
+
+
+def read_varint(data: bytes, position: int) -> tuple[int, int]:
+    """Return a LevelDB varint and the position after it."""
+    value = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def read_block_entries(block: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Yield (key, value) of a block's contents: prefix-compressed entries, then restarts."""
+    (restarts,) = struct.unpack("<I", block[-4:])
+    end, position, key = len(block) - 4 - 4 * restarts, 0, b""
+    while position < end:
+        shared, position = read_varint(block, position)
+        unshared, position = read_varint(block, position)
+        size, position = read_varint(block, position)
+        key = key[:shared] + block[position : position + unshared]
+        position += unshared
+        yield key, block[position : position + size]
+        position += size
+
+
+def read_plain_block(table: bytes, handle: bytes) -> tuple[int, bytes]:
+    """Return the offset and contents of the block a handle points to (uncompressed)."""
+    offset, position = read_varint(handle, 0)
+    size, _ = read_varint(handle, position)
+    assert table[offset + size] == 0, "the block is compressed"
+    return offset, table[offset : offset + size]
+
+
+def read_data_blocks(table: bytes) -> list[DataBlock]:
+    """Return the data blocks of a LevelDB table file (leveldb's doc/table_format.md)."""
+    footer = table[-48:]
+    position = read_varint(footer, read_varint(footer, 0)[1])[1]  # past the metaindex handle
+    _, index = read_plain_block(table, footer[position:])
+    blocks = []
+    for _, handle in read_block_entries(index):
+        offset, contents = read_plain_block(table, handle)
+        # Keys in a table end with 8 bytes of sequence number and kind.
+        entries = [(key[:-8], value) for key, value in read_block_entries(contents)]
+        blocks.append(DataBlock(offset, len(contents), entries))
+    return blocks
+
+
+def make_one_table_home(
+    folder: Path, chain: BuiltChain, extra: dict[bytes, bytes] | None = None
+) -> tuple[Home, Path]:
+    """Make a home whose data (and any extra entries) sits in one table file of small
+    uncompressed blocks."""
+    home = make_home(folder, chain)
+    db = plyvel.DB(str(home.data), compression=None, block_size=1024)
+    try:
+        # A second table file makes the compaction rewrite both as one, not move the first.
+        db.put(META_SCHEMA, db.get(META_SCHEMA))
+        for key, value in (extra or {}).items():
+            db.put(key, value)
+        db.compact_range(start=b"\x00", stop=b"\xff")
+    finally:
+        db.close()
+    (table,) = [p for p in home.data.iterdir() if p.suffix == ".ldb"]
+    return home, table
+
+
+def blocks_holding_only(table: Path, prefix: bytes) -> list[DataBlock]:
+    """Return the table's data blocks whose keys all start with `prefix` (at least one)."""
+    blocks = [
+        block
+        for block in read_data_blocks(table.read_bytes())
+        if all(key.startswith(prefix) for key, _ in block.entries)
+    ]
+    assert blocks, f"no block holds only {prefix!r} keys: make the chain longer"
+    return blocks
+
+
+@contextlib.contextmanager
+def unreadable(table: Path, block: DataBlock) -> Iterator[None]:
+    """Flip one bit inside a data block, so that LevelDB's checksum fails; then restore it."""
+    original = table.read_bytes()
+    position = block.offset + block.size // 2
+    flipped = bytes([original[position] ^ 0x10])
+    table.write_bytes(original[:position] + flipped + original[position + 1 :])
+    try:
+        yield
+    finally:
+        table.write_bytes(original)
+
+
+def test_unreadable_transaction_index_entry_fails_at_its_block(
+    tmp_path: Path, long_chain: BuiltChain
+) -> None:
+    home, table = make_one_table_home(tmp_path / "node0", long_chain)
+    assert verify_home(home)[0] == 0
+    height_of = {
+        compute_tx_id(tx): block.height for block in long_chain.blocks for tx in block.tx_bytes
+    }
+    for block in blocks_holding_only(table, TABLE_TX):
+        unreadable_ids = {key[1:] for key, _ in block.entries}
+        height = min(height_of[tx_id] for tx_id in unreadable_ids)
+        with unreadable(table, block):
+            report = assert_invalid(home, height, "the transaction index entry of transaction")
+        assert "is unreadable: LevelDB reports corruption" in report["reason"]
+        tx_id = bytes.fromhex(report["tx_id"])
+        assert tx_id in unreadable_ids and height_of[tx_id] == height
+    assert verify_home(home)[0] == 0
+
+
+def test_unreadable_record_index_entry_fails_at_its_block(
+    tmp_path: Path, long_chain: BuiltChain
+) -> None:
+    home, table = make_one_table_home(tmp_path / "node0", long_chain)
+    assert verify_home(home)[0] == 0
+    for block in blocks_holding_only(table, TABLE_ADDRESS_RECORD):
+        # A record index key: the table byte, an address (20 bytes), the height, the index.
+        height = min(decode_height(key[21:29]) or 0 for key, _ in block.entries)
+        with unreadable(table, block):
+            report = assert_invalid(home, height, "the record index entry of dn1")
+        assert "is unreadable: LevelDB reports corruption" in report["reason"]
+        assert bytes.fromhex(report["tx_id"]) in {tx_id for _, tx_id in block.entries}
+    assert verify_home(home)[0] == 0
+
+
+def test_unreadable_state_entry_fails_at_the_tip(tmp_path: Path, long_chain: BuiltChain) -> None:
+    home, table = make_one_table_home(tmp_path / "node0", long_chain)
+    assert verify_home(home)[0] == 0
+    for block in blocks_holding_only(table, TABLE_STATE):
+        first_key = block.entries[0][0][len(TABLE_STATE) :]
+        with unreadable(table, block):
+            report = assert_invalid(
+                home, long_chain.tip.height, f"the state entry {describe_state_key(first_key)}"
+            )
+        assert "is unreadable: LevelDB reports corruption" in report["reason"]
+    assert verify_home(home)[0] == 0
+
+
+def test_unreadable_index_entry_no_block_accounts_for_fails_at_the_tip(
+    tmp_path: Path, chain: BuiltChain
+) -> None:
+    # Record index entries of an address no transaction names, enough to fill blocks alone.
+    stray = TABLE_ADDRESS_RECORD + b"\xff" * 20
+    extra = {stray + struct.pack(">QI", height, 0): bytes(32) for height in range(1, 60)}
+    home, table = make_one_table_home(tmp_path / "node0", chain, extra)
+    assert_invalid(home, TIP, "the record index has")  # seen by the count alone
+    with unreadable(table, blocks_holding_only(table, stray)[0]):
+        report = assert_invalid(home, TIP, "while counting certificates and index entries")
+    assert "one is unreadable: LevelDB reports corruption" in report["reason"]
 
 
 def test_bad_tip_certificate_in_a_four_validator_store_fails_at_the_tip(tmp_path: Path) -> None:
