@@ -3,8 +3,9 @@
 Pages are rendered on the server from Jinja2 templates with autoescaping, so every
 string that comes from the chain (memos are user input) reaches the browser as text.
 A strict Content-Security-Policy allows only the explorer's own script file: even a
-missed escape could not run an inline script. The one script draws the live chart and
-prepends new blocks from the /events websocket; every page works without it.
+missed escape could not run an inline script. The one script draws the live chart,
+prepends new blocks from the /events websocket and copies shortened ids whole; every
+page works without it. Tables show long ids as head…tail, the whole value in the title.
 """
 
 from __future__ import annotations
