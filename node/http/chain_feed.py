@@ -251,6 +251,21 @@ class ChainFeed:
                 for subscription in audience:
                     subscription.deliver(text)
 
+    def latest_summaries(self, count: int) -> list[BlockSummary]:
+        """Return the summaries of the last `count` blocks, oldest first."""
+        tip = self.ledger.tip.height
+        known = {s.height: s for s in self.recent}
+        summaries = []
+        for height in range(max(1, tip - count + 1), tip + 1):
+            summary = known.get(height)
+            if summary is None:
+                header = self.ledger.reads.header(height)
+                if header is None:
+                    continue
+                summary = summarise(header, self.ledger.reads.certificate(height))
+            summaries.append(summary)
+        return summaries
+
     def proposer_name(self, summary: BlockSummary) -> str | None:
         """Return the name the validator set gives a block's proposer, if it is in the set."""
         for validator in self.ledger.get_validator_set().validators:

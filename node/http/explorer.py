@@ -10,7 +10,6 @@ page works without it. Tables show long ids as head…tail, the whole value in t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,25 +22,20 @@ from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.errors import AddressError, DanangChainError
 from danangchain.proof import check_inclusion_proof
 from danangchain.state import Record
-from danangchain.transaction import RecordBody, compute_tx_id
+from danangchain.transaction import RecordBody
 from node.chain.reads import CommittedTx
-from node.http.chain_feed import BlockSummary, ChainFeed, summarise
+from node.http.chain_feed import ChainFeed
 from node.http.events import FEED
+from node.http.explorer_search import LATEST_BLOCKS, resolve_search
 from node.http.views import render_pending_vote, render_transaction
 
 HERE = Path(__file__).parent
 TEMPLATES = web.AppKey("explorer_templates", jinja2.Environment)
 NODE_NAME = web.AppKey("explorer_node_name", str)
-LATEST_BLOCKS = 20
 MAX_MEMBERS = 500
 MAX_RECORDS = 200
 CHART_WINDOW_MS = 10 * 60 * 1000
 SHORT_HEAD, SHORT_TAIL = 10, 6
-# A search by part of an id looks only at the transactions of the latest blocks the front
-# page lists, newest first, and stops once it has this many: bounded work for any query.
-MIN_PREFIX = 8
-MAX_PREFIX_SCAN = 2000
-MAX_CHOICES = 10
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -140,7 +134,7 @@ async def page_index(request: web.Request) -> web.Response:
     feed = request.app[FEED]
     feed.catch_up()
     ledger = feed.ledger
-    latest = list(reversed(_latest_summaries(feed, LATEST_BLOCKS)))
+    latest = list(reversed(feed.latest_summaries(LATEST_BLOCKS)))
     validator_set = ledger.get_validator_set()
     validators = _describe_validators(feed)
     members = _list_members(feed)
@@ -166,15 +160,6 @@ async def page_index(request: web.Request) -> web.Response:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SearchAnswer:
-    """Where a search leads, or why it leads nowhere (with the ids it could mean)."""
-
-    target: str | None = None
-    problem: str = ""
-    choices: tuple[str, ...] = ()
-
-
 async def page_search(request: web.Request) -> web.Response:
     """GET /explorer/search?q=: go to the block, transaction, record or account asked for."""
     feed = request.app[FEED]
@@ -189,74 +174,6 @@ async def page_search(request: web.Request) -> web.Response:
         message=answer.problem,
         choices=answer.choices,
     )
-
-
-def resolve_search(feed: ChainFeed, query: str) -> SearchAnswer:
-    """Return where a search text leads: a height, an address, an id or part of one."""
-    ledger = feed.ledger
-    if not query:
-        return SearchAnswer(problem="type something")
-    nothing = SearchAnswer(problem=f"nothing on this chain matches {query!r}")
-    if query.isascii() and query.isdigit() and len(query) <= 19:
-        height = int(query)
-        if 1 <= height <= ledger.tip.height:
-            return SearchAnswer(f"/explorer/blocks/{height}")
-        if len(query) < MIN_PREFIX:
-            return nothing
-    if query.lower().startswith("dn1"):
-        try:
-            return SearchAnswer(f"/explorer/accounts/{encode_address(decode_address(query))}")
-        except AddressError:
-            return nothing
-    if not is_hex(query):
-        return nothing
-    if len(query) == 64:
-        # A record's id is the id of the transaction that made it: both lead to that page.
-        known = ledger.reads.is_known_tx(bytes.fromhex(query))
-        return SearchAnswer(f"/explorer/txs/{query.lower()}") if known else nothing
-    return search_id_prefix(feed, query.lower())
-
-
-def is_hex(text: str) -> bool:
-    """Tell whether a text is made only of hexadecimal digits."""
-    return text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text)
-
-
-def search_id_prefix(feed: ChainFeed, prefix: str) -> SearchAnswer:
-    """Find the one recent transaction whose id starts with a hex prefix, or say why not."""
-    if len(prefix) < MIN_PREFIX:
-        return SearchAnswer(
-            problem=f"{prefix!r} is too short: give at least {MIN_PREFIX} hex digits of an id"
-        )
-    if len(prefix) > 64:
-        return SearchAnswer(problem=f"{prefix!r} is longer than an id (64 hex digits)")
-    recent, blocks = recent_tx_ids(feed)
-    found = [tx_id for tx_id in recent if tx_id.startswith(prefix)]
-    if len(found) == 1:
-        return SearchAnswer(f"/explorer/txs/{found[0]}")
-    if found:
-        return SearchAnswer(
-            problem=f"{prefix!r} is ambiguous: {len(found)} recent transactions start with it",
-            choices=tuple(found[:MAX_CHOICES]),
-        )
-    return SearchAnswer(
-        problem=f"no transaction in the latest {blocks} block(s) has an id starting with "
-        f"{prefix!r}; give the whole id of an older one"
-    )
-
-
-def recent_tx_ids(feed: ChainFeed) -> tuple[list[str], int]:
-    """Return the ids of the latest blocks' transactions, newest first, and how many
-    blocks they span: the blocks the front page lists, until the bound is passed."""
-    ids: list[str] = []
-    latest = _latest_summaries(feed, LATEST_BLOCKS)
-    for looked, summary in enumerate(reversed(latest)):
-        if len(ids) >= MAX_PREFIX_SCAN:
-            return ids, looked
-        block = feed.ledger.reads.block(summary.height) if summary.tx_count else None
-        if block is not None:
-            ids.extend(compute_tx_id(raw).hex() for raw in reversed(block.tx_bytes))
-    return ids, len(latest)
 
 
 async def page_block(request: web.Request) -> web.Response:
@@ -373,22 +290,6 @@ async def page_validators(request: web.Request) -> web.Response:
 
 
 # Helpers
-
-
-def _latest_summaries(feed: ChainFeed, count: int) -> list[BlockSummary]:
-    """Return the summaries of the last `count` blocks, oldest first."""
-    tip = feed.ledger.tip.height
-    known = {s.height: s for s in feed.recent}
-    summaries = []
-    for height in range(max(1, tip - count + 1), tip + 1):
-        summary = known.get(height)
-        if summary is None:
-            header = feed.ledger.reads.header(height)
-            if header is None:
-                continue
-            summary = summarise(header, feed.ledger.reads.certificate(height))
-        summaries.append(summary)
-    return summaries
 
 
 def _describe_record(record_id: bytes, record: Record) -> dict[str, Any]:
