@@ -77,6 +77,10 @@ def is_node_url(text: str) -> bool:
 
 
 def _check_node_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise CliError(
+            _("node URL {url} must start with http:// or https://").format(url=repr(value))
+        )
     if is_node_url(value):
         return value.rstrip("/")
     from_env = ctx.get_parameter_source(param.name or "") == ParameterSource.ENVIRONMENT

@@ -148,8 +148,6 @@ def test_a_node_that_answers_too_late_is_reported_with_the_time_waited(slow_node
         "http://127.0.0.1:26657/api/",
         "http://127.0.0.1:26657?x=1",
         "http://127.0.0.1:26657#status",
-        "ftp://127.0.0.1:26657",
-        "127.0.0.1:26657",
         "http://127.0.0.1:port",
         "http://127.0.0.1:99999",
         "http://:26657",
@@ -161,6 +159,13 @@ def test_a_node_url_that_is_not_scheme_host_port_is_refused(url: str) -> None:
     assert lines == [
         f"error: --node {url!r} must be scheme://host:port with no path, e.g. {DEFAULT_NODE}"
     ]
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:26657", "127.0.0.1:26657"])
+def test_a_node_url_without_http_or_https_is_refused(url: str) -> None:
+    code, lines = query_status("--node", url)
+    assert code == 2
+    assert lines == [f"error: node URL {url!r} must start with http:// or https://"]
 
 
 def test_a_node_url_from_the_environment_names_the_variable() -> None:
