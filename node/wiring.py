@@ -22,6 +22,7 @@ from node.config import (
     TRUST_REGISTRY,
     ConfigError,
     NodeConfig,
+    check_hosts,
     load_config,
     parse_allowed_peers,
 )
@@ -160,5 +161,6 @@ async def _serve_until_signalled(
 def run_node(home: Path, password: str) -> None:
     """Run a node in the foreground until SIGINT or SIGTERM."""
     config = load_config(home)
+    check_hosts(config)
     key = unlock_key(read_keystore(config.path(config.key_file)), password)
     asyncio.run(_serve_until_signalled(config, key, password))

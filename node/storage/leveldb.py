@@ -103,7 +103,7 @@ class LevelDB:
 def _describe_open_failure(path: str, exc: Exception) -> str:
     if "lock" in _reason(exc).lower():
         return (
-            f"the data folder {path} is in use: stop its node first "
-            "(LevelDB lets one process open it at a time)"
+            f"a node is already running on this home: the data folder {path} is in use; "
+            "stop that node first (LevelDB lets one process open it at a time)"
         )
     return f"cannot open the data folder {path}: {_reason(exc)}"

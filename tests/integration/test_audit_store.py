@@ -467,7 +467,7 @@ def test_running_node_is_refused_in_one_line(home: Home) -> None:
         result = run("audit", "verify", "--home", str(home.path))
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "in use" in result.stderr
-    assert "stop its node" in result.stderr
+    assert "stop that node" in result.stderr
 
 
 @pytest.mark.parametrize(

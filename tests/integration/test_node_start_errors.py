@@ -74,11 +74,6 @@ def test_a_second_start_on_a_running_home_fails_in_one_line_and_the_node_serves_
     assert NodeClient(url).get("/status")["height"] >= 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node/storage/leveldb.py _describe_open_failure must say 'a node is already "
-    "running on this home' (remove this marker with that change)",
-)
 def test_a_second_start_on_a_running_home_says_a_node_is_already_running(
     running: tuple[Path, Path, str],
 ) -> None:
@@ -88,11 +83,6 @@ def test_a_second_start_on_a_running_home_says_a_node_is_already_running(
     assert "a node is already running on this home" in second.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="node/wiring.py run_node must call check_hosts(config) after load_config "
-    "(remove this marker with that line)",
-)
 @pytest.mark.parametrize("section", ["api", "p2p"])
 def test_a_host_that_does_not_resolve_is_named_by_node_start(
     home: tuple[Path, Path, str], section: str
