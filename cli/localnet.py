@@ -82,13 +82,23 @@ def wait_until_serving(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
-            raise CliError(f"the node exited with code {process.returncode}: {' '.join(tail)}")
+            raise CliError(describe_exit(process, log_path))
         try:
             return client.get("/status")
         except CliError:
             time.sleep(0.1)
     raise CliError(f"the node at {url} did not answer within {timeout_s:g}s")
+
+
+def describe_exit(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """Say that a node exited, with its code and the reason its log ends with."""
+    try:
+        lines = log_path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        lines = []
+    reason = next((line for line in reversed(lines) if line.startswith("error: ")), None)
+    tail = reason or (lines[-1] if lines else "its log is empty")
+    return f"the node exited with code {process.returncode}: {tail} (see {log_path})"
 
 
 def stop_node_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> int:

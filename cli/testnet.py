@@ -11,7 +11,12 @@ from pathlib import Path
 import click
 
 from cli.common import CliError, password_option, read_password
-from cli.localnet import start_node_process, stop_node_process, wait_until_serving
+from cli.localnet import (
+    describe_exit,
+    start_node_process,
+    stop_node_process,
+    wait_until_serving,
+)
 from node.config import ConfigError, load_config
 
 
@@ -68,9 +73,10 @@ def testnet(folder: Path, password_file: Path | None) -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while True:
-                for url, process in nodes:
+                for (url, process), home in zip(nodes, homes, strict=True):
                     if process.poll() is not None:
-                        raise CliError(f"the node at {url} exited with code {process.returncode}")
+                        exited = describe_exit(process, home / "node.log")
+                        raise CliError(f"{url}: {exited}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
             click.echo("stopping", err=True)

@@ -119,6 +119,7 @@ async def serve(
         for runner in reversed(runners):
             await runner.cleanup()
         store.close()
+    log.info("node %s stopped", config.name)
     if isinstance(failure, NodeStopped):
         raise failure
 
