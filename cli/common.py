@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -155,10 +156,23 @@ def key_path(keystore_dir: Path | None, name: str) -> Path:
 
 def load_keystore(keystore_dir: Path | None, name: str) -> Keystore:
     """Read a keystore by name or path; a missing or malformed file is a usage error."""
+    path = key_path(keystore_dir, name)
     try:
-        return read_keystore(key_path(keystore_dir, name))
+        return read_keystore(path)
     except KeystoreError as exc:
-        raise CliError(describe_error(exc)) from None
+        message = describe_error(exc)
+        if not path.exists() and path.parent == resolve_keystore_dir(keystore_dir):
+            message += suggest_key_names(path.parent, name)
+        raise CliError(message) from None
+
+
+def suggest_key_names(folder: Path, name: str) -> str:
+    """Return ' (did you mean …?)' naming the keys of a folder close to a mistyped name."""
+    names = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " " + _("(did you mean {names}?)").format(names=", ".join(close))
 
 
 def load_signing_key(

@@ -69,7 +69,12 @@ def tx_record(
     if amends and cancels:
         raise CliError(_("give at most one of --amends or --cancels"))
     if len(memo.encode()) > MAX_MEMO_SIZE:
-        raise CliError(_("--memo is longer than {size} bytes").format(size=MAX_MEMO_SIZE))
+        raise CliError(
+            _(
+                "--memo is {length} bytes, the limit is {size} bytes ({characters} characters: "
+                "a Vietnamese letter with a diacritic takes 2 or 3 bytes)"
+            ).format(length=len(memo.encode()), size=MAX_MEMO_SIZE, characters=len(memo))
+        )
     digest = hash_document(doc_file) if doc_file else parse_hex_id(doc_hash or "", "--doc-hash")
     reference = amends or cancels
     body = RecordBody(

@@ -1,0 +1,41 @@
+"""Mistakes a member makes at the command line get a line that says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli.main import cli
+
+PASSWORD = "correct horse battery"
+
+
+def test_a_memo_over_the_limit_gives_its_length_and_why_vietnamese_takes_more() -> None:
+    memo = "Hóa đơn tiền điện tháng mười hai " * 12
+    result = CliRunner().invoke(
+        cli,
+        ["tx", "record", "--category", "invoice", "--doc-hash", "ab" * 32, "--memo", memo,
+         "--from", "shop", "--node", "http://127.0.0.1:9"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert f"{len(memo.encode())} bytes" in line and f"{len(memo)} characters" in line
+    assert "2 or 3 bytes" in line
+
+
+def test_a_mistyped_key_name_suggests_the_close_ones(tmp_path: Path) -> None:
+    password_file = tmp_path / "pw"
+    password_file.write_text(PASSWORD + "\n")
+    keystore = str(tmp_path / "keys")
+    for name in ("shop", "household"):
+        made = CliRunner().invoke(
+            cli,
+            ["keys", "new", name, "--keystore", keystore, "--password-file", str(password_file)],
+        )
+        assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(cli, ["keys", "show", "shpo", "--keystore", keystore])
+    assert result.exit_code == 2
+    assert "(did you mean shop?)" in result.output
+    result = CliRunner().invoke(cli, ["keys", "show", "zzz", "--keystore", keystore])
+    assert result.exit_code == 2 and "did you mean" not in result.output
