@@ -114,25 +114,40 @@ def query_record(record_id: str, node_url: str, as_json: bool) -> None:
     """
     parse_hex_id(record_id, _("record id"))
     record = NodeClient(node_url).get(f"/records/{record_id}")
-    emit(
-        as_json,
+    lines = _fields(
         record,
-        _fields(
-            record,
-            [
-                "record_id",
-                "creator",
-                "category",
-                "doc_hash",
-                "amount",
-                "counterparty",
-                "memo",
-                "height",
-                "endorsed",
-                "endorsed_height",
-            ],
-        ),
+        [
+            "record_id",
+            "creator",
+            "category",
+            "doc_hash",
+            "amount",
+            "counterparty",
+            "memo",
+            "height",
+            "endorsed",
+            "endorsed_height",
+        ],
     )
+    lines += describe_record_changes(record)
+    emit(as_json, record, lines)
+
+
+def describe_record_changes(record: dict[str, Any]) -> list[str]:
+    """Say what became of a record since: what it amends or cancels, whether it was
+    cancelled, and which records amend it."""
+    lines = []
+    if record.get("reference"):
+        said = _("amends {record}") if record.get("reference_kind") == "amends" else None
+        said = said or _("cancels {record}")
+        lines.append(said.format(record=record["reference"]))
+    if record.get("cancelled"):
+        lines.append(_("cancelled at height {height}").format(height=record["cancelled_height"]))
+    lines += [
+        _("amended by {record}").format(record=amendment)
+        for amendment in record.get("amended_by", [])
+    ]
+    return lines
 
 
 @query.command("validators")

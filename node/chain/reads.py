@@ -18,6 +18,8 @@ from danangchain.state import (
     PREFIX_NODE,
     PREFIX_VALIDATOR_VOTE,
     Member,
+    Record,
+    StateView,
     decode_member,
 )
 from danangchain.transaction import Transaction, compute_tx_id
@@ -177,6 +179,17 @@ class ChainReader:
     def records_of(self, address: bytes, limit: int = 1000) -> list[bytes]:
         """Return the ids of records made by or naming an address, oldest first."""
         return self._store.get_record_ids_of(address, limit)
+
+    def amendments_of(self, record_id: bytes, record: Record) -> list[bytes]:
+        """Return the ids of the records that amend a record, oldest first: only its
+        creator may amend it, so they are among the creator's records."""
+        view = StateView(self._store.state)
+        found = []
+        for other_id in self._store.get_record_ids_of(record.creator):
+            other = view.get_record(other_id)
+            if other and other.reference == record_id and other.reference_kind == "amends":
+                found.append(other_id)
+        return found
 
     def members(self) -> list[tuple[bytes, Member]]:
         """Return every member (address, entry), by address; skip unreadable entries."""

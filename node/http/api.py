@@ -291,7 +291,8 @@ async def get_record(request: web.Request) -> web.Response:
     record = ledger.get_committed_view().get_record(record_id)
     if record is None:
         return json_error(404, "not_found", "no such record")
-    return web.json_response(render_record(record_id, record))
+    amended_by = ledger.reads.amendments_of(record_id, record)
+    return web.json_response(render_record(record_id, record, amended_by))
 
 
 async def get_tx_proof(request: web.Request) -> web.Response:

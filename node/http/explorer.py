@@ -81,13 +81,15 @@ def shorten(text: str) -> str:
     return f"{text[:SHORT_HEAD]}…{text[-SHORT_TAIL:]}"
 
 
-def describe_record_status(record: Record) -> str:
-    """Return where a record stands: endorsed, cancelled, awaiting or simply recorded."""
+def describe_record_status(record: Record, amended: bool = False) -> str:
+    """Return where a record stands: endorsed, cancelled, amended, awaiting or recorded."""
     said = []
     if record.endorsed_height is not None:
         said.append(f"endorsed at {record.endorsed_height}")
     if record.cancelled_height is not None:
         said.append(f"cancelled at {record.cancelled_height}")
+    if amended:
+        said.append("amended")
     if said:
         return ", ".join(said)
     return "awaiting endorsement" if record.counterparty is not None else "recorded"
@@ -231,6 +233,7 @@ async def page_tx(request: web.Request) -> web.Response:
         tx=render_transaction(tx, tx_id, view),
         is_record=isinstance(tx.body, RecordBody),
         record=record,
+        amended_by=[a.hex() for a in ledger.reads.amendments_of(tx_id, record)] if record else [],
         counterparty=_address_text(record.counterparty) if record else None,
         tx_height=block.height,
         index=index,
@@ -253,11 +256,14 @@ async def page_account(request: web.Request) -> web.Response:
     member = view.get_member(address)
     if member is None:
         return not_found(request, f"{encode_address(address)} is not a member")
-    records = []
+    found = []
     for record_id in ledger.reads.records_of(address, limit=MAX_RECORDS):
         record = view.get_record(record_id)
         if record is not None:
-            records.append(_describe_record(record_id, record))
+            found.append((record_id, record))
+    # Only a record's creator amends it: its amendments are among this page's records.
+    amended = {r.reference for _, r in found if r.reference_kind == "amends"}
+    records = [_describe_record(rid, record, rid in amended) for rid, record in found]
     return render_page(
         request,
         "account.html",
@@ -292,9 +298,9 @@ async def page_validators(request: web.Request) -> web.Response:
 # Helpers
 
 
-def _describe_record(record_id: bytes, record: Record) -> dict[str, Any]:
+def _describe_record(record_id: bytes, record: Record, amended: bool) -> dict[str, Any]:
     """Return what an account page shows of one record."""
-    creator, status = encode_address(record.creator), describe_record_status(record)
+    creator, status = encode_address(record.creator), describe_record_status(record, amended)
     return {"id": record_id.hex(), "record": record, "creator": creator, "status": status}
 
 

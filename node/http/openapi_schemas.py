@@ -200,6 +200,11 @@ SCHEMAS: dict[str, Any] = {
             "endorsed_height": NULL_INT,
             "cancelled": {"type": "boolean"},
             "cancelled_height": NULL_INT,
+            "amended_by": {
+                "type": "array",
+                "items": HEX32,
+                "description": "The records that amend this one, oldest first.",
+            },
         }
     ),
     "Validators": obj(

@@ -209,8 +209,10 @@ def render_member(address: bytes, member: Member, pending: Member | None) -> dic
     }
 
 
-def render_record(record_id: bytes, record: Record) -> dict[str, Any]:
-    """Render a committed record and its endorsement."""
+def render_record(
+    record_id: bytes, record: Record, amended_by: list[bytes] | tuple[bytes, ...] = ()
+) -> dict[str, Any]:
+    """Render a committed record: its endorsement, cancellation and amendments."""
     return {
         "record_id": record_id.hex(),
         "creator": encode_address(record.creator),
@@ -226,6 +228,7 @@ def render_record(record_id: bytes, record: Record) -> dict[str, Any]:
         "endorsed_height": record.endorsed_height,
         "cancelled": record.cancelled_height is not None,
         "cancelled_height": record.cancelled_height,
+        "amended_by": [amendment.hex() for amendment in amended_by],
     }
 
 
