@@ -23,9 +23,8 @@ from danangchain.export import (
 )
 from danangchain.genesis import Genesis, compute_genesis_writes
 from danangchain.ledger import ChainTip, get_genesis_tip
-from node.config import ConfigError, load_config
+from node.config import ConfigError, load_config, load_genesis
 from node.storage.store import Store, StoreError
-from node.wiring import load_genesis
 
 PARTIAL_SUFFIX = ".partial"
 IMPORTING_SUFFIX = ".importing"

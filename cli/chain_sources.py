@@ -34,10 +34,9 @@ from danangchain.state import (
     DictState,
     StateView,
 )
-from node.config import ConfigError, load_config
+from node.config import ConfigError, load_config, load_genesis
 from node.storage.schema import SCHEMA_VERSION, encode_tx_location
 from node.storage.store import Store, StoreCorruption, StoreError
-from node.wiring import load_genesis
 
 OnBlock = Callable[[CheckedBlock], None]
 EXPORT_PATH = "/chain/export"

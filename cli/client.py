@@ -7,8 +7,6 @@ import json
 import time
 from typing import Any
 
-import aiohttp
-
 from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError
 from cli.i18n import _
 
@@ -73,6 +71,8 @@ class NodeClient:
     async def _fetch(
         self, method: str, path: str, body: bytes | None, content_type: str | None
     ) -> tuple[int, dict[str, Any]]:
+        import aiohttp  # loaded by the commands that talk to a node, not by --help
+
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         headers = {"Content-Type": content_type} if content_type else {}
         try:
@@ -107,6 +107,8 @@ class NodeClient:
 
     def _describe_unreachable(self, exc: BaseException) -> str:
         """Return what to check when no answer came: the node, the name, TLS or time."""
+        import aiohttp
+
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             return _(
                 "cannot reach the node at {url}: its host name does not resolve; check --node"

@@ -22,10 +22,8 @@ from cli.common import (
 )
 from cli.progress import Advance, progress
 from danangchain.errors import KeystoreError
-from node.config import ConfigError
-from node.http.health import DEFAULT_MAX_BLOCKS_BEHIND
+from node.config import DEFAULT_MAX_BLOCKS_BEHIND, ConfigError
 from node.storage.store import StoreError
-from node.wiring import NodeStopped, run_node
 
 
 @click.group()
@@ -55,6 +53,8 @@ def node_start(home: Path, password_file: Path | None, log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from node.wiring import NodeStopped, run_node  # the node's server: only to run one
+
     password = read_password(password_file)
     try:
         run_node(home, password)

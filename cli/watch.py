@@ -8,7 +8,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import click
 
 from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError, json_option, node_option, parse_address
@@ -62,6 +61,8 @@ def watch(node_url: str, address: str | None, count: int | None, as_json: bool) 
 
 
 async def _watch(url: str, count: int | None, as_json: bool) -> None:
+    import aiohttp  # loaded by watching, not by --help
+
     seen = 0
     try:
         async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:

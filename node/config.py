@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from danangchain.errors import DecodeError
+from danangchain.genesis import Genesis, decode_genesis_json
+
 CONFIG_FILE = "config.toml"
+# How many blocks behind its highest peer a node may be and still be ready: the default of
+# /readiness and of `node wait-synced`.
+DEFAULT_MAX_BLOCKS_BEHIND = 2
 # Where a node's TLS trust comes from: the network authority's certificate (homes made by
 # earlier versions) or the certificates the chain's node registry holds.
 TRUST_AUTHORITY = "authority"
@@ -260,3 +266,14 @@ def load_config(home: Path) -> NodeConfig:
             f"not {config.tls_trust!r}"
         )
     return config
+
+
+def load_genesis(config: NodeConfig) -> Genesis:
+    """Read and parse the genesis file named by a node's config."""
+    path = config.path(config.genesis_file)
+    try:
+        return decode_genesis_json(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read genesis file {path}: {exc.strerror}") from None
+    except DecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

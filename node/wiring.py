@@ -15,8 +15,6 @@ from aiohttp import web
 
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
-from danangchain.errors import DecodeError
-from danangchain.genesis import Genesis, decode_genesis_json
 from node.chain.ledger import Limits, NodeLedger
 from node.config import (
     TRUST_REGISTRY,
@@ -24,6 +22,7 @@ from node.config import (
     NodeConfig,
     check_hosts,
     load_config,
+    load_genesis,
     parse_allowed_peers,
 )
 from node.consensus.driver import ConsensusDriver
@@ -35,17 +34,6 @@ from node.storage.store import Store
 from node.tls import RegistryTrust, client_context, server_context
 
 log = logging.getLogger("danangchain.node")
-
-
-def load_genesis(config: NodeConfig) -> Genesis:
-    """Read and parse the genesis file named by a node's config."""
-    path = config.path(config.genesis_file)
-    try:
-        return decode_genesis_json(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read genesis file {path}: {exc.strerror}") from None
-    except DecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
 
 
 def source_address(host: str) -> str | None:

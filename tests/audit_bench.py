@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli.bench import measure_raw_verify_rate
+from cli.bench_run import measure_raw_verify_rate
 from danangchain import ed25519
 from danangchain.block import encode_block
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header

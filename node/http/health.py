@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from node.chain.ledger import NodeLedger
+from node.config import DEFAULT_MAX_BLOCKS_BEHIND
 
-DEFAULT_MAX_BLOCKS_BEHIND = 2
 PEER_ASK_TIMEOUT_S = 2.0
 PEER_HEIGHTS_TTL_S = 1.0
 MAX_QUERY_NUMBER = 1_000_000

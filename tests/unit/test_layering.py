@@ -86,7 +86,7 @@ NODE_LAYERS = {
     "chain": {"storage"},
     "p2p": {"chain"},
     "consensus": {"chain", "p2p", "tls"},
-    "http": {"chain", "p2p"},
+    "http": {"chain", "p2p", "config"},
 }
 
 

@@ -1,0 +1,213 @@
+"""The benchmark behind `danangchain bench`: what a local network commits, verifies, syncs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from cli.bench_load import (
+    LoadPlan,
+    get_height,
+    make_sender_keys,
+    presign_records,
+    run_load,
+    sign_admissions,
+)
+from cli.bench_stats import compute_bound_ratio, summarise_load
+from cli.client import NodeClient
+from cli.common import CliError
+from cli.localnet import (
+    TemporaryNetwork,
+    start_node_process,
+    stop_node_process,
+)
+from cli.progress import progress
+from cli.testnet import start_all
+from danangchain import ed25519
+from node.chain import signatures as node_signatures
+from node.keyfile import read_keystore, unlock_key
+
+__all__ = ["measure_raw_verify_rate", "presign_records", "run_bench"]
+
+CHAIN_ID = "danangchain-bench"
+Verifier = Callable[[bytes, bytes, bytes], bool]
+SYNC_TIMEOUT_S = 600.0
+
+
+def measure_raw_verify_rate(
+    samples: int = 2000, is_valid: Verifier = ed25519.is_valid_signature
+) -> float:
+    """Return strict Ed25519 verifications per second on one core (keys already cached):
+    by default the core's verifier, which `audit verify` runs."""
+    key = ed25519.signing_key_from_seed(bytes(range(32)))
+    messages = [i.to_bytes(8, "big") for i in range(samples)]
+    signatures = [ed25519.sign(key, m) for m in messages]
+    is_valid(key.public_key, messages[0], signatures[0])
+    started = time.perf_counter()
+    for message, signature in zip(messages, signatures, strict=True):
+        is_valid(key.public_key, message, signature)
+    return samples / (time.perf_counter() - started)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user and system) a process has used so far (Linux), or 0."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_memory_mb(pid: int) -> float | None:
+    """Return a process's peak resident memory in MiB (Linux), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def measure_sync(
+    home: Path, url: str, password_file: Path, tip: int, chain_txs: int
+) -> dict[str, Any]:
+    """Start an empty full node and time how long it takes to reach the tip."""
+    launched = time.perf_counter()
+    process = start_node_process(home, password_file, home / "node.log")
+    try:
+        serving, reached = asyncio.run(_wait_for_sync(url, tip, process))
+    finally:
+        stop_node_process(process)
+    # A chain too short to time may be caught up before the node first answers: then
+    # the time counts from the launch, start-up included.
+    started = serving if reached > serving else launched
+    seconds = reached - started
+    return {
+        "sync_blocks": tip,
+        "sync_seconds": round(seconds, 3),
+        "sync_startup_s": round(serving - launched, 3),
+        "sync_includes_startup": started == launched,
+        "sync_blocks_per_s": round(tip / seconds, 1),
+        "sync_txs_per_s": round(chain_txs / seconds, 1),
+    }
+
+
+async def _wait_for_sync(
+    url: str, tip: int, process: subprocess.Popen[bytes]
+) -> tuple[float, float]:
+    """Return when a node first answered and when it reached the tip."""
+    serving: float | None = None
+    deadline = time.perf_counter() + SYNC_TIMEOUT_S
+    async with aiohttp.ClientSession() as session:
+        while time.perf_counter() < deadline:
+            if process.poll() is not None:
+                raise CliError(f"the syncing node exited with code {process.returncode}")
+            try:
+                height = await get_height(session, url)
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.02)
+                continue
+            now = time.perf_counter()
+            serving = serving or now
+            if height >= tip:
+                return serving, now
+            await asyncio.sleep(0.02)
+    raise CliError(f"the new node did not reach height {tip} within {SYNC_TIMEOUT_S:g}s")
+
+
+def measure_verify(home: Path, raw_core: float, raw_node: float) -> dict[str, Any]:
+    """Time `danangchain audit verify --home` of a stopped node, in its own process."""
+    command = [sys.executable, "-m", "cli.main", "audit", "verify", "--home", str(home), "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = {}
+    if done.returncode != 0 or not report.get("valid"):
+        raise CliError(f"audit verify failed: {done.stderr.strip() or done.stdout.strip()}", 1)
+    seconds = max(float(report["seconds"]), 0.001)
+    txs, blocks = int(report["transactions_checked"]), int(report["heights_checked"])
+    return {
+        "verify_seconds": seconds,
+        "verify_blocks": blocks,
+        "verify_transactions": txs,
+        "verify_txs_per_s": round(txs / seconds, 1),
+        "verify_blocks_per_s": round(blocks / seconds, 1),
+        "verify_ratio_to_raw": round(txs / seconds / raw_core, 3),
+        "verify_ratio_to_node_raw": round(txs / seconds / raw_node, 3),
+    }
+
+
+def run_bench(
+    network: TemporaryNetwork,
+    validators: int,
+    txs: int,
+    senders: int,
+    lanes: int,
+    max_batch: int,
+    rate: float | None,
+    verify_only: bool,
+    sync_only: bool,
+) -> dict[str, Any]:
+    """Load a network's validators and measure what was asked; return the figures."""
+    made, password, password_file, homes = (
+        network.made,
+        network.password,
+        network.password_file,
+        network.homes,
+    )
+    registrar = unlock_key(read_keystore(Path(made["keystore"]) / "registrar.json"), password)
+    keys = make_sender_keys(senders)
+    admissions = sign_admissions(registrar, CHAIN_ID, keys)
+    records = presign_records(CHAIN_ID, keys, txs)
+    processes = start_all(homes[:validators], password_file, announce=False)
+    try:
+        plan = LoadPlan([url for url, _ in processes], records, senders, lanes, rate, max_batch)
+        cpu_before = sum(_cpu_seconds(process.pid) for _, process in processes)
+        with progress(txs, "committed") as on_commit:
+            log, started = asyncio.run(run_load(plan, admissions, on_commit))
+        cpu = sum(_cpu_seconds(process.pid) for _, process in processes) - cpu_before
+        try:
+            figures = summarise_load(log, started)
+        except ValueError as exc:
+            raise CliError(str(exc), 1) from None
+        figures["offered_rate"] = rate
+        # All nodes' CPU time over the load, per transaction committed.
+        figures["node_cpu_ms_per_tx"] = round(1000 * cpu / figures["transactions_committed"], 3)
+        if log.refusals:
+            figures["refusals"] = log.refusals
+        memory = [_peak_memory_mb(process.pid) for _, process in processes]
+        figures["peak_memory_mb_per_node"] = max((m for m in memory if m), default=None)
+        if sync_only:
+            tip = int(NodeClient(plan.urls[0]).get("/status")["height"])
+            chain_txs = senders + figures["transactions_committed"]
+            url = made["nodes"][-1]["api_url"]
+            figures.update(measure_sync(homes[-1], url, password_file, tip, chain_txs))
+    finally:
+        for _, process in processes:
+            stop_node_process(process)
+    # Measured with the nodes stopped: the node's verifier bounds the network, the core's
+    # is what `audit verify` runs.
+    raw = measure_raw_verify_rate(is_valid=node_signatures.is_valid_signature)
+    raw_core = measure_raw_verify_rate()
+    if verify_only:
+        figures.update(measure_verify(homes[0], raw_core, raw))
+    cores = os.cpu_count() or 1
+    figures.update(
+        validators=validators,
+        cores=cores,
+        raw_verify_per_s=round(raw, 1),
+        raw_verify_per_s_core=round(raw_core, 1),
+        bound_ratio=round(compute_bound_ratio(figures["committed_tps"], cores, raw, validators), 3),
+    )
+    return figures
