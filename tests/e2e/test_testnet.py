@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,9 @@ from tests.e2e.conftest import PASSWORD, run_cli
 pytestmark = pytest.mark.e2e
 
 
-def test_a_node_whose_port_is_taken_is_reported_with_the_reason_from_its_log(
-    tmp_path: Path,
-) -> None:
+def one_validator_network(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """Make a one-validator network with network init; return the password file and what
+    it printed."""
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
     with socket.socket() as probe:
@@ -27,7 +28,14 @@ def test_a_node_whose_port_is_taken_is_reported_with_the_reason_from_its_log(
         "--base-port", str(base), "--password-file", str(password_file), "--json",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    api_url = json.loads(made.stdout)["nodes"][0]["api_url"]
+    return password_file, json.loads(made.stdout)
+
+
+def test_a_node_whose_port_is_taken_is_reported_with_the_reason_from_its_log(
+    tmp_path: Path,
+) -> None:
+    password_file, made = one_validator_network(tmp_path)
+    api_url = made["nodes"][0]["api_url"]
     port = int(api_url.rsplit(":", 1)[1])
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,16 +52,8 @@ def test_a_node_whose_port_is_taken_is_reported_with_the_reason_from_its_log(
 
 
 def test_node_start_logs_that_it_stopped(tmp_path: Path) -> None:
-    password_file = tmp_path / "password"
-    password_file.write_text(PASSWORD + "\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
-    made = run_cli(
-        "network", "init", str(tmp_path / "net"), "--validators", "1",
-        "--base-port", str(base), "--password-file", str(password_file), "--json",
-    )  # fmt: skip
-    node = json.loads(made.stdout)["nodes"][0]
+    password_file, made = one_validator_network(tmp_path)
+    node = made["nodes"][0]
     home, log = Path(node["home"]), Path(node["home"]) / "node.log"
     process = start_node_process(home, password_file, log)
     try:
