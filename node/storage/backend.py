@@ -61,3 +61,11 @@ class KeyValueStore(Protocol):
     def close(self) -> None:
         """Release the database."""
         ...
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """Return the first key after every key starting with `prefix` (None: no such key)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import plyvel
 
-from node.storage.backend import StoreCorruption, StoreError, WriteBatch
+from node.storage.backend import StoreCorruption, StoreError, WriteBatch, prefix_upper_bound
 
 
 def _reason(exc: Exception) -> str:
@@ -87,13 +87,33 @@ class LevelDB:
         fill_cache: bool = True,
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield (key, value) in key order (or reversed)."""
-        bounds = {"prefix": prefix} if prefix is not None else {"start": start, "stop": stop}
         try:
-            yield from self._db.iterator(
-                reverse=reverse, verify_checksums=verify, fill_cache=fill_cache, **bounds
-            )
+            if reverse:
+                yield from self._reverse(prefix, start, stop, verify, fill_cache)
+                return
+            bounds = {"prefix": prefix} if prefix is not None else {"start": start, "stop": stop}
+            yield from self._db.iterator(verify_checksums=verify, fill_cache=fill_cache, **bounds)
         except plyvel.CorruptionError as exc:
             raise StoreCorruption(f"LevelDB reports corruption: {_reason(exc)}") from None
+
+    def _reverse(
+        self,
+        prefix: bytes | None,
+        start: bytes | None,
+        stop: bytes | None,
+        verify: bool,
+        fill_cache: bool,
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """Iterate backwards from `stop`, ending below `start` here: plyvel 1.5's reverse
+        iterator skips a range's only key when that key equals its start (or prefix)."""
+        if prefix is not None:
+            start, stop = prefix, prefix_upper_bound(prefix)
+        for key, value in self._db.iterator(
+            stop=stop, reverse=True, verify_checksums=verify, fill_cache=fill_cache
+        ):
+            if start is not None and key < start:
+                return
+            yield key, value
 
     def close(self) -> None:
         """Close the database."""

@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-from node.storage.backend import WriteBatch
+from node.storage.backend import WriteBatch, prefix_upper_bound
 
 
 class _Batch:
@@ -68,7 +68,7 @@ class MemoryKeyValueStore:
     ) -> Iterator[tuple[bytes, bytes]]:
         """Yield (key, value) in key order (or reversed), over a snapshot of the keys."""
         if prefix is not None:
-            start, stop = prefix, _after_prefix(prefix)
+            start, stop = prefix, prefix_upper_bound(prefix)
         low = 0 if start is None else bisect.bisect_left(self._keys, start)
         high = len(self._keys) if stop is None else bisect.bisect_left(self._keys, stop)
         keys = self._keys[low:high]
@@ -79,11 +79,3 @@ class MemoryKeyValueStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-def _after_prefix(prefix: bytes) -> bytes | None:
-    """Return the first key after every key starting with `prefix` (None: no such key)."""
-    trimmed = prefix.rstrip(b"\xff")
-    if not trimmed:
-        return None
-    return trimmed[:-1] + bytes([trimmed[-1] + 1])

@@ -105,3 +105,11 @@ async def test_a_block_write_that_fails_half_way_leaves_nothing_on_disk(members_
         store.commit(broken, certificate, replace(tip, height=2))
     assert store.get_block(2) is None and store.get_certificate(2) is None
     assert store.get_tip() == tip
+
+
+def test_a_reverse_range_keeps_its_only_key_when_that_key_is_its_start(leveldb: LevelDB) -> None:
+    """plyvel 1.5's own reverse iterator returns nothing here (found by the test above)."""
+    leveldb.put(b"k", b"")
+    assert list(leveldb.iterate(start=b"k", stop=b"k\x00", reverse=True)) == [(b"k", b"")]
+    assert list(leveldb.iterate(prefix=b"k", reverse=True)) == [(b"k", b"")]
+    assert list(leveldb.iterate(start=b"k", reverse=True)) == [(b"k", b"")]
