@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from cli.client import NodeClient, NotFound
 from cli.common import (
@@ -18,6 +19,7 @@ from cli.common import (
     load_signing_key,
     node_option,
     password_option,
+    resolve_keystore_dir,
 )
 from cli.i18n import _
 from danangchain import ed25519
@@ -87,10 +89,25 @@ def report_submission(result: dict[str, Any], as_json: bool) -> None:
         )
 
 
+def complete_key_names(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Complete --from with the names of the keys in the keystore the command will use."""
+    folder = resolve_keystore_dir(ctx.params.get("keystore_dir"))
+    names = sorted(path.stem for path in folder.glob("*.json")) if folder.is_dir() else []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
 def submission_options(command: F) -> F:
     """Add the options every submitting command shares."""
     for option in (
-        click.option("--from", "from_key", required=True, help="Name or file of the signing key."),
+        click.option(
+            "--from",
+            "from_key",
+            required=True,
+            help="Name or file of the signing key.",
+            shell_complete=complete_key_names,
+        ),
         click.option("--wait", is_flag=True, help="Wait until the transaction is committed."),
         click.option(
             "--timeout", type=float, default=60.0, show_default=True, help="Seconds --wait waits."
