@@ -53,7 +53,7 @@ def registry_trust(config: NodeConfig, ledger: NodeLedger, password: str) -> Reg
             config.path(config.tls_cert_file),
             config.path(config.tls_key_file),
             password,
-            registry_certificates(ledger),
+            registry_certificates(ledger.reads.nodes()),
         )
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load this node's TLS identity: {exc}") from None

@@ -35,7 +35,7 @@ from danangchain.consensus import (
     encode_message,
 )
 from danangchain.errors import DanangChainError
-from node.chain.events import TxAdmitted
+from node.chain.events import BlockCommitted, TxAdmitted
 from node.chain.ledger import NodeLedger
 from node.chain.signatures import SignatureChecks
 from node.consensus.dispatch import run_until_quiet
@@ -43,6 +43,7 @@ from node.consensus.host import LedgerHost
 from node.consensus.sync import BlockSync
 from node.p2p.service import (
     PeerAccess,
+    changes_registry,
     compute_peer_urls,
     create_peer_server,
     registry_certificates,
@@ -100,7 +101,7 @@ class ConsensusDriver(LedgerHost):
         self.bootstrap = peers
         self.trust = trust
         self.registered_certificates = (
-            frozenset() if trust is None else to_der(registry_certificates(ledger))
+            frozenset() if trust is None else to_der(registry_certificates(ledger.reads.nodes()))
         )
         # Peers see this node's requests come from the address it listens on.
         self.source_host = source_host
@@ -130,6 +131,7 @@ class ConsensusDriver(LedgerHost):
         self.next_block_at = 0.0
         self.wake_timer: asyncio.TimerHandle | None = None
         self.unsubscribe = ledger.admitted.subscribe(self._on_tx_admitted)
+        self.unsubscribe_commits = ledger.committed.subscribe(self._on_block_committed)
 
     # Wiring
 
@@ -173,11 +175,12 @@ class ConsensusDriver(LedgerHost):
         holds (or that moved), and trust the TLS certificates it lists."""
         if self.session is None:
             return
+        nodes = self.ledger.reads.nodes()
         if self.trust is not None:
-            certificates = registry_certificates(self.ledger)
+            certificates = registry_certificates(nodes)
             self.trust.trust(certificates)
             self.registered_certificates = to_der(certificates)
-        wanted = compute_peer_urls(self.ledger, self.key.public_key, self.bootstrap)
+        wanted = compute_peer_urls(nodes, self.key.public_key, self.bootstrap)
         for peer_id in list(self.links):
             link, task = self.links[peer_id]
             if wanted.get(peer_id) != link.url:
@@ -288,8 +291,12 @@ class ConsensusDriver(LedgerHost):
         event = super().commit_block(action)
         self.seen_messages.clear()
         self.encoded_messages.clear()
-        self.refresh_peers()
         return event
+
+    def _on_block_committed(self, event: BlockCommitted) -> None:
+        """Follow the registry: only a block that changes it changes whom to dial."""
+        if changes_registry(event.result.writes):
+            self.refresh_peers()
 
     def note_peer_ahead(self, action: PeerAhead) -> None:
         """Wake the sync task: some peer is at a later height."""

@@ -4,31 +4,48 @@ gossiped to it, and consensus messages for the driver."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from danangchain.registry import NodeEntry
+from danangchain.state import (
+    KEY_LAST_VALIDATORS,
+    KEY_NEXT_VALIDATORS,
+    KEY_VALIDATORS,
+    PREFIX_NODE,
+)
 from node.chain.events import BlockCommitted
 from node.chain.ledger import NodeLedger
 from node.p2p.transport import PeerServer
 
+Registry = Sequence[tuple[bytes, NodeEntry]]
 
-def compute_peer_urls(
-    ledger: NodeLedger, own_key: bytes, bootstrap: Sequence[str]
-) -> dict[str, str]:
-    """Return the peers to dial, by id: every other node of the registry at the tip (its
-    first peer URL, by its key), or, while the registry names none, the bootstrap URLs."""
+
+def changes_registry(writes: Mapping[bytes, bytes | None]) -> bool:
+    """Tell whether a block's state writes change the node registry."""
+    return any(key.startswith(PREFIX_NODE) for key in writes)
+
+
+def changes_peer_access(writes: Mapping[bytes, bytes | None]) -> bool:
+    """Tell whether a block's state writes change who may call the peer routes: the
+    registry, or one of the three validator sets (written only when they change)."""
+    sets = (KEY_LAST_VALIDATORS, KEY_VALIDATORS, KEY_NEXT_VALIDATORS)
+    return changes_registry(writes) or any(key in writes for key in sets)
+
+
+def compute_peer_urls(nodes: Registry, own_key: bytes, bootstrap: Sequence[str]) -> dict[str, str]:
+    """Return the peers to dial, by id: every other node of the registry (its first peer
+    URL, by its key), or, while the registry names none, the bootstrap URLs."""
     dialed = {
-        key.hex(): entry.p2p_urls[0]
-        for key, entry in ledger.reads.nodes()
-        if key != own_key and entry.p2p_urls
+        key.hex(): entry.p2p_urls[0] for key, entry in nodes if key != own_key and entry.p2p_urls
     }
     if dialed:
         return dialed
     return {f"bootstrap {url}": url for url in bootstrap}
 
 
-def registry_certificates(ledger: NodeLedger) -> list[bytes]:
-    """Return the TLS certificates (PEM) of every node the registry holds."""
-    return [e.tls_certificate for _, e in ledger.reads.nodes() if e.tls_certificate is not None]
+def registry_certificates(nodes: Registry) -> list[bytes]:
+    """Return the TLS certificates (PEM) of every node of the registry."""
+    return [e.tls_certificate for _, e in nodes if e.tls_certificate is not None]
 
 
 def to_der(certificates: list[bytes]) -> frozenset[bytes]:
@@ -45,8 +62,8 @@ def to_der(certificates: list[bytes]) -> frozenset[bytes]:
 class PeerAccess:
     """Who may call the peer routes: every node of the registry, the validators of the
     last, current and upcoming sets (a genesis without cards has no registry), and the
-    keys the operator allowed in config. Refreshed by every commit, so a node removed
-    from the registry is refused from the next block on."""
+    keys the operator allowed in config. Read again after every commit that changes them,
+    so a node removed from the registry is refused from the next block on."""
 
     def __init__(self, ledger: NodeLedger, allowed_peers: frozenset[bytes]) -> None:
         self.ledger = ledger
@@ -59,8 +76,9 @@ class PeerAccess:
         return key in self.keys
 
     def on_block_committed(self, event: BlockCommitted) -> None:
-        """Read the sets again: a commit may have changed them."""
-        self.refresh()
+        """Read the registry and the sets again if the block changed them."""
+        if changes_peer_access(event.result.writes):
+            self.refresh()
 
     def refresh(self) -> None:
         """Read the validator sets again from committed state."""

@@ -10,6 +10,7 @@ import pytest
 
 from danangchain.address import CHARSET
 from danangchain.consensus import encode_message
+from danangchain.ed25519 import SigningKey
 from danangchain.encoding import pack, unpack
 from danangchain.transaction import (
     EndorseBody,
@@ -794,16 +795,22 @@ async def test_wrong_method_405_names_the_allowed_methods(node: Node) -> None:
     assert "GET" in response.headers.get("Allow", "")
 
 
-async def test_a_rotated_key_s_transactions_name_the_member_it_signs_for(
-    members_node: Node,
-) -> None:
-    node = members_node
+async def record_with_a_rotated_key(node: Node) -> tuple[SigningKey, str]:
+    """Bind a new key to the household, record with it; return the key and the record's id."""
     replacement = make_key(12)
     rotate = MemberAdmitBody(address_of(HOUSEHOLD), "household", replacement.public_key)
     await node.submit_ok(encode_signed(REGISTRAR, REGISTRAR_NONCE_AFTER_ADMISSIONS + 1, rotate))
     node.produce_block()
     tx_id = await node.submit_ok(encode_signed(replacement, 1, make_record_body("after a loss")))
     node.produce_block()
+    return replacement, tx_id
+
+
+async def test_a_rotated_key_s_transactions_name_the_member_it_signs_for(
+    members_node: Node,
+) -> None:
+    node = members_node
+    replacement, tx_id = await record_with_a_rotated_key(node)
     expected = {
         "sender": text_address_of(HOUSEHOLD),
         "key_address": text_address_of(replacement),
@@ -822,12 +829,7 @@ async def test_a_record_signed_with_a_rotated_key_is_filed_under_its_member(
     members_node: Node,
 ) -> None:
     node = members_node
-    replacement = make_key(12)
-    rotate = MemberAdmitBody(address_of(HOUSEHOLD), "household", replacement.public_key)
-    await node.submit_ok(encode_signed(REGISTRAR, REGISTRAR_NONCE_AFTER_ADMISSIONS + 1, rotate))
-    node.produce_block()
-    tx_id = await node.submit_ok(encode_signed(replacement, 1, make_record_body("after a loss")))
-    node.produce_block()
+    replacement, tx_id = await record_with_a_rotated_key(node)
     account = await node.get_ok(f"/accounts/{text_address_of(HOUSEHOLD)}")
     assert tx_id in account["records"]
     # The new key's own address is nobody's account, and holds no index entry.

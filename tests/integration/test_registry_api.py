@@ -50,7 +50,7 @@ async def test_a_registrar_admits_a_full_node_it_moves_itself_and_is_removed(
     partner = next(n for n in listed["nodes"] if n["name"] == "partner")
     assert partner["role"] == "full" and partner["p2p_urls"] == ["http://127.0.0.12:26656"]
     assert access(PARTNER.public_key)  # refreshed by the commit, nothing else
-    assert compute_peer_urls(node.ledger, VALIDATOR.public_key, ()) == {
+    assert compute_peer_urls(node.ledger.reads.nodes(), VALIDATOR.public_key, ()) == {
         PARTNER.public_key.hex(): "http://127.0.0.12:26656"
     }
 
