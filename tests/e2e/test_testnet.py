@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cli.localnet import start_node_process, stop_node_process, wait_until_serving
+from cli.localnet import find_free_ports, start_node_process, stop_node_process, wait_until_serving
 from tests.e2e.conftest import PASSWORD, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -20,9 +20,7 @@ def one_validator_network(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     it printed."""
     password_file = tmp_path / "password"
     password_file.write_text(PASSWORD + "\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        base = probe.getsockname()[1]
+    base = find_free_ports(1)  # below the ephemeral range: see find_free_ports
     made = run_cli(
         "network", "init", str(tmp_path / "net"), "--validators", "1",
         "--base-port", str(base), "--password-file", str(password_file), "--json",
