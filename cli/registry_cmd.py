@@ -1,6 +1,6 @@
 """Commands that form a network of independent organisations and keep its node registry:
-`node init`, `node join`, `node announce`, `node admit`, `node remove`, `genesis create`
-and `query nodes`. The steps themselves are in cli/consortium.py."""
+`node init`, `node join`, `node announce`, `node admit`, `node remove` and `genesis create`
+(`query nodes` is in cli/query.py). The steps themselves are in cli/consortium.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from cli.common import (
     CliError,
     emit,
     json_option,
-    node_option,
     parse_public_key,
     password_option,
     read_password,
@@ -30,7 +29,6 @@ from cli.consortium import (
     read_card,
 )
 from cli.node_cmd import node
-from cli.query import query
 from cli.submit import report_submission, sign_submit_and_report, submission_options, submit
 from danangchain.errors import DecodeError, KeystoreError
 from danangchain.genesis import encode_genesis_json
@@ -275,20 +273,3 @@ def genesis_create(
         "out": str(out),
     }
     emit(as_json, result, [f"genesis {made.hash.hex()} written to {out}"])
-
-
-@query.command("nodes")
-@node_option
-@json_option
-def query_nodes(node_url: str, as_json: bool) -> None:
-    """List the node registry at the tip: every validator and admitted full node.
-
-    Example: danangchain query nodes --json
-    """
-    answer = NodeClient(node_url).get("/nodes")
-    lines = [f"{len(answer['nodes'])} nodes at height {answer['height']}"]
-    lines += [
-        f"  {n['name']} ({n['role']}) {n['public_key'][:16]}… {' '.join(n['p2p_urls'])}"
-        for n in answer["nodes"]
-    ]
-    emit(as_json, answer, lines)

@@ -118,6 +118,13 @@ ENGLISH = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": "C.UTF
 VIETNAMESE = {**ENGLISH, "LANG": "vi_VN.UTF-8"}
 
 
+def root_command(name: str) -> click.Command:
+    """Return a root command, importing its module (the root group loads them lazily)."""
+    command = root.get_command(click.Context(root), name)
+    assert command is not None, name
+    return command
+
+
 def translated_commands() -> Iterator[tuple[list[str], click.Command]]:
     """Yield the path and command of every help page that speaks Vietnamese."""
 
@@ -129,8 +136,8 @@ def translated_commands() -> Iterator[tuple[list[str], click.Command]]:
 
     yield [], root
     for name in ("keys", "tx", "query"):
-        yield from walk(root.commands[name], [name])
-    audit = root.commands["audit"]
+        yield from walk(root_command(name), [name])
+    audit = root_command("audit")
     assert isinstance(audit, click.Group)
     yield ["audit"], audit
     yield ["audit", "check-proof"], audit.commands["check-proof"]
@@ -143,7 +150,7 @@ def help_strings(command: click.Command) -> set[str]:
     # root's context settings (-h) on the command, for the tests that follow.
     texts = [command.help, command.short_help, "Show this message and exit."]
     texts += [param.help for param in command.params if isinstance(param, click.Option)]
-    if isinstance(command, click.Group) and command is not root.commands["audit"]:
+    if isinstance(command, click.Group) and command is not root_command("audit"):
         # audit lists verify and prove, which are not translated (only check-proof is)
         texts += [sub.help for sub in command.commands.values()]
         texts += [sub.short_help for sub in command.commands.values()]
