@@ -12,6 +12,7 @@ import click
 
 from cli.chain_sources import open_export_file, open_node_export, replay_export
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
+from cli.i18n import TranslatedGroup
 from cli.progress import progress
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.errors import DecodeError
@@ -30,7 +31,7 @@ PARTIAL_SUFFIX = ".partial"
 IMPORTING_SUFFIX = ".importing"
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def chain() -> None:
     """Export a chain to a file, or seed a node from an export (operators, auditors)."""
 

@@ -13,12 +13,11 @@ import click
 
 from cli.common import EXIT_REFUSED, EXIT_USAGE
 from cli.i18n import (
-    LANGUAGES,
     TranslatedGroup,
     _,
+    command_line_language,
     describe_usage_error,
-    set_language,
-    use_language,
+    language_scope,
 )
 from danangchain import __version__
 
@@ -144,57 +143,49 @@ class RootGroup(TranslatedGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
-        try:
-            returned = super().main(args, prog_name, complete_var, False, **extra)
-        except click.UsageError as exc:
-            click.echo(describe_usage_error(exc), err=True)
-            sys.exit(EXIT_USAGE)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(EXIT_REFUSED)
+        with language_scope(command_line_language(args)):  # errors too are in the language
+            try:
+                returned = super().main(args, prog_name, complete_var, False, **extra)
+            except click.UsageError as exc:
+                click.echo(describe_usage_error(exc), err=True)
+                sys.exit(EXIT_USAGE)
+            except click.ClickException as exc:
+                exc.show()
+                sys.exit(exc.exit_code)
+            except click.Abort:
+                click.echo(_("aborted"), err=True)
+                sys.exit(EXIT_REFUSED)
         sys.exit(returned if isinstance(returned, int) else 0)
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="danangchain")
-@click.option(
-    "--lang",
-    type=click.Choice(LANGUAGES),
-    default=None,
-    is_eager=True,  # chosen before --help prints
-    callback=set_language,
-    help=(
-        "Language of messages and help: en or vi (default: vi when LANG starts with vi, else en)."
-    ),
-)
-@click.pass_context
-def cli(ctx: click.Context, lang: str | None) -> None:
+# The help is click's message id, translated when the page is shown (click's own default
+# is translated once, when this module is imported).
+@click.version_option(__version__, prog_name="danangchain", help="Show the version and exit.")
+def cli() -> None:
     """DanangChain: a permissioned, tamper-evident ledger for households and businesses.
 
     Start with: danangchain quickstart
 
     Tiếng Việt: danangchain --lang vi ... (or LANG=vi_VN.UTF-8).
     """
-    use_language(ctx, lang)
 
 
 def main() -> None:
     """Run the CLI; any unexpected failure is one line and exit code 2, never a traceback."""
-    try:
-        cli.main(prog_name="danangchain", standalone_mode=True)
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # the last line of defence for the one-line promise
-        if os.environ.get("DANANGCHAIN_DEBUG"):
+    with language_scope(command_line_language(None)):
+        try:
+            cli.main(prog_name="danangchain", standalone_mode=True)
+        except SystemExit:
             raise
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo(_("interrupted"), err=True)
+            sys.exit(130)
+        except Exception as exc:  # the last line of defence for the one-line promise
+            if os.environ.get("DANANGCHAIN_DEBUG"):
+                raise
+            click.echo(f"{_('error')}: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

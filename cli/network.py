@@ -10,6 +10,7 @@ import click
 
 from cli.common import CliError, emit, json_option, password_option, read_password
 from cli.consortium import CARD_FILE, ConsortiumError, create_genesis, init_node_home, join_home
+from cli.i18n import TranslatedGroup
 from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
 from danangchain.genesis import encode_genesis_json
@@ -82,7 +83,7 @@ def init_network(
     }
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def network() -> None:
     """Create a network (operators)."""
 

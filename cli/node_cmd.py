@@ -20,13 +20,14 @@ from cli.common import (
     password_option,
     read_password,
 )
+from cli.i18n import TranslatedGroup
 from cli.progress import Advance, progress
 from danangchain.errors import KeystoreError
 from node.config import DEFAULT_MAX_BLOCKS_BEHIND, ConfigError
 from node.storage.store import StoreError
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def node() -> None:
     """Run a node (operators)."""
 

@@ -28,6 +28,7 @@ from cli.consortium import (
     parse_p2p_url,
     read_card,
 )
+from cli.i18n import TranslatedGroup
 from cli.node_cmd import node
 from cli.submit import report_submission, sign_submit_and_report, submission_options, submit
 from danangchain.errors import DecodeError, KeystoreError
@@ -195,7 +196,7 @@ def node_remove(pubkey: str, **submission: Any) -> None:
     sign_submit_and_report(NodeRemoveBody(parse_public_key(pubkey)), **submission)
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def genesis() -> None:
     """Make a network's genesis from its organisations' cards (operators)."""
 

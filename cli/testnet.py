@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from cli.common import CliError, password_option, read_password
+from cli.i18n import TranslatedCommand
 from cli.localnet import (
     describe_exit,
     start_node_process,
@@ -51,7 +52,7 @@ def start_all(
     return started
 
 
-@click.command()
+@click.command(cls=TranslatedCommand)
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @password_option
 def testnet(folder: Path, password_file: Path | None) -> None:

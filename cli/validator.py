@@ -9,12 +9,13 @@ import click
 
 from cli.common import CliError, parse_public_key
 from cli.consortium import ConsortiumError, read_card
+from cli.i18n import TranslatedGroup
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain import ed25519
 from danangchain.transaction import VALIDATOR_ACTIONS, ValidatorVoteBody
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def validator() -> None:
     """Change the validator set by vote (validators)."""
 
