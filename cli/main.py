@@ -158,10 +158,25 @@ class RootGroup(TranslatedGroup):
         sys.exit(returned if isinstance(returned, int) else 0)
 
 
+def print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """Print the version, in the chosen language, and exit (click's version_option words
+    its message once, when this module is imported)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(
+            _("%(prog)s, version %(version)s") % {"prog": "danangchain", "version": __version__}
+        )
+        ctx.exit()
+
+
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
-# The help is click's message id, translated when the page is shown (click's own default
-# is translated once, when this module is imported).
-@click.version_option(__version__, prog_name="danangchain", help="Show the version and exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_version,
+    help="Show the version and exit.",  # click's message id, translated when shown
+)
 def cli() -> None:
     """DanangChain: a permissioned, tamper-evident ledger for households and businesses.
 

@@ -424,3 +424,59 @@ def test_usage_errors_are_one_line_exit_2_in_the_chosen_language(
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), result.output
+
+
+# --lang wherever it stands
+
+
+def test_lang_after_the_subcommand_chooses_the_language(tmp_path: Path) -> None:
+    password = tmp_path / "pw.txt"
+    password.write_text("correct horse\n")
+    keystore = ["--keystore", str(tmp_path / "keys"), "--password-file", str(password)]
+    result = CliRunner().invoke(
+        root, ["keys", "new", "shop", *keystore, "--lang", "vi"], env=ENGLISH
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("đã tạo khóa shop\n")
+    result = CliRunner().invoke(
+        root, ["query", "status", "--node", "http://127.0.0.1:1", "--lang", "vi"], env=ENGLISH
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("lỗi: không kết nối được tới nút mạng http://127.0.0.1:1")
+    result = CliRunner().invoke(root, ["keys", "list", "--lang=vi", "--keystore", str(tmp_path)])
+    assert f"không có khóa nào trong {tmp_path}" in result.output
+
+
+def test_lang_en_speaks_english_under_a_vietnamese_environment(tmp_path: Path) -> None:
+    for arguments in (
+        ["--lang", "en", "keys", "list", "--keystore", str(tmp_path)],
+        ["keys", "list", "--keystore", str(tmp_path), "--lang", "en"],
+    ):
+        result = CliRunner().invoke(root, arguments, env=VIETNAMESE)
+        assert result.output == f"no keys in {tmp_path}\n"
+    result = CliRunner().invoke(root, ["query", "tx", "--lang", "en"], env=VIETNAMESE)
+    assert result.output.startswith("error: Missing argument 'TX_ID'.")
+
+
+def test_an_unknown_language_is_a_usage_error_after_the_subcommand_too() -> None:
+    result = CliRunner().invoke(
+        root, ["keys", "list", "--lang", "fr"], env=ENGLISH, prog_name="danangchain"
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: Invalid value for '--lang': 'fr' is not one of 'en', 'vi'."
+        " (see 'danangchain keys list --help')\n"
+    )
+
+
+def test_version_speaks_the_chosen_language() -> None:
+    english = CliRunner().invoke(root, ["--version"], env=ENGLISH)
+    assert english.output.startswith("danangchain, version ")
+    vietnamese = CliRunner().invoke(root, ["--version", "--lang", "vi"], env=ENGLISH)
+    assert vietnamese.output.startswith("danangchain, phiên bản ")
+
+
+def test_a_command_leaves_the_environment_as_it_found_it(tmp_path: Path) -> None:
+    before = os.environ.get("LANGUAGE")
+    CliRunner().invoke(root, ["--lang", "vi", "keys", "list", "--keystore", str(tmp_path)])
+    assert os.environ.get("LANGUAGE") == before
