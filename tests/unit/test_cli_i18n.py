@@ -480,3 +480,84 @@ def test_a_command_leaves_the_environment_as_it_found_it(tmp_path: Path) -> None
     before = os.environ.get("LANGUAGE")
     CliRunner().invoke(root, ["--lang", "vi", "keys", "list", "--keystore", str(tmp_path)])
     assert os.environ.get("LANGUAGE") == before
+
+
+# Operators' and auditors' messages
+
+
+@pytest.mark.parametrize(
+    ("arguments", "vietnamese"),
+    [
+        (["network", "init", "{full}"], "lỗi: {full} không trống; hãy chọn một thư mục mới"),
+        (
+            ["testnet", "{empty}"],
+            "lỗi: {empty} không chứa thư mục home của nút nào; hãy tạo bằng"
+            " 'danangchain network init'",
+        ),
+        (
+            ["genesis", "create", "--chain-id", "x", "--validator", "{full}/pw"]
+            + ["--registrar", "00", "--out", "{full}/pw"],
+            "lỗi: {full}/pw đã tồn tại; hãy chọn --out khác",
+        ),
+        (
+            ["node", "init", "{empty}/n", "--name", "n", "--p2p-url", "http://h:1"]
+            + ["--api-url", "https://h:2", "--password-file", "{full}/pw"],
+            "lỗi: 'https://h:2' không phải URL API dạng http://máy:cổng",
+        ),
+        (
+            ["audit", "verify", "--home", "{empty}", "--file", "{out}"],
+            "lỗi: hãy dùng đúng một trong: --home DIR, --node URL hoặc --file F",
+        ),
+        (
+            ["audit", "check-proof", "{out}", "--file", "{out}"],
+            "lỗi: không đọc được {out}: No such file or directory",
+        ),
+    ],
+)
+def test_operator_and_audit_refusals_speak_vietnamese(
+    tmp_path: Path, arguments: list[str], vietnamese: str
+) -> None:
+    places = {"full": tmp_path / "full", "empty": tmp_path / "empty", "out": tmp_path / "g.json"}
+    places["full"].mkdir()
+    (places["full"] / "pw").write_text("correct horse\n")
+    places["empty"].mkdir()
+    invocation = [argument.format(**places) for argument in arguments]
+    result = CliRunner().invoke(root, [*invocation, "--lang", "vi"], env=ENGLISH)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(vietnamese.format(**places)), result.output
+    english = CliRunner().invoke(root, invocation, env=ENGLISH)
+    assert english.output.startswith("error: "), english.output
+
+
+def test_an_audit_report_speaks_vietnamese() -> None:
+    from cli.audit import describe_report
+
+    report = {
+        "valid": True,
+        "heights_checked": 12,
+        "transactions_checked": 1,
+        "validators_seen": 4,
+        "seconds": 0.5,
+        "chain_id": "danang",
+        "genesis_hash": "ab" * 32,
+        "genesis_pinned": False,
+        "tip_height": 12,
+        "tip_hash": "cd" * 32,
+    }
+    with language_scope("vi"):
+        lines = describe_report(report)
+    assert lines == [
+        "hợp lệ: 12 khối, 1 giao dịch, 4 nút xác thực, kiểm tra trong 0.5 giây",
+        f"chuỗi danang, khối khởi tạo {'ab' * 32} (CHƯA cố định: hãy dùng --genesis-hash"
+        " để cố định)",
+        f"khối mới nhất: độ cao 12, khối {'cd' * 32}",
+    ]
+    with language_scope("en"):
+        assert describe_report(report)[0] == (
+            "valid: 12 blocks, 1 transaction, 4 validators, checked in 0.5 s"
+        )
+        failed = describe_report({**report, "valid": False, "failed_height": 3, "reason": "x"})
+    assert failed == [
+        "INVALID at height 3: x",
+        "checked before the fault: 12 blocks, 1 transaction, 4 validators",
+    ]
