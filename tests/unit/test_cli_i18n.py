@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import os
 import string
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -561,3 +563,15 @@ def test_an_audit_report_speaks_vietnamese() -> None:
         "INVALID at height 3: x",
         "checked before the fault: 12 blocks, 1 transaction, 4 validators",
     ]
+
+
+def test_a_node_s_last_error_is_found_in_the_language_it_inherited(tmp_path: Path) -> None:
+    from cli.localnet import describe_exit
+
+    log = tmp_path / "node.log"
+    log.write_text("2026-12-01 INFO node: starting\nlỗi: không đọc được tệp cấu hình\n")
+    exited = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    exited.wait(timeout=60)
+    with language_scope("vi"):
+        said = describe_exit(exited, log)
+    assert said == f"nút đã thoát với mã 2: lỗi: không đọc được tệp cấu hình (xem {log})"
