@@ -123,7 +123,7 @@ def run_verification(
         if home is not None:
             with open_home(home) as (genesis, store):
                 auditor = ChainAuditor(genesis, pinned)
-                with progress(get_stored_height(store), "verifying") as advance:
+                with progress(get_stored_height(store), _("verifying")) as advance:
                     summary = replay_home(store, auditor, lambda checked: advance(1))
         else:
             source = (
@@ -131,7 +131,7 @@ def run_verification(
             )
             with source as reader:
                 auditor = ChainAuditor(reader.header.genesis, pinned)
-                with progress(reader.header.height, "verifying") as advance:
+                with progress(reader.header.height, _("verifying")) as advance:
                     summary = replay_export(reader, auditor, lambda checked: advance(1))
     except AuditFailure as failure:
         return make_report(auditor, None, failure, pinned, started)

@@ -575,3 +575,25 @@ def test_a_node_s_last_error_is_found_in_the_language_it_inherited(tmp_path: Pat
     with language_scope("vi"):
         said = describe_exit(exited, log)
     assert said == f"nút đã thoát với mã 2: lỗi: không đọc được tệp cấu hình (xem {log})"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "vietnamese"),
+    [
+        (
+            ["chain", "export", "--out", "{out}"],
+            "lỗi: hãy dùng đúng một trong: --node URL hoặc --home DIR",
+        ),
+        (
+            ["validator", "propose", "add", "--from", "nobody"],
+            "lỗi: hãy đưa PUBKEY của nút xác thực, hoặc --card CARD để thêm một nút",
+        ),
+    ],
+)
+def test_chain_and_validator_refusals_speak_vietnamese(
+    tmp_path: Path, arguments: list[str], vietnamese: str
+) -> None:
+    invocation = [argument.format(out=tmp_path / "chain.dnx") for argument in arguments]
+    result = CliRunner().invoke(root, [*invocation, "--lang", "vi"], env=ENGLISH)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(vietnamese), result.output
