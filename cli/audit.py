@@ -19,7 +19,7 @@ from cli.chain_sources import (
 )
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
-from cli.i18n import TranslatedGroup, _
+from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import progress
 from danangchain.address import compute_address, encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor
@@ -64,9 +64,11 @@ def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> byt
     try:
         return decode_genesis_json(genesis_file.read_text()).hash
     except OSError as exc:
-        raise CliError(f"cannot read {genesis_file}: {exc.strerror}") from None
+        raise CliError(
+            _("cannot read {path}: {reason}").format(path=genesis_file, reason=exc.strerror)
+        ) from None
     except (DecodeError, UnicodeDecodeError) as exc:
-        raise CliError(f"{genesis_file}: {exc}") from None
+        raise CliError(f"{genesis_file}: {describe_error(exc)}") from None
 
 
 # audit verify
@@ -103,7 +105,7 @@ def audit_verify(
     """
     sources = [s for s in (home, node_url, export_file) if s is not None]
     if len(sources) != 1:
-        raise CliError("give exactly one of --home DIR, --node URL or --file F")
+        raise CliError(_("give exactly one of --home DIR, --node URL or --file F"))
     pinned = read_pinned_hash(genesis_hash, genesis_file)
     report = run_verification(home, node_url, export_file, pinned)
     emit(as_json, report, describe_report(report))
@@ -121,7 +123,7 @@ def run_verification(
         if home is not None:
             with open_home(home) as (genesis, store):
                 auditor = ChainAuditor(genesis, pinned)
-                with progress(get_stored_height(store), "verifying") as advance:
+                with progress(get_stored_height(store), _("verifying")) as advance:
                     summary = replay_home(store, auditor, lambda checked: advance(1))
         else:
             source = (
@@ -129,7 +131,7 @@ def run_verification(
             )
             with source as reader:
                 auditor = ChainAuditor(reader.header.genesis, pinned)
-                with progress(reader.header.height, "verifying") as advance:
+                with progress(reader.header.height, _("verifying")) as advance:
                     summary = replay_export(reader, auditor, lambda checked: advance(1))
     except AuditFailure as failure:
         return make_report(auditor, None, failure, pinned, started)
@@ -182,24 +184,44 @@ def make_report(
 
 def describe_report(report: dict[str, Any]) -> list[str]:
     """Return the readable lines of a verification report."""
+    blocks, txs, validators = (
+        report[key] for key in ("heights_checked", "transactions_checked", "validators_seen")
+    )
     counts = ", ".join(
-        f"{report[key]} {noun}{'' if report[key] == 1 else 's'}"
-        for key, noun in (
-            ("heights_checked", "block"),
-            ("transactions_checked", "transaction"),
-            ("validators_seen", "validator"),
-        )
+        [
+            _("{count} block").format(count=blocks)
+            if blocks == 1
+            else _("{count} blocks").format(count=blocks),
+            _("{count} transaction").format(count=txs)
+            if txs == 1
+            else _("{count} transactions").format(count=txs),
+            _("{count} validator").format(count=validators)
+            if validators == 1
+            else _("{count} validators").format(count=validators),
+        ]
     )
     if not report["valid"]:
-        lines = [f"INVALID at height {report['failed_height']}: {report['reason']}"]
+        lines = [
+            _("INVALID at height {height}: {reason}").format(
+                height=report["failed_height"], reason=report["reason"]
+            )
+        ]
         if "tx_id" in report:
-            lines.append(f"transaction: {report['tx_id']}")
-        return [*lines, f"checked before the fault: {counts}"]
-    pin = "pinned" if report["genesis_pinned"] else "NOT pinned: pass --genesis-hash to pin it"
+            lines.append(_("transaction: {tx_id}").format(tx_id=report["tx_id"]))
+        return [*lines, _("checked before the fault: {counts}").format(counts=counts)]
+    pin = (
+        _("pinned") if report["genesis_pinned"] else _("NOT pinned: pass --genesis-hash to pin it")
+    )
     return [
-        f"valid: {counts}, checked in {report['seconds']} s",
-        f"chain {report['chain_id']}, genesis {report['genesis_hash']} ({pin})",
-        f"tip: height {report['tip_height']}, block {report['tip_hash']}",
+        _("valid: {counts}, checked in {seconds} s").format(
+            counts=counts, seconds=report["seconds"]
+        ),
+        _("chain {chain_id}, genesis {genesis_hash} ({pin})").format(
+            chain_id=report["chain_id"], genesis_hash=report["genesis_hash"], pin=pin
+        ),
+        _("tip: height {height}, block {block_hash}").format(
+            height=report["tip_height"], block_hash=report["tip_hash"]
+        ),
     ]
 
 
@@ -227,13 +249,18 @@ def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
         proof = decode_proof_json(json.dumps(document))
         proven = check_inclusion_proof(proof, proof.genesis.hash)
     except (DecodeError, InvalidProof) as exc:
-        raise CliError(f"the node's proof does not check: {exc}", EXIT_REFUSED) from None
+        raise CliError(
+            _("the node's proof does not check: {reason}").format(reason=describe_error(exc)),
+            EXIT_REFUSED,
+        ) from None
     if proven.tx_id.hex() != tx_id.lower():
-        raise CliError("the node sent the proof of another transaction", EXIT_REFUSED)
+        raise CliError(_("the node sent the proof of another transaction"), EXIT_REFUSED)
     try:
         out.write_text(encode_proof_json(proof))
     except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror}") from None
+        raise CliError(
+            _("cannot write {path}: {reason}").format(path=out, reason=exc.strerror)
+        ) from None
     genesis = proof.genesis.hash.hex()
     made = {
         "tx_id": tx_id.lower(),
@@ -246,8 +273,12 @@ def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
         as_json,
         made,
         [
-            f"proof of {tx_id.lower()} (block {proven.height}, index {proven.index}): {out}",
-            f"check it anywhere with: danangchain audit check-proof {out} --genesis-hash {genesis}",
+            _("proof of {tx_id} (block {height}, index {index}): {out}").format(
+                tx_id=tx_id.lower(), height=proven.height, index=proven.index, out=out
+            ),
+            _("check it anywhere with: {command}").format(
+                command=f"danangchain audit check-proof {out} --genesis-hash {genesis}"
+            ),
         ],
     )
 
@@ -324,7 +355,7 @@ def audit_check_proof(
 def read_export_genesis(export_file: Path | None) -> bytes:
     """Return the genesis hash an export file opens with."""
     if export_file is None:
-        raise CliError("no genesis to pin")
+        raise CliError(_("no genesis to pin"))
     try:
         with open_export_file(export_file) as reader:
             return reader.header.genesis.hash

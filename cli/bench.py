@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from cli.common import emit, json_option
+from cli.i18n import TranslatedCommand
 
 
-@click.command()
+@click.command(cls=TranslatedCommand)
 @click.option(
     "--validators",
     type=click.IntRange(1, 16),

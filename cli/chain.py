@@ -12,6 +12,7 @@ import click
 
 from cli.chain_sources import open_export_file, open_node_export, replay_export
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
+from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import progress
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.errors import DecodeError
@@ -30,7 +31,7 @@ PARTIAL_SUFFIX = ".partial"
 IMPORTING_SUFFIX = ".importing"
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def chain() -> None:
     """Export a chain to a file, or seed a node from an export (operators, auditors)."""
 
@@ -55,7 +56,7 @@ def chain_export(node_url: str | None, home: Path | None, out: Path, as_json: bo
     Example: danangchain chain export --node http://127.0.0.1:26657 --out chain.dnx
     """
     if (node_url is None) == (home is None):
-        raise CliError("give exactly one of --node URL or --home DIR")
+        raise CliError(_("give exactly one of --node URL or --home DIR"))
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     try:
         with partial.open("wb") as stream:
@@ -67,7 +68,9 @@ def chain_export(node_url: str | None, home: Path | None, out: Path, as_json: bo
             os.fsync(stream.fileno())
         partial.replace(out)
     except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise CliError(
+            _("cannot write {path}: {reason}").format(path=out, reason=exc.strerror or exc)
+        ) from None
     finally:
         partial.unlink(missing_ok=True)
     made = {
@@ -82,8 +85,12 @@ def chain_export(node_url: str | None, home: Path | None, out: Path, as_json: bo
         as_json,
         made,
         [
-            f"exported blocks 1..{tip.height} of {genesis.chain_id}: {out} ({made['bytes']} bytes)",
-            f"genesis {made['genesis_hash']}, tip {made['tip_hash']}",
+            _("exported blocks 1..{height} of {chain_id}: {out} ({size} bytes)").format(
+                height=tip.height, chain_id=genesis.chain_id, out=out, size=made["bytes"]
+            ),
+            _("genesis {genesis_hash}, tip {tip_hash}").format(
+                genesis_hash=made["genesis_hash"], tip_hash=made["tip_hash"]
+            ),
         ],
     )
 
@@ -94,17 +101,20 @@ def copy_node_export(node_url: str, stream: BinaryIO) -> tuple[Genesis, ChainTip
         with open_node_export(node_url) as reader:
             header = reader.header
             stream.write(encode_export_header(header.genesis, header.height))
-            with progress(header.height, "exporting") as advance:
+            with progress(header.height, _("exporting")) as advance:
                 for record in reader:
                     stream.write(encode_block_record(record.block_bytes, record.certificate_bytes))
                     advance(1)
             tip = reader.claimed_tip
             if tip is None:
-                raise CliError("the node's export stream has no end record")
+                raise CliError(_("the node's export stream has no end record"))
             stream.write(encode_end_record(tip))
             return header.genesis, tip
     except (AuditFailure, DecodeError) as exc:
-        raise CliError(f"the node's export stream is malformed: {exc}", EXIT_REFUSED) from None
+        raise CliError(
+            _("the node's export stream is malformed: {reason}").format(reason=describe_error(exc)),
+            EXIT_REFUSED,
+        ) from None
 
 
 def write_home_export(home: Path, stream: BinaryIO) -> tuple[Genesis, ChainTip]:
@@ -114,7 +124,7 @@ def write_home_export(home: Path, stream: BinaryIO) -> tuple[Genesis, ChainTip]:
         genesis = load_genesis(config)
         store = Store.open_existing(str(config.path(config.data_dir)))
     except (ConfigError, StoreError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     try:
         tip = store.read_tip()
         stream.write(encode_export_header(genesis, tip.height))
@@ -125,7 +135,7 @@ def write_home_export(home: Path, stream: BinaryIO) -> tuple[Genesis, ChainTip]:
         stream.write(encode_end_record(tip))
         return genesis, tip
     except StoreError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     finally:
         store.close()
 
@@ -168,10 +178,14 @@ def chain_import(export_file: Path, home: Path, as_json: bool) -> None:
         config = load_config(home)
         genesis = load_genesis(config)
     except ConfigError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     data = config.path(config.data_dir)
     if data.exists() and (not data.is_dir() or any(data.iterdir())):
-        raise CliError(f"{data} is not empty: import seeds only a node that has no data yet")
+        raise CliError(
+            _("{data} is not empty: import seeds only a node that has no data yet").format(
+                data=data
+            )
+        )
     staging = data.with_name(data.name + IMPORTING_SUFFIX)
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -181,9 +195,11 @@ def chain_import(export_file: Path, home: Path, as_json: bool) -> None:
             data.rmdir()
         staging.rename(data)
     except AuditFailure as failure:
-        where = f"height {failure.height}"
         raise CliError(
-            f"nothing imported: the export is invalid at {where}: {failure.reason}", EXIT_REFUSED
+            _("nothing imported: the export is invalid at height {height}: {reason}").format(
+                height=failure.height, reason=failure.reason
+            ),
+            EXIT_REFUSED,
         ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -199,9 +215,12 @@ def chain_import(export_file: Path, home: Path, as_json: bool) -> None:
         as_json,
         made,
         [
-            f"verified and imported blocks 1..{summary.tip.height} "
-            f"({summary.transactions_checked} transactions) into {data}",
-            f"start it with: danangchain node start --home {home}",
+            _(
+                "verified and imported blocks 1..{height} ({transactions} transactions) into {data}"
+            ).format(
+                height=summary.tip.height, transactions=summary.transactions_checked, data=data
+            ),
+            _("start it with: {command}").format(command=f"danangchain node start --home {home}"),
         ],
     )
 
@@ -210,14 +229,15 @@ def import_export(reader: ExportReader, genesis: Genesis, folder: Path) -> Audit
     """Verify an export and write it into a new store, each block once its certificate held."""
     if reader.header.genesis.hash != genesis.hash:
         raise CliError(
-            f"the export is of genesis {reader.header.genesis.hash.hex()}, "
-            f"the home's is {genesis.hash.hex()}"
+            _("the export is of genesis {export_genesis}, the home's is {home_genesis}").format(
+                export_genesis=reader.header.genesis.hash.hex(), home_genesis=genesis.hash.hex()
+            )
         )
     store = Store.open(str(folder))
     try:
         store.initialise(genesis.hash, compute_genesis_writes(genesis), get_genesis_tip(genesis))
         held: list[CheckedBlock] = []
-        with progress(reader.header.height, "importing") as advance:
+        with progress(reader.header.height, _("importing")) as advance:
 
             def commit_previous(checked: CheckedBlock) -> None:
                 # A block's own certificate is verified when the next block is checked.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 from cli.common import CliError
+from cli.i18n import _, describe_error
 from danangchain.address import encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.encoding import pack
@@ -52,7 +53,9 @@ def open_export_file(path: Path) -> Iterator[ExportReader]:
     try:
         stream: BinaryIO = path.open("rb", buffering=READ_BUFFER)
     except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+        raise CliError(
+            _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from None
     with stream:
         yield _start_reading(stream.read, str(path))
 
@@ -62,22 +65,32 @@ def open_node_export(node_url: str) -> Iterator[ExportReader]:
     """Stream a live node's chain export; a node that cannot be reached is a usage error."""
     url = node_url.rstrip("/") + EXPORT_PATH
     if not url.startswith(("http://", "https://")):
-        raise CliError(f"node URL {node_url!r} must start with http:// or https://")
+        raise CliError(
+            _("node URL {url} must start with http:// or https://").format(url=repr(node_url))
+        )
     # Straight to the node, as the other commands go: no proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         response = opener.open(url, timeout=30)
     except urllib.error.HTTPError as exc:
-        raise CliError(f"the node at {node_url} answered {exc.code} to {EXPORT_PATH}") from None
+        raise CliError(
+            _("the node at {url} answered {status} to {path}").format(
+                url=node_url, status=exc.code, path=EXPORT_PATH
+            )
+        ) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise CliError(f"cannot reach the node at {node_url}: {reason}") from None
+        raise CliError(
+            _("cannot reach the node at {url}: {reason}").format(url=node_url, reason=reason)
+        ) from None
     with response:
         try:
             yield _start_reading(response.read, node_url)
         except (http.client.HTTPException, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise CliError(f"the stream from {node_url} broke: {reason}") from None
+            raise CliError(
+                _("the stream from {url} broke: {reason}").format(url=node_url, reason=reason)
+            ) from None
 
 
 def _start_reading(read: Callable[[int], bytes], name: str) -> ExportReader:
@@ -97,13 +110,13 @@ def open_home(home: Path) -> Iterator[tuple[Genesis, Store]]:
         config = load_config(home)
         genesis = load_genesis(config)
     except ConfigError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     try:
         store = Store.open_existing(str(config.path(config.data_dir)))
     except StoreCorruption as exc:
         raise AuditFailure(0, str(exc)) from None
     except StoreError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     try:
         yield genesis, store
     finally:

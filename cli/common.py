@@ -8,18 +8,19 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
 
 from cli.i18n import _, describe_error
-from danangchain import ed25519
 from danangchain.address import decode_address
 from danangchain.errors import AddressError, KeystoreError
-from danangchain.keystore import Keystore
-from node.keyfile import read_keystore, unlock_key
+
+if TYPE_CHECKING:  # the keystore's ciphers load with the first key read, not with --help
+    from danangchain import ed25519
+    from danangchain.keystore import Keystore
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -157,6 +158,8 @@ def key_path(keystore_dir: Path | None, name: str) -> Path:
 
 def load_keystore(keystore_dir: Path | None, name: str) -> Keystore:
     """Read a keystore by name or path; a missing or malformed file is a usage error."""
+    from node.keyfile import read_keystore
+
     path = key_path(keystore_dir, name)
     try:
         return read_keystore(path)
@@ -180,6 +183,8 @@ def load_signing_key(
     keystore_dir: Path | None, name: str, password_file: Path | None
 ) -> ed25519.SigningKey:
     """Read and decrypt a key; a wrong password is a one-line usage error."""
+    from node.keyfile import unlock_key
+
     keystore = load_keystore(keystore_dir, name)
     try:
         return unlock_key(keystore, read_password(password_file))

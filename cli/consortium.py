@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli.i18n import _, describe_error
 from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.errors import DecodeError
@@ -48,7 +49,7 @@ def parse_p2p_url(url: str) -> Endpoint:
     try:
         check_p2p_url(url)
     except DecodeError as exc:
-        raise ConsortiumError(str(exc)) from None
+        raise ConsortiumError(describe_error(exc)) from None
     scheme, rest = url.split("://", 1)
     host, port = rest.rsplit(":", 1)
     return Endpoint(scheme, host.strip("[]"), int(port))
@@ -59,8 +60,10 @@ def parse_api_url(url: str) -> Endpoint:
     match = _API_URL.match(url)
     if match is None or not 0 < int(match.group(2)) < 65536:
         raise ConsortiumError(
-            f"{url!r} is not an API URL of the form http://host:port "
-            "(put a TLS proxy in front of the API to serve it over HTTPS)"
+            _(
+                "{url} is not an API URL of the form http://host:port "
+                "(put a TLS proxy in front of the API to serve it over HTTPS)"
+            ).format(url=repr(url))
         )
     return Endpoint("http", match.group(1).strip("[]"), int(match.group(2)))
 
@@ -72,7 +75,9 @@ def init_node_home(home: Path, name: str, p2p_url: str, api_url: str, password: 
     p2p = parse_p2p_url(p2p_url)
     api = parse_api_url(api_url)
     if home.exists() and any(home.iterdir()):
-        raise ConsortiumError(f"{home} is not empty; choose a new folder for the node home")
+        raise ConsortiumError(
+            _("{home} is not empty; choose a new folder for the node home").format(home=home)
+        )
     home.mkdir(parents=True, exist_ok=True)
     config = NodeConfig(
         home=home,
@@ -93,7 +98,7 @@ def init_node_home(home: Path, name: str, p2p_url: str, api_url: str, password: 
     try:
         card = sign_card(key, name, [p2p_url], certificate)
     except DecodeError as exc:
-        raise ConsortiumError(str(exc)) from None
+        raise ConsortiumError(describe_error(exc)) from None
     save_key(home / config.key_file, name, key, password)
     (home / "config.toml").write_text(render_config(config))
     (home / CARD_FILE).write_text(encode_card_json(card))
@@ -105,9 +110,11 @@ def read_card(path: Path) -> NodeCard:
     try:
         return decode_card_json(path.read_text())
     except OSError as exc:
-        raise ConsortiumError(f"cannot read the card {path}: {exc.strerror}") from None
+        raise ConsortiumError(
+            _("cannot read the card {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from None
     except DecodeError as exc:
-        raise ConsortiumError(f"{path}: {exc}") from None
+        raise ConsortiumError(f"{path}: {describe_error(exc)}") from None
 
 
 def parse_registrar_key(text: str) -> bytes:
@@ -117,7 +124,11 @@ def parse_registrar_key(text: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 32 or not ed25519.is_strict_public_key(key):
-        raise ConsortiumError(f"registrar key {text!r} is not a safe Ed25519 public key (64 hex)")
+        raise ConsortiumError(
+            _("registrar key {key} is not a safe Ed25519 public key (64 hex)").format(
+                key=repr(text)
+            )
+        )
     return compute_address(key)
 
 
@@ -131,12 +142,12 @@ def create_genesis(
     """Build the genesis of a network from its organisations' cards and registrar keys:
     the same inputs, in any order, give the same genesis."""
     if not validator_cards:
-        raise ConsortiumError("a genesis needs at least one validator card")
+        raise ConsortiumError(_("a genesis needs at least one validator card"))
     if not registrar_keys:
-        raise ConsortiumError("a genesis needs at least one registrar key")
+        raise ConsortiumError(_("a genesis needs at least one registrar key"))
     registrars = [parse_registrar_key(text) for text in registrar_keys]
     if len(set(registrars)) != len(registrars):
-        raise ConsortiumError("a registrar key is given twice")
+        raise ConsortiumError(_("a registrar key is given twice"))
     validators = [Validator(card.public_key, card.name) for card in validator_cards]
     try:
         return make_genesis(
@@ -147,7 +158,7 @@ def create_genesis(
             [*validator_cards, *full_node_cards],
         )
     except DecodeError as exc:
-        raise ConsortiumError(str(exc)) from None
+        raise ConsortiumError(describe_error(exc)) from None
 
 
 def join_home(home: Path, genesis_text: str, expected_hash: str | None = None) -> Genesis:
@@ -157,21 +168,23 @@ def join_home(home: Path, genesis_text: str, expected_hash: str | None = None) -
     try:
         genesis = decode_genesis_json(genesis_text)
     except DecodeError as exc:
-        raise ConsortiumError(str(exc)) from None
+        raise ConsortiumError(describe_error(exc)) from None
     if expected_hash is not None and genesis.hash.hex() != expected_hash.lower():
         raise ConsortiumError(
-            f"the genesis hash is {genesis.hash.hex()}, not the announced {expected_hash}"
+            _("the genesis hash is {actual}, not the announced {expected}").format(
+                actual=genesis.hash.hex(), expected=expected_hash
+            )
         )
     config = load_config(home)
     card = read_card(home / CARD_FILE)
     listed = [c for c in genesis.nodes if c.public_key == card.public_key]
     if listed and listed[0] != card:
-        raise ConsortiumError("the genesis lists this node's key with another card")
+        raise ConsortiumError(_("the genesis lists this node's key with another card"))
     if not listed and genesis.validator_set.power_of(card.public_key) > 0:
-        raise ConsortiumError("the genesis makes this node a validator without its card")
+        raise ConsortiumError(_("the genesis makes this node a validator without its card"))
     target = config.path(config.genesis_file)
     text = encode_genesis_json(genesis)
     if target.exists() and target.read_text() != text:
-        raise ConsortiumError(f"{target} already holds another genesis")
+        raise ConsortiumError(_("{target} already holds another genesis").format(target=target))
     target.write_text(text)
     return genesis

@@ -1,29 +1,37 @@
 """Messages in the user's language: English by default, Vietnamese on request.
 
-Translations live in gettext catalogues (`cli/locale/<lang>/LC_MESSAGES/danangchain.po`),
-kept as text in the repository and read at run time, so there is no build step and no
-compiled `.mo` file to keep in sync. `_()` looks its catalogue up in the click context
-(set once by the root group's `--lang`), else in the environment (LANGUAGE, LC_ALL,
-LC_MESSAGES, LANG, as gettext does). Message ids are the English text itself, written
-with `{name}` placeholders and formatted after translation.
+Translations live in one stdlib gettext domain, `danangchain`: the catalogue
+`cli/locale/<lang>/LC_MESSAGES/danangchain.po`, compiled with Babel to the `.mo` beside
+it (`pybabel compile -d cli/locale -D danangchain`; tests/unit/test_cli_i18n.py fails
+when the two differ). Message ids are the English text, written with `{name}`
+placeholders and formatted after translation.
+
+click wraps its own messages (usage, headings, errors, the confirmation prompt) in
+`gettext.gettext`, which reads the process's current domain: importing this module makes
+`danangchain` that domain, so one catalogue translates our messages and click's. gettext
+takes the language from the environment only, so a command runs inside
+`language_scope`, which sets LANGUAGE to the language chosen by `--lang` (accepted
+before or after the subcommand) or else by the environment (LANGUAGE, LC_ALL,
+LC_MESSAGES, LANG), and puts it back afterwards. Child processes (testnet's nodes) speak
+the same language.
 
 Help pages translate the same way: a command made with `TranslatedCommand` or
 `TranslatedGroup` (and every command a `TranslatedGroup` makes) passes its help text, the
 short help of the commands it lists and each option's help through `_()` when it formats
-its help, so the catalogue's keys are the English help strings. A page is translated only
-when the catalogue has the command's own help text: otherwise it is exactly click's.
+its help, so the catalogue's keys are the English help strings.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import copy
+import gettext
 import inspect
 import os
-import re
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,54 +39,20 @@ DOMAIN = "danangchain"
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "vi")
 ENVIRONMENT_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
-_CATALOGUE_KEY = "danangchain.catalogue"
-_LANGUAGE_KEY = "danangchain.language"
+LANGUAGE_OPTION = "--lang"
+
+gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+gettext.textdomain(DOMAIN)  # the domain click's gettext.gettext calls look in
 
 
 def catalogue_path(language: str) -> Path:
-    """Return the .po file of a language."""
+    """Return the .po file of a language (the text translators edit)."""
     return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-def parse_po(text: str) -> dict[str, str]:
-    """Return msgid -> msgstr of a .po file (plain entries; fuzzy and empty ones left out)."""
-    entries: dict[str, str] = {}
-    msgid: list[str] = []
-    msgstr: list[str] = []
-    current: list[str] | None = None
-    fuzzy = False
-
-    def close() -> None:
-        if "".join(msgid) and "".join(msgstr) and not fuzzy:
-            entries["".join(msgid)] = "".join(msgstr)
-
-    for line in text.splitlines() + [""]:
-        stripped = line.strip()
-        if stripped.startswith("msgid "):
-            close()
-            msgid, msgstr = [_unquote(stripped[6:])], []
-            current = msgid
-        elif stripped.startswith("msgstr "):
-            msgstr = [_unquote(stripped[7:])]
-            current = msgstr
-        elif stripped.startswith('"') and current is not None:
-            current.append(_unquote(stripped))
-        elif stripped.startswith("#,"):
-            close()
-            msgid, msgstr, current = [], [], None
-            fuzzy = "fuzzy" in stripped
-            continue
-        elif not stripped:
-            close()
-            msgid, msgstr, current, fuzzy = [], [], None, False
-    return entries
-
-
-def _unquote(text: str) -> str:
-    value = ast.literal_eval(text)
-    if not isinstance(value, str):
-        raise ValueError(f"not a quoted string: {text}")
-    return value
+def compiled_catalogue_path(language: str) -> Path:
+    """Return the .mo file of a language (what gettext reads)."""
+    return catalogue_path(language).with_suffix(".mo")
 
 
 def choose_language(option: str | None, environ: Mapping[str, str]) -> str:
@@ -92,48 +66,48 @@ def choose_language(option: str | None, environ: Mapping[str, str]) -> str:
     return "en"
 
 
-def load_catalogue(language: str) -> dict[str, str]:
-    """Return the translations of a language (English: none)."""
-    if language == "en":
-        return {}
-    return parse_po(catalogue_path(language).read_text(encoding="utf-8"))
+def requested_language(args: Sequence[str]) -> str | None:
+    """Return the language a command line asks for with --lang (the last one wins), wherever
+    it stands before a `--`; a value that is not a language is left for click to refuse."""
+    found = None
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == LANGUAGE_OPTION and index + 1 < len(args):
+            found = args[index + 1]
+        elif arg.startswith(LANGUAGE_OPTION + "="):
+            found = arg.partition("=")[2]
+    return found if found in LANGUAGES else None
 
 
-def use_language(ctx: click.Context, language: str | None) -> None:
-    """Choose the language of this command's messages, from --lang or the environment."""
-    chosen = choose_language(language, os.environ)
-    ctx.meta[_LANGUAGE_KEY] = chosen
-    ctx.meta[_CATALOGUE_KEY] = load_catalogue(chosen)
+@contextlib.contextmanager
+def language_scope(language: str) -> Iterator[None]:
+    """Speak a language (ours and click's messages) until the block ends."""
+    previous = os.environ.get("LANGUAGE")
+    os.environ["LANGUAGE"] = language
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LANGUAGE", None)
+        else:
+            os.environ["LANGUAGE"] = previous
 
 
 def current_language() -> str:
     """Return the chosen language's code (en or vi), for formats that depend on it."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or _LANGUAGE_KEY not in ctx.meta:
-        return choose_language(None, os.environ)
-    return str(ctx.meta[_LANGUAGE_KEY])
+    return choose_language(None, os.environ)
 
 
-def set_language(ctx: click.Context, param: click.Parameter, language: str | None) -> str | None:
-    """Callback of the eager --lang option: choose the language before --help prints."""
-    use_language(ctx, language)
-    return language
-
-
-def current_catalogue() -> dict[str, str]:
-    """Return the translations of the chosen language (English: none)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return load_catalogue(choose_language(None, os.environ))
-    if _CATALOGUE_KEY not in ctx.meta:
-        use_language(ctx, None)
-    catalogue: dict[str, str] = ctx.meta[_CATALOGUE_KEY]
-    return catalogue
+def command_line_language(args: Sequence[str] | None) -> str:
+    """Return the language of a command line: its --lang, else the environment's."""
+    arguments = sys.argv[1:] if args is None else args
+    return choose_language(requested_language(arguments), os.environ)
 
 
 def _(message: str) -> str:
     """Return a message in the chosen language (the English text if it has no translation)."""
-    return current_catalogue().get(message, message)
+    return gettext.dgettext(DOMAIN, message)
 
 
 def describe_error(error: BaseException) -> str:
@@ -150,50 +124,12 @@ def describe_error(error: BaseException) -> str:
     return _(template).format(**params)
 
 
-# Usage errors (click's own messages), as one line in the chosen language
-
-_SUGGESTION = re.compile(r"(?P<message>.*?) Did you mean (?P<suggestion>.+)\?")
-_USAGE_MESSAGES: tuple[tuple[re.Pattern[str], Callable[[], str]], ...] = (
-    (re.compile(r"Missing option (?P<name>\S+)\. Choose from: (?P<choices>.*)"),
-     lambda: _("Missing option {name}. Choose from: {choices}")),
-    (re.compile(r"Missing option (?P<name>\S+)\."), lambda: _("Missing option {name}.")),
-    (re.compile(r"Missing argument (?P<name>\S+)\."), lambda: _("Missing argument {name}.")),
-    (re.compile(r"No such option:? (?P<name>\S+?)\.?"), lambda: _("No such option {name}.")),
-    (re.compile(r"No such command (?P<name>\S+)\."), lambda: _("No such command {name}.")),
-    (re.compile(r"Option (?P<name>\S+) requires an argument\."),
-     lambda: _("Option {name} requires an argument.")),
-    (re.compile(r"Got unexpected extra arguments? \((?P<extra>.*)\)"),
-     lambda: _("Got unexpected extra arguments ({extra})")),
-    (re.compile(r"Invalid value for (?P<name>\S+): (?P<value>.+) is not one of (?P<choices>.*)\."),
-     lambda: _("Invalid value for {name}: {value} is not one of {choices}.")),
-    (re.compile(r"Invalid value for (?P<name>\S+): (?P<value>.+) is not in the range "
-                r"(?P<range>\S+)\."),
-     lambda: _("Invalid value for {name}: {value} is not in the range {range}.")),
-    (re.compile(r"Invalid value for (?P<name>\S+): (?P<reason>.*)"),
-     lambda: _("Invalid value for {name}: {reason}")),
-)  # fmt: skip
-
-
 def describe_usage_error(error: click.UsageError) -> str:
-    """Return a click usage error as one line in the chosen language, with where to look:
-    "error: Missing option '--from'. (see 'danangchain tx record --help')"."""
-    scope = error.ctx.scope(cleanup=False) if error.ctx else contextlib.nullcontext()
-    with scope:
-        message = " ".join(error.format_message().split())
-        suggestion = _SUGGESTION.fullmatch(message)
-        if suggestion:
-            message = suggestion["message"]
-        for pattern, template in _USAGE_MESSAGES:
-            match = pattern.fullmatch(message)
-            if match:
-                message = template().format(**match.groupdict())
-                break
-        if suggestion:
-            message += " " + _("Did you mean {suggestion}?").format(
-                suggestion=suggestion["suggestion"]
-            )
-        where = error.ctx.command_path if error.ctx else "danangchain"
-        return _("error: {message} (see '{command} --help')").format(message=message, command=where)
+    """Return a click usage error (worded by click, in the chosen language) as one line,
+    with where to look: "error: Missing option '--from'. (see 'danangchain tx record --help')"."""
+    message = " ".join(error.format_message().split())
+    where = error.ctx.command_path if error.ctx else "danangchain"
+    return _("error: {message} (see '{command} --help')").format(message=message, command=where)
 
 
 # Help pages
@@ -214,67 +150,61 @@ def in_language(command: click.Command) -> click.Command:
     return page
 
 
-class TranslatedHelpFormatter(click.HelpFormatter):
-    """Writes click's own words (the usage prefix, section headings) in the chosen language."""
-
-    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
-        super().write_usage(prog, args, _("Usage:") + " " if prefix is None else prefix)
-
-    def write_heading(self, heading: str) -> None:
-        super().write_heading(_(heading))
-
-
 def option_help_record(param: click.Parameter, ctx: click.Context) -> tuple[str, str] | None:
-    """Return an option's help line, its help and click's notes ([required; default: ...])
-    in the chosen language."""
-    if not isinstance(param, click.Option):
-        return param.get_help_record(ctx)
-    translated = copy.copy(param)
-    if param.help:
+    """Return an option's help line with its help in the chosen language (click words its
+    own notes, [required; default: ...], through gettext)."""
+    if isinstance(param, click.Option) and param.help:
+        translated = copy.copy(param)
         translated.help = _(help_id(param.help))
-    record = translated.get_help_record(ctx)
-    if record is None:
-        return None
-    spec, line = record
-    # click writes its notes after the help as "  [note; note]"; only known notes translate.
-    start = f"{translated.help}  [" if translated.help else "["
-    if line.startswith(start) and line.endswith("]"):
-        notes = line[len(start) : -1].split("; ")
-        line = start + "; ".join(_translate_note(note) for note in notes) + "]"
-    return spec, line
+        return translated.get_help_record(ctx)
+    return param.get_help_record(ctx)
 
 
-def _translate_note(note: str) -> str:
-    if note == "required":
-        return _("required")
-    if note.startswith("default: "):
-        return _("default: {default}").format(default=note.removeprefix("default: "))
-    if note.startswith("env var: "):
-        return _("env var: {var}").format(var=note.removeprefix("env var: "))
-    return note
+def language_option() -> click.Option:
+    """Return the --lang option every command accepts; `TranslatedCommand.main` reads it
+    from the command line before click parses it, so it is in force for --help and for
+    usage errors wherever it stands."""
+    return click.Option(
+        [LANGUAGE_OPTION],
+        type=click.Choice(LANGUAGES),
+        expose_value=False,
+        help="Language of messages and help: en or vi (default: vi when LANG starts with vi,"
+        " else en).",
+    )
 
 
 class TranslatedCommand(click.Command):
-    """A command whose --help speaks the chosen language when the catalogue has its help."""
+    """A command whose --help speaks the chosen language and that accepts --lang."""
 
-    def get_help(self, ctx: click.Context) -> str:
-        if not self.help or help_id(self.help) not in current_catalogue():
-            return super().get_help(ctx)
-        formatter = TranslatedHelpFormatter(
-            width=ctx.terminal_width, max_width=ctx.max_content_width
-        )
-        self.format_help(ctx, formatter)
-        return formatter.getvalue().rstrip("\n")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not any(param.name == "lang" for param in self.params):
+            self.params.append(language_option())
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        with language_scope(command_line_language(args)):
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            # click words it once and keeps the option: keep the message id, translated
+            # when each page is written, instead of the first command's language.
+            option.help = "Show this message and exit."
+        return option
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        page = in_language(self) if isinstance(formatter, TranslatedHelpFormatter) else self
-        click.Command.format_help_text(page, ctx, formatter)
+        click.Command.format_help_text(in_language(self), ctx, formatter)
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Write the options (not, for a group, its commands) as click.Command does."""
-        if not isinstance(formatter, TranslatedHelpFormatter):
-            click.Command.format_options(self, ctx, formatter)
-            return
         records = [
             record
             for param in self.get_params(ctx)
@@ -282,7 +212,7 @@ class TranslatedCommand(click.Command):
             and (record := option_help_record(param, ctx)) is not None
         ]
         if records:
-            with formatter.section("Options"):
+            with formatter.section(_("Options")):
                 formatter.write_dl(records)
 
 
@@ -299,9 +229,6 @@ class TranslatedGroup(TranslatedCommand, click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List the subcommands, each with its short help in the chosen language."""
-        if not isinstance(formatter, TranslatedHelpFormatter):
-            super().format_commands(ctx, formatter)
-            return
         listed = []
         for name in self.list_commands(ctx):
             command = self.get_command(ctx, name)
@@ -309,7 +236,7 @@ class TranslatedGroup(TranslatedCommand, click.Group):
                 listed.append((name, command))
         if listed:
             limit = formatter.width - 6 - max(len(name) for name, _command in listed)
-            with formatter.section("Commands"):
+            with formatter.section(_("Commands")):
                 formatter.write_dl(
                     [
                         (name, in_language(command).get_short_help_str(limit))

@@ -20,6 +20,7 @@ from typing import Any
 
 from cli.client import NodeClient
 from cli.common import CliError
+from cli.i18n import _
 from cli.network import init_network
 
 PORT_RANGE = (20_000, 32_000)
@@ -33,11 +34,13 @@ def find_free_ports(nodes: int = 1) -> int:
     does not find its port taken by some process's outgoing connection.
     """
     low, high = PORT_RANGE
-    for _ in range(500):
+    for _attempt in range(500):
         base = random.randrange(low, high - 2 * nodes)
         if all(_is_free(base + offset) for offset in range(2 * nodes)):
             return base
-    raise CliError(f"cannot find {2 * nodes} free ports in a row on 127.0.0.1")
+    raise CliError(
+        _("cannot find {count} free ports in a row on 127.0.0.1").format(count=2 * nodes)
+    )
 
 
 def _is_free(port: int) -> bool:
@@ -87,7 +90,11 @@ def wait_until_serving(
             return client.get("/status")
         except CliError:
             time.sleep(0.1)
-    raise CliError(f"the node at {url} did not answer within {timeout_s:g}s")
+    raise CliError(
+        _("the node at {url} did not answer within {seconds}s").format(
+            url=url, seconds=f"{timeout_s:g}"
+        )
+    )
 
 
 def describe_exit(process: subprocess.Popen[bytes], log_path: Path) -> str:
@@ -96,9 +103,13 @@ def describe_exit(process: subprocess.Popen[bytes], log_path: Path) -> str:
         lines = log_path.read_text(errors="replace").strip().splitlines()
     except OSError:
         lines = []
-    reason = next((line for line in reversed(lines) if line.startswith("error: ")), None)
-    tail = reason or (lines[-1] if lines else "its log is empty")
-    return f"the node exited with code {process.returncode}: {tail} (see {log_path})"
+    # The node speaks the language it inherited from this process (LANGUAGE).
+    prefixes = ("error: ", _("error") + ": ")
+    reason = next((line for line in reversed(lines) if line.startswith(prefixes)), None)
+    tail = reason or (lines[-1] if lines else _("its log is empty"))
+    return _("the node exited with code {code}: {reason} (see {log})").format(
+        code=process.returncode, reason=tail, log=log_path
+    )
 
 
 def stop_node_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> int:

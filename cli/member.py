@@ -7,11 +7,12 @@ from typing import Any
 import click
 
 from cli.common import parse_address, parse_public_key
+from cli.i18n import TranslatedGroup
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain.transaction import ROLES, MemberAdmitBody, MemberRevokeBody
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def member() -> None:
     """Admit and revoke members (registrars)."""
 

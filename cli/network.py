@@ -10,6 +10,7 @@ import click
 
 from cli.common import CliError, emit, json_option, password_option, read_password
 from cli.consortium import CARD_FILE, ConsortiumError, create_genesis, init_node_home, join_home
+from cli.i18n import TranslatedGroup, _, describe_error
 from danangchain.address import compute_address, encode_address
 from danangchain.errors import DecodeError
 from danangchain.genesis import encode_genesis_json
@@ -82,7 +83,7 @@ def init_network(
     }
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def network() -> None:
     """Create a network (operators)."""
 
@@ -139,15 +140,28 @@ def network_init(
     Example: danangchain network init ./mynet --validators 4 --password-file pw.txt
     """
     if folder.exists() and any(folder.iterdir()):
-        raise CliError(f"{folder} is not empty; choose a new folder")
+        raise CliError(_("{folder} is not empty; choose a new folder").format(folder=folder))
     password = read_password(password_file, confirm=True)
     try:
         made = init_network(folder, validators, chain_id, base_port, password, full_nodes, tls)
     except (DecodeError, ConsortiumError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot write the network: {exc}") from None
-    lines = [f"network {chain_id} (genesis {made['genesis_hash']})"]
-    lines += [f"{n['name']}: home {n['home']}  api {n['api_url']}" for n in made["nodes"]]
-    lines.append(f"registrar key: {made['registrar']['path']} ({made['registrar']['address']})")
+        raise CliError(_("cannot write the network: {reason}").format(reason=exc)) from None
+    lines = [
+        _("network {chain_id} (genesis {genesis_hash})").format(
+            chain_id=chain_id, genesis_hash=made["genesis_hash"]
+        )
+    ]
+    lines += [
+        _("{name}: home {home}  api {api_url}").format(
+            name=n["name"], home=n["home"], api_url=n["api_url"]
+        )
+        for n in made["nodes"]
+    ]
+    lines.append(
+        _("registrar key: {path} ({address})").format(
+            path=made["registrar"]["path"], address=made["registrar"]["address"]
+        )
+    )
     emit(as_json, made, lines)

@@ -20,13 +20,14 @@ from cli.common import (
     password_option,
     read_password,
 )
+from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import Advance, progress
 from danangchain.errors import KeystoreError
 from node.config import DEFAULT_MAX_BLOCKS_BEHIND, ConfigError
 from node.storage.store import StoreError
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def node() -> None:
     """Run a node (operators)."""
 
@@ -59,15 +60,17 @@ def node_start(home: Path, password_file: Path | None, log_level: str) -> None:
     try:
         run_node(home, password)
     except (ConfigError, StoreError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     except NodeStopped as exc:
-        raise CliError(str(exc), EXIT_REFUSED) from None
+        raise CliError(describe_error(exc), EXIT_REFUSED) from None
     except KeystoreError as exc:
-        raise CliError(f"cannot unlock the node key: {exc}") from None
+        raise CliError(
+            _("cannot unlock the node key: {reason}").format(reason=describe_error(exc))
+        ) from None
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot start the node: {exc}") from None
+        raise CliError(_("cannot start the node: {reason}").format(reason=exc)) from None
 
 
 @node.command("wait-synced")
@@ -113,8 +116,15 @@ def node_wait_synced(
         as_json,
         readiness,
         [
-            f"synced at height {readiness['height']}, {readiness['blocks_behind']} blocks behind, "
-            f"{readiness['peers_answering']} peers answering ({readiness['waited_s']:.1f}s)"
+            _(
+                "synced at height {height}, {behind} blocks behind, "
+                "{peers} peers answering ({seconds}s)"
+            ).format(
+                height=readiness["height"],
+                behind=readiness["blocks_behind"],
+                peers=readiness["peers_answering"],
+                seconds=f"{readiness['waited_s']:.1f}",
+            )
         ],
     )
 
@@ -122,7 +132,7 @@ def node_wait_synced(
 def wait_until_ready(client: NodeClient, query: str, timeout_s: float) -> dict[str, Any]:
     """Poll /readiness until it answers 200; the bar covers the blocks behind at first sight."""
     deadline = time.monotonic() + timeout_s
-    reason = "no answer yet"
+    reason = _("no answer yet")
     with contextlib.ExitStack() as stack:
         advance: Advance | None = None
         shown = 0
@@ -134,16 +144,25 @@ def wait_until_ready(client: NodeClient, query: str, timeout_s: float) -> dict[s
             if status == 200:
                 return readiness
             if status not in (0, 503):
-                raise CliError(f"the node answered {status}: {readiness.get('message', readiness)}")
+                raise CliError(
+                    _("the node answered {status}: {message}").format(
+                        status=status, message=readiness.get("message", readiness)
+                    )
+                )
             if readiness:
-                reason = "; ".join(readiness.get("reasons", [])) or "not ready"
+                reason = "; ".join(readiness.get("reasons", [])) or _("not ready")
                 height = int(readiness.get("height", 0))
                 if advance is None:
                     shown = height
                     target = height + int(readiness.get("blocks_behind", 0))
-                    advance = stack.enter_context(progress(target - height, "syncing"))
+                    advance = stack.enter_context(progress(target - height, _("syncing")))
                 advance(max(0, height - shown))
                 shown = max(shown, height)
             if time.monotonic() >= deadline:
-                raise CliError(f"not synced after {timeout_s:g}s: {reason}", EXIT_REFUSED)
+                raise CliError(
+                    _("not synced after {seconds}s: {reason}").format(
+                        seconds=f"{timeout_s:g}", reason=reason
+                    ),
+                    EXIT_REFUSED,
+                )
             time.sleep(0.5)

@@ -195,3 +195,20 @@ def query_validators(height: int | None, node_url: str, as_json: bool) -> None:
             )
         )
     emit(as_json, answer, lines)
+
+
+@query.command("nodes")
+@node_option
+@json_option
+def query_nodes(node_url: str, as_json: bool) -> None:
+    """List the node registry at the tip: every validator and admitted full node.
+
+    Example: danangchain query nodes --json
+    """
+    answer = NodeClient(node_url).get("/nodes")
+    lines = [f"{len(answer['nodes'])} nodes at height {answer['height']}"]
+    lines += [
+        f"  {n['name']} ({n['role']}) {n['public_key'][:16]}… {' '.join(n['p2p_urls'])}"
+        for n in answer["nodes"]
+    ]
+    emit(as_json, answer, lines)

@@ -11,6 +11,7 @@ import click
 
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
+from cli.i18n import TranslatedCommand
 from cli.localnet import TemporaryNetwork, stop_node_process, temporary_network
 from cli.testnet import start_all
 from danangchain import ed25519
@@ -149,7 +150,7 @@ def summarise(story: dict[str, Any], keep_running: bool, password_file: Path) ->
     return lines
 
 
-@click.command()
+@click.command(cls=TranslatedCommand)
 @click.option(
     "--keep-running", is_flag=True, help="Leave the nodes running afterwards and print their URLs."
 )

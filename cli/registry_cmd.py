@@ -1,6 +1,6 @@
 """Commands that form a network of independent organisations and keep its node registry:
-`node init`, `node join`, `node announce`, `node admit`, `node remove`, `genesis create`
-and `query nodes`. The steps themselves are in cli/consortium.py."""
+`node init`, `node join`, `node announce`, `node admit`, `node remove` and `genesis create`
+(`query nodes` is in cli/query.py). The steps themselves are in cli/consortium.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from cli.common import (
     CliError,
     emit,
     json_option,
-    node_option,
     parse_public_key,
     password_option,
     read_password,
@@ -29,8 +28,8 @@ from cli.consortium import (
     parse_p2p_url,
     read_card,
 )
+from cli.i18n import TranslatedGroup, _, describe_error
 from cli.node_cmd import node
-from cli.query import query
 from cli.submit import report_submission, sign_submit_and_report, submission_options, submit
 from danangchain.errors import DecodeError, KeystoreError
 from danangchain.genesis import encode_genesis_json
@@ -76,9 +75,11 @@ def node_init(
     try:
         card = init_node_home(home, name, p2p_url, api_url, password)
     except ConsortiumError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     except (OSError, KeystoreError) as exc:
-        raise CliError(f"cannot write the node home: {exc}") from None
+        raise CliError(
+            _("cannot write the node home: {reason}").format(reason=describe_error(exc))
+        ) from None
     made = {
         "home": str(home),
         "name": card.name,
@@ -88,9 +89,9 @@ def node_init(
         "card": str(home / CARD_FILE),
     }
     lines = [
-        f"node {card.name}: home {home}",
-        f"public key {card.public_key.hex()}",
-        f"card {home / CARD_FILE}: share it with the other organisations",
+        _("node {name}: home {home}").format(name=card.name, home=home),
+        _("public key {key}").format(key=card.public_key.hex()),
+        _("card {path}: share it with the other organisations").format(path=home / CARD_FILE),
     ]
     emit(as_json, made, lines)
 
@@ -115,11 +116,14 @@ def node_join(home: Path, genesis_file: Path, genesis_hash: str | None, as_json:
     try:
         genesis = join_home(home, genesis_file.read_text(), genesis_hash)
     except (ConsortiumError, ConfigError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"cannot read or write the genesis: {exc}") from None
+        raise CliError(_("cannot read or write the genesis: {reason}").format(reason=exc)) from None
     made = {"home": str(home), "chain_id": genesis.chain_id, "genesis_hash": genesis.hash.hex()}
-    emit(as_json, made, [f"joined {genesis.chain_id} (genesis {genesis.hash.hex()})"])
+    joined = _("joined {chain_id} (genesis {genesis_hash})").format(
+        chain_id=genesis.chain_id, genesis_hash=genesis.hash.hex()
+    )
+    emit(as_json, made, [joined])
 
 
 @node.command("announce")
@@ -152,9 +156,9 @@ def node_announce(
         key = unlock_key(read_keystore(config.path(config.key_file)), password)
         moved = sign_card(key, card.name, [p2p_url], card.tls_certificate)
     except (ConsortiumError, ConfigError, KeystoreError, DecodeError) as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     if (endpoint.scheme == "https") != config.p2p_tls:
-        raise CliError("a node keeps its peers' scheme: announce a URL with the same scheme")
+        raise CliError(_("a node keeps its peers' scheme: announce a URL with the same scheme"))
     body = NodeAnnounceBody(moved.p2p_urls, moved.tls_certificate)
     result = submit(NodeClient(node_url or config.api_url), key, body, wait)
     if result["status"] != "rejected":
@@ -181,7 +185,7 @@ def node_admit(card_file: Path, **submission: Any) -> None:
     try:
         card = read_card(card_file)
     except ConsortiumError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     sign_submit_and_report(NodeAdmitBody(card), **submission)
 
 
@@ -197,7 +201,7 @@ def node_remove(pubkey: str, **submission: Any) -> None:
     sign_submit_and_report(NodeRemoveBody(parse_public_key(pubkey)), **submission)
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def genesis() -> None:
     """Make a network's genesis from its organisations' cards (operators)."""
 
@@ -253,7 +257,7 @@ def genesis_create(
     --validator b.json --registrar 3f2a... --out genesis.json
     """
     if out.exists():
-        raise CliError(f"{out} already exists; choose another --out")
+        raise CliError(_("{out} already exists; choose another --out").format(out=out))
     try:
         made = create_genesis(
             chain_id,
@@ -264,9 +268,11 @@ def genesis_create(
         )
         out.write_text(encode_genesis_json(made))
     except ConsortiumError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(describe_error(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror}") from None
+        raise CliError(
+            _("cannot write {path}: {reason}").format(path=out, reason=exc.strerror)
+        ) from None
     result = {
         "chain_id": made.chain_id,
         "genesis_hash": made.hash.hex(),
@@ -274,21 +280,7 @@ def genesis_create(
         "nodes": len(made.nodes),
         "out": str(out),
     }
-    emit(as_json, result, [f"genesis {made.hash.hex()} written to {out}"])
-
-
-@query.command("nodes")
-@node_option
-@json_option
-def query_nodes(node_url: str, as_json: bool) -> None:
-    """List the node registry at the tip: every validator and admitted full node.
-
-    Example: danangchain query nodes --json
-    """
-    answer = NodeClient(node_url).get("/nodes")
-    lines = [f"{len(answer['nodes'])} nodes at height {answer['height']}"]
-    lines += [
-        f"  {n['name']} ({n['role']}) {n['public_key'][:16]}… {' '.join(n['p2p_urls'])}"
-        for n in answer["nodes"]
-    ]
-    emit(as_json, answer, lines)
+    written = _("genesis {genesis_hash} written to {out}").format(
+        genesis_hash=made.hash.hex(), out=out
+    )
+    emit(as_json, result, [written])

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from cli.common import CliError, password_option, read_password
+from cli.i18n import TranslatedCommand, _, describe_error
 from cli.localnet import (
     describe_exit,
     start_node_process,
@@ -26,7 +27,11 @@ def find_homes(folder: Path) -> list[Path]:
         (p.parent for p in folder.glob("*/config.toml")), key=lambda p: (len(p.name), p.name)
     )
     if not homes:
-        raise CliError(f"{folder} holds no node homes; make one with 'danangchain network init'")
+        raise CliError(
+            _("{folder} holds no node homes; make one with 'danangchain network init'").format(
+                folder=folder
+            )
+        )
     return homes
 
 
@@ -45,13 +50,13 @@ def start_all(
             if announce:
                 click.echo(url)
     except (CliError, ConfigError):
-        for _, process in started:
+        for _url, process in started:
             stop_node_process(process)
         raise
     return started
 
 
-@click.command()
+@click.command(cls=TranslatedCommand)
 @click.argument("folder", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @password_option
 def testnet(folder: Path, password_file: Path | None) -> None:
@@ -69,7 +74,7 @@ def testnet(folder: Path, password_file: Path | None) -> None:
         try:
             nodes = start_all(homes, secret)
         except ConfigError as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(describe_error(exc)) from None
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             while True:
@@ -79,7 +84,7 @@ def testnet(folder: Path, password_file: Path | None) -> None:
                         raise CliError(f"{url}: {exited}")
                 time.sleep(0.5)
         except KeyboardInterrupt:
-            click.echo("stopping", err=True)
+            click.echo(_("stopping"), err=True)
         finally:
-            for _, process in nodes:
+            for _url, process in nodes:
                 stop_node_process(process)

@@ -9,12 +9,13 @@ import click
 
 from cli.common import CliError, parse_public_key
 from cli.consortium import ConsortiumError, read_card
+from cli.i18n import TranslatedGroup, _, describe_error
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain import ed25519
 from danangchain.transaction import VALIDATOR_ACTIONS, ValidatorVoteBody
 
 
-@click.group()
+@click.group(cls=TranslatedGroup)
 def validator() -> None:
     """Change the validator set by vote (validators)."""
 
@@ -59,18 +60,18 @@ def validator_propose(
     card = None
     if card_file is not None:
         if action != "add" or pubkey is not None:
-            raise CliError("--card goes with 'add' and replaces PUBKEY")
+            raise CliError(_("--card goes with 'add' and replaces PUBKEY"))
         try:
             card = read_card(card_file)
         except ConsortiumError as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(describe_error(exc)) from None
         key, name = card.public_key, name or card.name
     elif pubkey is None:
-        raise CliError("give the validator's PUBKEY, or --card CARD to add one")
+        raise CliError(_("give the validator's PUBKEY, or --card CARD to add one"))
     else:
         key = parse_public_key(pubkey)
     if action == "add" and not ed25519.is_strict_public_key(key):
-        raise CliError("PUBKEY is not a safe Ed25519 public key")
+        raise CliError(_("PUBKEY is not a safe Ed25519 public key"))
     body = ValidatorVoteBody(
         action, key, name if action == "add" else "", power if action == "add" else 1, card
     )

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError, json_option, node_option, parse_address
+from cli.i18n import TranslatedCommand
 from cli.output import format_time_ms
 
 
@@ -35,7 +36,7 @@ def describe_event(event: dict[str, Any]) -> str | None:
     return None
 
 
-@click.command("watch")
+@click.command("watch", cls=TranslatedCommand)
 @node_option
 @click.option("--address", help="Only the transactions that concern this address (dn1...).")
 @click.option(

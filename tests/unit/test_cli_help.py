@@ -13,7 +13,10 @@ from cli.main import cli
 def walk(command: click.Command, path: list[str]) -> Iterator[list[str]]:
     """Yield the path of every leaf command."""
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
+        ctx = click.Context(command)  # the root group imports a command when asked for it
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None, name
             yield from walk(sub, [*path, name])
     else:
         yield path

@@ -3,23 +3,52 @@
 from __future__ import annotations
 
 import ast
+import os
 import string
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 import cli
 import danangchain
 import node
-from cli.i18n import TranslatedCommand, choose_language, help_id, load_catalogue, parse_po
+from cli.i18n import (
+    LANGUAGES,
+    TranslatedCommand,
+    catalogue_path,
+    choose_language,
+    compiled_catalogue_path,
+    help_id,
+    language_scope,
+    requested_language,
+)
+from cli.main import COMMANDS
 from cli.main import cli as root
 
 CLI_FOLDER = Path(cli.__file__).parent
 CORE_FOLDER = Path(danangchain.__file__).parent
 NODE_FOLDER = Path(node.__file__).parent
+
+
+def load_catalogue(language: str) -> dict[str, str]:
+    """Return msgid -> msgstr of a language's .po file (plural entries and fuzzy ones left
+    out), read with Babel."""
+    with catalogue_path(language).open("rb") as file:
+        catalogue = read_po(file)
+    return {
+        message.id: message.string
+        for message in catalogue
+        if message.id and isinstance(message.id, str) and message.string and not message.fuzzy
+    }
 
 
 def message_ids() -> set[str]:
@@ -82,14 +111,72 @@ def test_language_comes_from_the_option_else_the_environment(
     assert choose_language(option, environ) == expected
 
 
-def test_po_parser_joins_continued_lines_and_skips_fuzzy_and_empty_entries() -> None:
-    text = '\n'.join([
-        'msgid ""', 'msgstr "Language: vi\\n"', "",
-        'msgid "two "', '"lines"', 'msgstr "hai "', '"dòng"', "",
-        "#, fuzzy", 'msgid "unsure"', 'msgstr "chưa chắc"', "",
-        'msgid "untranslated"', 'msgstr ""',
-    ])  # fmt: skip
-    assert parse_po(text) == {"two lines": "hai dòng"}
+def test_the_compiled_catalogue_is_the_po_file_compiled() -> None:
+    """gettext reads the .mo: it must say what the .po says (after editing the .po, run
+    `pybabel compile -d cli/locale -D danangchain`)."""
+    for language in LANGUAGES:
+        if not catalogue_path(language).exists():
+            continue
+        with catalogue_path(language).open("rb") as file:
+            source = read_po(file)
+        with compiled_catalogue_path(language).open("rb") as file:
+            compiled = read_mo(file)
+        expected = {
+            _hashable(m.id): _hashable(m.string)
+            for m in source
+            if m.id and m.string and not m.fuzzy
+        }
+        found = {_hashable(m.id): _hashable(m.string) for m in compiled if m.id}
+        assert found == expected, "run: pybabel compile -d cli/locale -D danangchain"
+
+
+def _hashable(text: str | tuple[str, ...] | list[str]) -> str | tuple[str, ...]:
+    """Return a message id or string; plural ones (lists or tuples in Babel) as tuples."""
+    return text if isinstance(text, str) else tuple(text)
+
+
+WORDS = st.sampled_from(["keys", "new", "shop", "--json", "-h", "--help", "--memo", "x", "-"])
+
+
+@given(
+    before=st.lists(WORDS),
+    after=st.lists(WORDS),
+    language=st.sampled_from(LANGUAGES),
+    joined=st.booleans(),
+)
+def test_a_lang_anywhere_before_a_double_dash_chooses_the_language(
+    before: list[str], after: list[str], language: str, joined: bool
+) -> None:
+    option = [f"--lang={language}"] if joined else ["--lang", language]
+    assert requested_language([*before, *option, *after]) == language
+    assert requested_language([*before, "--", *option, *after]) is None
+    assert requested_language([*before, *after]) is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["query", "status"], None),
+        (["query", "status", "--lang", "vi"], "vi"),
+        (["--lang", "vi", "keys", "new", "shop", "--lang", "en"], "en"),
+        (["keys", "new", "shop", "--lang=vi"], "vi"),
+        (["keys", "new", "--", "--lang", "vi"], None),
+        (["keys", "new", "shop", "--lang"], None),
+        (["keys", "new", "shop", "--lang", "fr"], None),
+    ],
+)
+def test_requested_language(arguments: list[str], expected: str | None) -> None:
+    assert requested_language(arguments) == expected
+
+
+def test_the_language_scope_puts_the_environment_back() -> None:
+    before = os.environ.get("LANGUAGE")
+    with language_scope("vi"):
+        assert os.environ["LANGUAGE"] == "vi"
+        with language_scope("en"):
+            assert os.environ["LANGUAGE"] == "en"
+        assert os.environ["LANGUAGE"] == "vi"
+    assert os.environ.get("LANGUAGE") == before
 
 
 def test_errors_speak_vietnamese_with_lang_vi(tmp_path: Path) -> None:
@@ -119,21 +206,19 @@ VIETNAMESE = {**ENGLISH, "LANG": "vi_VN.UTF-8"}
 
 
 def translated_commands() -> Iterator[tuple[list[str], click.Command]]:
-    """Yield the path and command of every help page that speaks Vietnamese."""
+    """Yield the path and command of every help page: the root, every command group and
+    every command (the root group imports each group as it is asked for it)."""
 
     def walk(command: click.Command, path: list[str]) -> Iterator[tuple[list[str], click.Command]]:
         yield path, command
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None, [*path, name]
                 yield from walk(sub, [*path, name])
 
-    yield [], root
-    for name in ("keys", "tx", "query"):
-        yield from walk(root.commands[name], [name])
-    audit = root.commands["audit"]
-    assert isinstance(audit, click.Group)
-    yield ["audit"], audit
-    yield ["audit", "check-proof"], audit.commands["check-proof"]
+    yield from walk(root, [])
 
 
 def help_strings(command: click.Command) -> set[str]:
@@ -143,8 +228,9 @@ def help_strings(command: click.Command) -> set[str]:
     # root's context settings (-h) on the command, for the tests that follow.
     texts = [command.help, command.short_help, "Show this message and exit."]
     texts += [param.help for param in command.params if isinstance(param, click.Option)]
-    if isinstance(command, click.Group) and command is not root.commands["audit"]:
-        # audit lists verify and prove, which are not translated (only check-proof is)
+    if command is root:
+        texts += [entry.short_help for entry in COMMANDS.values()]
+    elif isinstance(command, click.Group):
         texts += [sub.help for sub in command.commands.values()]
         texts += [sub.short_help for sub in command.commands.values()]
     return {help_id(text) for text in texts if text}
@@ -157,7 +243,7 @@ def test_every_help_string_of_the_translated_pages_has_a_vietnamese_translation(
         - catalogue.keys()
     )
     assert missing == [], f"add these to cli/locale/vi/LC_MESSAGES/danangchain.po: {missing}"
-    assert len(list(translated_commands())) >= 16
+    assert len(list(translated_commands())) >= 40  # every page, not a chosen few
 
 
 def test_help_translations_keep_the_paragraphs_and_the_example_command() -> None:
@@ -258,14 +344,40 @@ def test_translated_help_pages_leave_no_english_word_of_click(path: list[str]) -
         assert english not in result.output
 
 
-def test_a_page_whose_help_has_no_translation_stays_wholly_english() -> None:
+@pytest.mark.parametrize(
+    "path",
+    [path for path, _command in translated_commands()],
+    ids=lambda path: " ".join(path) or "danangchain",
+)
+def test_every_help_page_speaks_vietnamese_with_lang_vi_after_the_command(path: list[str]) -> None:
+    command = dict((" ".join(p), c) for p, c in translated_commands())[" ".join(path)]
+    assert isinstance(command, TranslatedCommand), f"{path}: make it with cls=Translated..."
+    assert command.help is not None
+    english_help = help_id(command.help)
+    vietnamese_help = load_catalogue("vi")[english_help]
+    result = CliRunner().invoke(
+        root, [*path, "--help", "--lang", "vi"], env=ENGLISH, prog_name="danangchain"
+    )
+    assert result.exit_code == 0, result.output
+    output = flat(result.output)
+    assert output.startswith(flat(f"Cách dùng: danangchain {' '.join(path)}"))
+    assert flat(vietnamese_help.split("\n\n")[0]) in output
+    assert "Tùy chọn:" in output and "Hiện hướng dẫn này rồi thoát." in output
+    english = CliRunner().invoke(root, [*path, "--help"], env=ENGLISH, prog_name="danangchain")
+    assert flat(english_help.split("\n\n")[0]) in flat(english.output)
+    assert flat(english.output) != output
+
+
+def test_a_help_text_with_no_translation_shows_as_written() -> None:
     json_option = click.Option(["--json"], is_flag=True, help="Print JSON for scripts.")
     command = TranslatedCommand("demo", help="Not translated yet.", params=[json_option])
     result = CliRunner().invoke(command, ["--help"], env=VIETNAMESE)
     assert result.exit_code == 0
-    assert result.output.startswith("Usage: demo [OPTIONS]")
-    assert "Print JSON for scripts." in result.output  # translated, but not on this page
-    assert "Show this message and exit." in result.output
+    assert result.output.startswith("Cách dùng: demo [OPTIONS]\n\n  Not translated yet.")
+    assert "In kết quả dạng JSON" in result.output  # the option's help is translated
+    english = CliRunner().invoke(command, ["--help"], env=ENGLISH)
+    assert english.output.startswith("Usage: demo [OPTIONS]\n\n  Not translated yet.")
+    assert "Show this message and exit." in english.output
 
 
 def test_the_core_s_errors_reach_the_user_in_vietnamese(tmp_path: Path) -> None:
@@ -314,3 +426,174 @@ def test_usage_errors_are_one_line_exit_2_in_the_chosen_language(
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), result.output
+
+
+# --lang wherever it stands
+
+
+def test_lang_after_the_subcommand_chooses_the_language(tmp_path: Path) -> None:
+    password = tmp_path / "pw.txt"
+    password.write_text("correct horse\n")
+    keystore = ["--keystore", str(tmp_path / "keys"), "--password-file", str(password)]
+    result = CliRunner().invoke(
+        root, ["keys", "new", "shop", *keystore, "--lang", "vi"], env=ENGLISH
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("đã tạo khóa shop\n")
+    result = CliRunner().invoke(
+        root, ["query", "status", "--node", "http://127.0.0.1:1", "--lang", "vi"], env=ENGLISH
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith("lỗi: không kết nối được tới nút mạng http://127.0.0.1:1")
+    result = CliRunner().invoke(root, ["keys", "list", "--lang=vi", "--keystore", str(tmp_path)])
+    assert f"không có khóa nào trong {tmp_path}" in result.output
+
+
+def test_lang_en_speaks_english_under_a_vietnamese_environment(tmp_path: Path) -> None:
+    for arguments in (
+        ["--lang", "en", "keys", "list", "--keystore", str(tmp_path)],
+        ["keys", "list", "--keystore", str(tmp_path), "--lang", "en"],
+    ):
+        result = CliRunner().invoke(root, arguments, env=VIETNAMESE)
+        assert result.output == f"no keys in {tmp_path}\n"
+    result = CliRunner().invoke(root, ["query", "tx", "--lang", "en"], env=VIETNAMESE)
+    assert result.output.startswith("error: Missing argument 'TX_ID'.")
+
+
+def test_an_unknown_language_is_a_usage_error_after_the_subcommand_too() -> None:
+    result = CliRunner().invoke(
+        root, ["keys", "list", "--lang", "fr"], env=ENGLISH, prog_name="danangchain"
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: Invalid value for '--lang': 'fr' is not one of 'en', 'vi'."
+        " (see 'danangchain keys list --help')\n"
+    )
+
+
+def test_version_speaks_the_chosen_language() -> None:
+    english = CliRunner().invoke(root, ["--version"], env=ENGLISH)
+    assert english.output.startswith("danangchain, version ")
+    vietnamese = CliRunner().invoke(root, ["--version", "--lang", "vi"], env=ENGLISH)
+    assert vietnamese.output.startswith("danangchain, phiên bản ")
+
+
+def test_a_command_leaves_the_environment_as_it_found_it(tmp_path: Path) -> None:
+    before = os.environ.get("LANGUAGE")
+    CliRunner().invoke(root, ["--lang", "vi", "keys", "list", "--keystore", str(tmp_path)])
+    assert os.environ.get("LANGUAGE") == before
+
+
+# Operators' and auditors' messages
+
+
+@pytest.mark.parametrize(
+    ("arguments", "vietnamese"),
+    [
+        (["network", "init", "{full}"], "lỗi: {full} không trống; hãy chọn một thư mục mới"),
+        (
+            ["testnet", "{empty}"],
+            "lỗi: {empty} không chứa thư mục home của nút nào; hãy tạo bằng"
+            " 'danangchain network init'",
+        ),
+        (
+            ["genesis", "create", "--chain-id", "x", "--validator", "{full}/pw"]
+            + ["--registrar", "00", "--out", "{full}/pw"],
+            "lỗi: {full}/pw đã tồn tại; hãy chọn --out khác",
+        ),
+        (
+            ["node", "init", "{empty}/n", "--name", "n", "--p2p-url", "http://h:1"]
+            + ["--api-url", "https://h:2", "--password-file", "{full}/pw"],
+            "lỗi: 'https://h:2' không phải URL API dạng http://máy:cổng",
+        ),
+        (
+            ["audit", "verify", "--home", "{empty}", "--file", "{out}"],
+            "lỗi: hãy dùng đúng một trong: --home DIR, --node URL hoặc --file F",
+        ),
+        (
+            ["audit", "check-proof", "{out}", "--file", "{out}"],
+            "lỗi: không đọc được {out}: No such file or directory",
+        ),
+    ],
+)
+def test_operator_and_audit_refusals_speak_vietnamese(
+    tmp_path: Path, arguments: list[str], vietnamese: str
+) -> None:
+    places = {"full": tmp_path / "full", "empty": tmp_path / "empty", "out": tmp_path / "g.json"}
+    places["full"].mkdir()
+    (places["full"] / "pw").write_text("correct horse\n")
+    places["empty"].mkdir()
+    invocation = [argument.format(**places) for argument in arguments]
+    result = CliRunner().invoke(root, [*invocation, "--lang", "vi"], env=ENGLISH)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(vietnamese.format(**places)), result.output
+    english = CliRunner().invoke(root, invocation, env=ENGLISH)
+    assert english.output.startswith("error: "), english.output
+
+
+def test_an_audit_report_speaks_vietnamese() -> None:
+    from cli.audit import describe_report
+
+    report = {
+        "valid": True,
+        "heights_checked": 12,
+        "transactions_checked": 1,
+        "validators_seen": 4,
+        "seconds": 0.5,
+        "chain_id": "danang",
+        "genesis_hash": "ab" * 32,
+        "genesis_pinned": False,
+        "tip_height": 12,
+        "tip_hash": "cd" * 32,
+    }
+    with language_scope("vi"):
+        lines = describe_report(report)
+    assert lines == [
+        "hợp lệ: 12 khối, 1 giao dịch, 4 nút xác thực, kiểm tra trong 0.5 giây",
+        f"chuỗi danang, khối khởi tạo {'ab' * 32} (CHƯA cố định: hãy dùng --genesis-hash"
+        " để cố định)",
+        f"khối mới nhất: độ cao 12, khối {'cd' * 32}",
+    ]
+    with language_scope("en"):
+        assert describe_report(report)[0] == (
+            "valid: 12 blocks, 1 transaction, 4 validators, checked in 0.5 s"
+        )
+        failed = describe_report({**report, "valid": False, "failed_height": 3, "reason": "x"})
+    assert failed == [
+        "INVALID at height 3: x",
+        "checked before the fault: 12 blocks, 1 transaction, 4 validators",
+    ]
+
+
+def test_a_node_s_last_error_is_found_in_the_language_it_inherited(tmp_path: Path) -> None:
+    from cli.localnet import describe_exit
+
+    log = tmp_path / "node.log"
+    log.write_text("2026-12-01 INFO node: starting\nlỗi: không đọc được tệp cấu hình\n")
+    exited = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    exited.wait(timeout=60)
+    with language_scope("vi"):
+        said = describe_exit(exited, log)
+    assert said == f"nút đã thoát với mã 2: lỗi: không đọc được tệp cấu hình (xem {log})"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "vietnamese"),
+    [
+        (
+            ["chain", "export", "--out", "{out}"],
+            "lỗi: hãy dùng đúng một trong: --node URL hoặc --home DIR",
+        ),
+        (
+            ["validator", "propose", "add", "--from", "nobody"],
+            "lỗi: hãy đưa PUBKEY của nút xác thực, hoặc --card CARD để thêm một nút",
+        ),
+    ],
+)
+def test_chain_and_validator_refusals_speak_vietnamese(
+    tmp_path: Path, arguments: list[str], vietnamese: str
+) -> None:
+    invocation = [argument.format(out=tmp_path / "chain.dnx") for argument in arguments]
+    result = CliRunner().invoke(root, [*invocation, "--lang", "vi"], env=ENGLISH)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(vietnamese), result.output

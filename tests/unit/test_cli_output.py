@@ -6,25 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-import click
 import pytest
 
-from cli.i18n import use_language
 from cli.output import format_amount, format_time_ms, labelled
 
 
 @pytest.fixture
-def in_language() -> Iterator[Callable[[str], None]]:
+def in_language(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     def choose(language: str) -> None:
-        ctx = click.Context(click.Command("x"))
-        ctx.__enter__()
-        contexts.append(ctx)
-        use_language(ctx, language)
+        monkeypatch.setenv("LANGUAGE", language)  # what language_scope sets for a command
 
-    contexts: list[click.Context] = []
     yield choose
-    for ctx in reversed(contexts):
-        ctx.__exit__(None, None, None)
 
 
 def test_amounts_are_grouped_as_each_language_writes_them(
