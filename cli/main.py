@@ -9,7 +9,9 @@ from typing import Any
 
 import click
 
+from cli.anchor import anchor
 from cli.audit import audit
+from cli.audit_file import audit_check_file, audit_prove_file
 from cli.bench import bench
 from cli.chain import chain
 from cli.common import EXIT_REFUSED, EXIT_USAGE
@@ -100,8 +102,11 @@ for group in (
 ):
     cli.add_command(group)
 cli.add_command(audit)
+audit.add_command(audit_prove_file)
+audit.add_command(audit_check_file)
 cli.add_command(chain)
 cli.add_command(watch)
+cli.add_command(anchor)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from cli.common import (
 from cli.i18n import _
 from danangchain import ed25519
 from danangchain.address import decode_address, encode_address
-from danangchain.transaction import Body, encode_transaction, sign_transaction
+from danangchain.transaction import Body, Transaction, encode_transaction, sign_transaction
 
 
 def get_next_nonce(client: NodeClient, address: bytes) -> int:
@@ -46,20 +46,23 @@ def get_next_nonce(client: NodeClient, address: bytes) -> int:
     return int(account["next_nonce"])
 
 
-def submit(
-    client: NodeClient, key: ed25519.SigningKey, body: Body, wait: bool, timeout_s: float = 60.0
-) -> dict[str, Any]:
-    """Sign a body with the next nonce, post it, and wait for its outcome when asked."""
+def sign_next(client: NodeClient, key: ed25519.SigningKey, body: Body) -> Transaction:
+    """Sign a body with the sender's next nonce, for the node's chain."""
     chain_id = client.get("/status")["chain_id"]
     # A rotated key signs for the member it was bound to, not for its own address.
     address = decode_address(client.get(f"/keys/{key.public_key.hex()}")["address"])
-    nonce = get_next_nonce(client, address)
-    tx = sign_transaction(key, chain_id, nonce, body)
+    return sign_transaction(key, chain_id, get_next_nonce(client, address), body)
+
+
+def post_signed(
+    client: NodeClient, tx: Transaction, wait: bool, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Post a signed transaction, and wait for its outcome when asked."""
     answer = client.post_tx(encode_transaction(tx))
     result: dict[str, Any] = {
         "tx_id": answer["tx_id"],
         "status": answer["status"],
-        "nonce": nonce,
+        "nonce": tx.nonce,
         "kind": tx.kind,
     }
     if wait:
@@ -72,6 +75,13 @@ def submit(
         else:
             result["reason"] = outcome.get("reason")
     return result
+
+
+def submit(
+    client: NodeClient, key: ed25519.SigningKey, body: Body, wait: bool, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Sign a body with the next nonce, post it, and wait for its outcome when asked."""
+    return post_signed(client, sign_next(client, key, body), wait, timeout_s)
 
 
 def report_submission(result: dict[str, Any], as_json: bool) -> None:
