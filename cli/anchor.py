@@ -173,11 +173,13 @@ def anchor_dataset(
         raise CliError(
             _("{path} exists: move it, or give --manifest FILE").format(path=manifest_file)
         )
+    started = time.perf_counter()
     files = collect_files(paths)
+    walking_s = time.perf_counter() - started
     key = load_signing_key(submission.keystore_dir, submission.from_key, submission.password_file)
     started = time.perf_counter()
     entries = hash_files(files)
-    hashing_s = time.perf_counter() - started
+    hashing_s = walking_s + time.perf_counter() - started  # the key's unlocking left out
     try:
         manifest = make_dataset_manifest(name, category, entries)
     except DatasetError as exc:
