@@ -27,7 +27,7 @@ from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, hash_file, load_signing_key
 from cli.i18n import TranslatedCommand, _, describe_error
 from cli.progress import progress
-from cli.submit import post_signed, sign_next, submission_options
+from cli.submit import post_signed, sign_next, submission_options, wait_for_outcome
 from danangchain import ed25519
 from danangchain.dataset import (
     DatasetEntry,
@@ -173,6 +173,8 @@ def anchor_dataset(
         raise CliError(
             _("{path} exists: move it, or give --manifest FILE").format(path=manifest_file)
         )
+    if not manifest_file.absolute().parent.is_dir():
+        raise CliError(_("{path} is not a folder").format(path=manifest_file.parent))
     started = time.perf_counter()
     files = collect_files(paths)
     walking_s = time.perf_counter() - started
@@ -296,10 +298,13 @@ def anchor_manifest(
     named = replace(manifest, chain_id=tx.chain_id, tx_id=tx_id)
     write_manifest(manifest_file, named)
     try:
-        result = post_signed(client, tx, submission.wait, submission.timeout)
-    except BaseException:
+        result = post_signed(client, tx, wait=False)
+    except (CliError, KeyboardInterrupt):  # refused, or the node could not be reached
         manifest_file.unlink(missing_ok=True)
         raise
+    # Once posted, the manifest stays until the ledger says it rejected the transaction.
+    if submission.wait:
+        result = wait_for_outcome(client, result, submission.timeout)
     if result["status"] == "rejected":
         manifest_file.unlink(missing_ok=True)
     return result

@@ -65,15 +65,21 @@ def post_signed(
         "nonce": tx.nonce,
         "kind": tx.kind,
     }
-    if wait:
-        outcome = client.wait_for_tx(answer["tx_id"], timeout_s)
-        result["status"] = outcome["status"]
-        if outcome["status"] == "committed":
-            result.update(
-                height=outcome["height"], index=outcome["index"], block_hash=outcome["block_hash"]
-            )
-        else:
-            result["reason"] = outcome.get("reason")
+    return wait_for_outcome(client, result, timeout_s) if wait else result
+
+
+def wait_for_outcome(
+    client: NodeClient, result: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
+    """Wait until a posted transaction is committed (where) or rejected (why)."""
+    outcome = client.wait_for_tx(result["tx_id"], timeout_s)
+    result = {**result, "status": outcome["status"]}
+    if outcome["status"] == "committed":
+        result.update(
+            height=outcome["height"], index=outcome["index"], block_hash=outcome["block_hash"]
+        )
+    else:
+        result["reason"] = outcome.get("reason")
     return result
 
 

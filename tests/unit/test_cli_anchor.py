@@ -148,3 +148,13 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_is_signed(
         "other",
         "taken.anchor.json",
     ]
+
+
+def test_a_manifest_in_a_missing_folder_is_refused_before_hashing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("1")
+    line = invoke("data", "--name", "x", "--manifest", "nowhere/x.json", folder=tmp_path)
+    assert "nowhere is not a folder" in line
