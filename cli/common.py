@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import sys
@@ -228,6 +229,20 @@ def parse_hex_id(text: str, what: str) -> bytes:
     if len(value) != 32:
         raise CliError(_("{what} must be 64 hex characters").format(what=what))
     return value
+
+
+def hash_file(path: Path, buffer: bytearray | None = None) -> tuple[int, bytes]:
+    """Return the size and SHA-256 of a file, streamed through a buffer (any size; one
+    buffer can serve many files); raise OSError if it cannot be read."""
+    digest = hashlib.sha256()
+    buffer = bytearray(1 << 20) if buffer is None else buffer
+    view = memoryview(buffer)
+    size = 0
+    with path.open("rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+            size += count
+    return size, digest.digest()
 
 
 def emit(as_json: bool, data: Any, lines: list[str]) -> None:

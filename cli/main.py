@@ -45,8 +45,18 @@ class LazyCommand:
 # Each command group's module is imported only when that group runs: the node's server
 # (aiohttp, the store, TLS) and the auditor cost more to import than `--help` takes.
 COMMANDS: Mapping[str, LazyCommand] = {
+    "anchor": LazyCommand(
+        "cli.anchor",
+        "anchor",
+        "Anchor every file under PATH... with one transaction, and write the manifest that"
+        " proves any one of them later; or, with --stream, anchor standard input's"
+        " readings, one transaction per window.",
+    ),
     "audit": LazyCommand(
-        "cli.audit", "audit", "Check the ledger without trusting any node (auditors)."
+        "cli.audit",
+        "audit",
+        "Check the ledger without trusting any node (auditors).",
+        extended_by=("cli.audit_file",),
     ),
     "bench": LazyCommand(
         "cli.bench",

@@ -106,7 +106,13 @@ def query_tx(tx_id: str, node_url: str, as_json: bool) -> None:
     """
     parse_hex_id(tx_id, _("transaction id"))
     state = NodeClient(node_url).get(f"/txs/{tx_id}")
-    emit(as_json, state, labelled(state, TX_FIELDS))
+    lines = labelled(state, TX_FIELDS)
+    tx = state.get("tx")
+    if tx is not None and tx["kind"] == "anchor":
+        # An anchor says what it anchored: the dataset (or window) and its root.
+        lines += [f"{_('Kind')}: {tx['kind']}", f"{_('Sender')}: {tx['sender']}"]
+        lines += [f"{name}: {value}" for name, value in tx["body"].items() if value is not None]
+    emit(as_json, state, lines)
 
 
 @query.command("account")

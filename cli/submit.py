@@ -26,7 +26,13 @@ from cli.i18n import _
 from cli.outbox import Outbox, Sent, compute_fingerprint
 from cli.output import format_time_ms
 from danangchain import ed25519
-from danangchain.transaction import Body, compute_tx_id, encode_transaction, sign_transaction
+from danangchain.transaction import (
+    Body,
+    Transaction,
+    compute_tx_id,
+    encode_transaction,
+    sign_transaction,
+)
 
 
 def describe_signer(client: NodeClient, key: ed25519.SigningKey) -> tuple[str, int]:
@@ -48,6 +54,32 @@ def describe_signer(client: NodeClient, key: ed25519.SigningKey) -> tuple[str, i
     if signer.get("revoked"):
         raise CliError(_("{address} has been revoked").format(address=address), EXIT_REFUSED)
     return str(signer["chain_id"]), int(signer["next_nonce"])
+
+
+def sign_next(client: NodeClient, key: ed25519.SigningKey, body: Body) -> Transaction:
+    """Sign a body with the sender's next nonce, for the node's chain."""
+    chain_id, nonce = describe_signer(client, key)
+    return sign_transaction(key, chain_id, nonce, body)
+
+
+def post_signed(
+    client: NodeClient, tx: Transaction, wait: bool, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Post a signed transaction, and wait for its outcome when asked."""
+    tx_bytes = encode_transaction(tx)
+    try:
+        answer = client.post_tx(tx_bytes)
+    except KeyboardInterrupt:
+        raise interrupted(compute_tx_id(tx_bytes).hex()) from None
+    result: dict[str, Any] = {
+        "tx_id": answer["tx_id"],
+        "status": answer["status"],
+        "nonce": tx.nonce,
+        "kind": tx.kind,
+    }
+    if wait:
+        result.update(wait_for_outcome(client, result["tx_id"], timeout_s))
+    return result
 
 
 def submit(
@@ -86,7 +118,7 @@ def submit(
     result: dict[str, Any] = {
         "tx_id": answer["tx_id"],
         "status": answer["status"],
-        "nonce": nonce,
+        "nonce": tx.nonce,
         "kind": tx.kind,
     }
     if wait:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.common import CliError, parse_address, parse_hex_id
+from cli.common import CliError, hash_file, parse_address, parse_hex_id
 from cli.i18n import TranslatedGroup, _
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
@@ -16,16 +15,12 @@ from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, Reco
 
 def hash_document(path: Path) -> bytes:
     """Return the SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        return hash_file(path)[1]
     except OSError as exc:
         raise CliError(
             _("cannot read document {path}: {reason}").format(path=path, reason=exc.strerror)
         ) from None
-    return digest.digest()
 
 
 @click.group(cls=TranslatedGroup)

@@ -30,6 +30,7 @@ from danangchain.state import (
 )
 from danangchain.transaction import (
     ROLE_VALIDATOR,
+    AnchorBody,
     EndorseBody,
     MemberAdmitBody,
     MemberRevokeBody,
@@ -174,6 +175,8 @@ def apply_transaction(
         process_node_admit(view, member, body, height)
     elif isinstance(body, NodeRemoveBody):
         process_node_remove(view, member, body, height)
+    elif isinstance(body, AnchorBody):
+        process_anchor(member)
     else:
         process_node_announce(view, tx.sender, member, body, height)
     # The body rules never touch the sender's own entry (a registrar cannot revoke or
@@ -240,6 +243,16 @@ def process_record(
             height=height,
         ),
     )
+
+
+def process_anchor(member: Member) -> None:
+    """Allow an anchor from a member who may record; it writes nothing but the nonce (the
+    transaction itself, in a certified block, is what a file's proof leads to)."""
+    # Verify the sender's role may anchor: those who record, not auditors, validators or nodes.
+    if member.role not in ROLES_THAT_RECORD:
+        raise InvalidTransaction.of(
+            "a member with role {role} may not anchor data", rule="not_allowed", role=member.role
+        )
 
 
 def process_endorse(view: StateView, sender: bytes, body: EndorseBody, height: int) -> None:

@@ -46,6 +46,7 @@ KIND_VALIDATOR_VOTE = "validator_vote"
 KIND_NODE_ADMIT = "node_admit"
 KIND_NODE_REMOVE = "node_remove"
 KIND_NODE_ANNOUNCE = "node_announce"
+KIND_ANCHOR = "anchor"
 KINDS = (
     KIND_RECORD,
     KIND_ENDORSE,
@@ -55,6 +56,7 @@ KINDS = (
     KIND_NODE_ADMIT,
     KIND_NODE_REMOVE,
     KIND_NODE_ANNOUNCE,
+    KIND_ANCHOR,
 )
 
 CATEGORIES = (
@@ -75,6 +77,11 @@ ROLE_VALIDATOR = "validator"
 ROLE_NODE = "node"
 VALIDATOR_ACTIONS = ("add", "remove")
 MAX_VALIDATOR_NAME_SIZE = 64
+# Anchors: what a dataset or a sensor's window is, and how large it may say it is.
+ANCHOR_CATEGORIES = ("dataset", "iot", "notarisation", "integration", "other")
+MAX_ANCHOR_NAME_SIZE = 64
+MAX_ANCHOR_FILE_COUNT = 2**32
+MAX_ANCHOR_TOTAL_BYTES = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +155,21 @@ class NodeAnnounceBody:
     tls_certificate: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class AnchorBody:
+    """A member's anchor of a dataset (or of one window of a stream): the root of the
+    Merkle tree over its files' entries, how many files, and their total size."""
+
+    name: str
+    category: str
+    root: bytes
+    file_count: int
+    total_bytes: int
+    # A stream's window, in ms since the epoch by the anchorer's clock; None for datasets.
+    window_start_ms: int | None = None
+    window_end_ms: int | None = None
+
+
 Body = (
     RecordBody
     | EndorseBody
@@ -157,6 +179,7 @@ Body = (
     | NodeAdmitBody
     | NodeRemoveBody
     | NodeAnnounceBody
+    | AnchorBody
 )
 
 _KIND_OF_BODY: dict[type, str] = {
@@ -168,6 +191,7 @@ _KIND_OF_BODY: dict[type, str] = {
     NodeAdmitBody: KIND_NODE_ADMIT,
     NodeRemoveBody: KIND_NODE_REMOVE,
     NodeAnnounceBody: KIND_NODE_ANNOUNCE,
+    AnchorBody: KIND_ANCHOR,
 }
 
 
@@ -218,6 +242,8 @@ def encode_body(body: Body) -> list[Any]:
         return [body.public_key]
     if isinstance(body, NodeAnnounceBody):
         return [list(body.p2p_urls), body.tls_certificate]
+    if isinstance(body, AnchorBody):
+        return encode_anchor_fields(body)
     return [body.address]
 
 
@@ -245,6 +271,8 @@ def decode_body(kind: str, fields: Any) -> Body:
         return MemberRevokeBody(expect_bytes(address, "address", size=ADDRESS_SIZE))
     if kind in (KIND_NODE_ADMIT, KIND_NODE_REMOVE, KIND_NODE_ANNOUNCE):
         return _decode_node_body(kind, fields)
+    if kind == KIND_ANCHOR:
+        return decode_anchor_fields(fields)
     raise DecodeError(f"unknown transaction kind {kind!r}")
 
 
@@ -267,6 +295,55 @@ def _decode_node_body(kind: str, fields: Any) -> Body:
             else expect_bytes(certificate, "tls_certificate", max_size=MAX_CERTIFICATE_SIZE)
         ),
     )
+
+
+def encode_anchor_fields(body: AnchorBody) -> list[Any]:
+    """Encode an anchor body as its fixed-order field array."""
+    return [
+        body.name,
+        body.category,
+        body.root,
+        body.file_count,
+        body.total_bytes,
+        body.window_start_ms,
+        body.window_end_ms,
+    ]
+
+
+def decode_anchor_fields(fields: Any) -> AnchorBody:
+    """Decode and check the fields of an anchor body."""
+    name, category, root, file_count, total_bytes, start, end = expect_list(
+        fields, 7, "anchor body"
+    )
+    category = expect_str(category, "category", MAX_CATEGORY_SIZE)
+    if category not in ANCHOR_CATEGORIES:
+        raise DecodeError(f"category {category!r} is not one of {', '.join(ANCHOR_CATEGORIES)}")
+    if (start is None) != (end is None):
+        raise DecodeError("a stream window has both a start and an end, a dataset neither")
+    if start is not None:
+        start = expect_int(start, "window_start_ms")
+        end = expect_int(end, "window_end_ms", minimum=start + 1)
+    return AnchorBody(
+        name=check_anchor_name(expect_str(name, "name", MAX_ANCHOR_NAME_SIZE)),
+        category=category,
+        root=expect_bytes(root, "root", size=HASH_SIZE),
+        file_count=expect_int(file_count, "file_count", minimum=1, maximum=MAX_ANCHOR_FILE_COUNT),
+        total_bytes=expect_int(total_bytes, "total_bytes", maximum=MAX_ANCHOR_TOTAL_BYTES),
+        window_start_ms=start,
+        window_end_ms=end,
+    )
+
+
+def check_anchor_name(name: str) -> str:
+    """Return a dataset's or sensor's name, or raise DecodeError: 1 to 64 bytes of
+    printable text without a slash, so it also names the manifest's file."""
+    if not name or len(name.encode()) > MAX_ANCHOR_NAME_SIZE:
+        raise DecodeError(f"an anchor's name is 1 to {MAX_ANCHOR_NAME_SIZE} bytes")
+    if not name.isprintable() or "/" in name or "\\" in name or name in (".", ".."):
+        raise DecodeError(
+            f"anchor name {name!r} must be printable text without / or \\ (it names files)"
+        )
+    return name
 
 
 def _decode_validator_vote_body(fields: Any) -> ValidatorVoteBody:

@@ -91,7 +91,14 @@ TRANSACTION = obj(
         "chain_id": STRING,
         "kind": {
             "type": "string",
-            "enum": ["record", "endorse", "member_admit", "member_revoke", "validator_vote"],
+            "enum": [
+                "record",
+                "endorse",
+                "member_admit",
+                "member_revoke",
+                "validator_vote",
+                "anchor",
+            ],
         },
         "sender": {
             **ADDRESS,

@@ -17,6 +17,7 @@ from danangchain.registry import NodeCard, NodeEntry
 from danangchain.signing import compute_vote_signing_bytes
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
+    AnchorBody,
     EndorseBody,
     MemberAdmitBody,
     NodeAdmitBody,
@@ -89,7 +90,22 @@ def render_body(tx: Transaction) -> dict[str, Any]:
             "p2p_urls": list(body.p2p_urls),
             "tls_certificate_sha256": render_certificate_digest(body.tls_certificate),
         }
+    if isinstance(body, AnchorBody):
+        return render_anchor(body)
     return {"address": encode_address(body.address)}
+
+
+def render_anchor(body: AnchorBody) -> dict[str, Any]:
+    """Render an anchor: the dataset's (or window's) name, root and size."""
+    return {
+        "name": body.name,
+        "category": body.category,
+        "root": body.root.hex(),
+        "file_count": body.file_count,
+        "total_bytes": body.total_bytes,
+        "window_start_ms": body.window_start_ms,
+        "window_end_ms": body.window_end_ms,
+    }
 
 
 def render_certificate_digest(certificate: bytes | None) -> str | None:
