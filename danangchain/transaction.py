@@ -46,6 +46,7 @@ KIND_VALIDATOR_VOTE = "validator_vote"
 KIND_NODE_ADMIT = "node_admit"
 KIND_NODE_REMOVE = "node_remove"
 KIND_NODE_ANNOUNCE = "node_announce"
+KIND_CHECKPOINT = "checkpoint"
 KINDS = (
     KIND_RECORD,
     KIND_ENDORSE,
@@ -55,6 +56,7 @@ KINDS = (
     KIND_NODE_ADMIT,
     KIND_NODE_REMOVE,
     KIND_NODE_ANNOUNCE,
+    KIND_CHECKPOINT,
 )
 
 CATEGORIES = (
@@ -66,7 +68,10 @@ CATEGORIES = (
     "other",
 )
 REFERENCE_KINDS = ("amends", "cancels")
-ROLES = ("household", "business", "auditor", "registrar")
+ROLES = ("household", "business", "auditor", "registrar", "witness")
+# The role of a body outside the validator set that cosigns checkpoints of the chain it
+# checked (danangchain/checkpoint.py); given by a registrar like the other roles.
+ROLE_WITNESS = "witness"
 # The role of a validator's own account: given by genesis or a validator vote, never by a
 # registrar; it lets the validator sign validator votes.
 ROLE_VALIDATOR = "validator"
@@ -148,6 +153,17 @@ class NodeAnnounceBody:
     tls_certificate: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointBody:
+    """A witness's cosigned checkpoint of an earlier block: its height, hash and state root,
+    and the witness's signature of them in the checkpoint domain (checkable off chain)."""
+
+    height: int
+    block_hash: bytes
+    state_root: bytes
+    signature: bytes
+
+
 Body = (
     RecordBody
     | EndorseBody
@@ -157,6 +173,7 @@ Body = (
     | NodeAdmitBody
     | NodeRemoveBody
     | NodeAnnounceBody
+    | CheckpointBody
 )
 
 _KIND_OF_BODY: dict[type, str] = {
@@ -168,6 +185,7 @@ _KIND_OF_BODY: dict[type, str] = {
     NodeAdmitBody: KIND_NODE_ADMIT,
     NodeRemoveBody: KIND_NODE_REMOVE,
     NodeAnnounceBody: KIND_NODE_ANNOUNCE,
+    CheckpointBody: KIND_CHECKPOINT,
 }
 
 
@@ -213,6 +231,8 @@ def encode_body(body: Body) -> list[Any]:
         return [body.public_key]
     if isinstance(body, NodeAnnounceBody):
         return [list(body.p2p_urls), body.tls_certificate]
+    if isinstance(body, CheckpointBody):
+        return [body.height, body.block_hash, body.state_root, body.signature]
     return [body.address]
 
 
@@ -240,6 +260,8 @@ def decode_body(kind: str, fields: Any) -> Body:
         return MemberRevokeBody(expect_bytes(address, "address", size=ADDRESS_SIZE))
     if kind in (KIND_NODE_ADMIT, KIND_NODE_REMOVE, KIND_NODE_ANNOUNCE):
         return _decode_node_body(kind, fields)
+    if kind == KIND_CHECKPOINT:
+        return _decode_checkpoint_body(fields)
     raise DecodeError(f"unknown transaction kind {kind!r}")
 
 
@@ -261,6 +283,17 @@ def _decode_node_body(kind: str, fields: Any) -> Body:
             if certificate is None
             else expect_bytes(certificate, "tls_certificate", max_size=MAX_CERTIFICATE_SIZE)
         ),
+    )
+
+
+def _decode_checkpoint_body(fields: Any) -> CheckpointBody:
+    """Decode and check the fields of a witness's checkpoint."""
+    height, block_hash, state_root, signature = expect_list(fields, 4, "checkpoint body")
+    return CheckpointBody(
+        expect_int(height, "checkpoint height", minimum=1),
+        expect_bytes(block_hash, "block_hash", size=HASH_SIZE),
+        expect_bytes(state_root, "state_root", size=HASH_SIZE),
+        expect_bytes(signature, "signature", size=ed25519.SIGNATURE_SIZE),
     )
 
 

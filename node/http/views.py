@@ -17,6 +17,7 @@ from danangchain.registry import NodeCard, NodeEntry
 from danangchain.signing import compute_vote_signing_bytes
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
+    CheckpointBody,
     EndorseBody,
     MemberAdmitBody,
     NodeAdmitBody,
@@ -88,6 +89,13 @@ def render_body(tx: Transaction) -> dict[str, Any]:
         return {
             "p2p_urls": list(body.p2p_urls),
             "tls_certificate_sha256": render_certificate_digest(body.tls_certificate),
+        }
+    if isinstance(body, CheckpointBody):
+        return {
+            "height": body.height,
+            "block_hash": body.block_hash.hex(),
+            "state_root": body.state_root.hex(),
+            "signature": body.signature.hex(),
         }
     return {"address": encode_address(body.address)}
 
