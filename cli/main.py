@@ -31,6 +31,7 @@ from cli.testnet import testnet
 from cli.tx import tx
 from cli.validator import validator
 from cli.watch import watch
+from cli.witness import witness
 from danangchain import __version__
 
 
@@ -102,6 +103,7 @@ for group in (
 cli.add_command(audit)
 cli.add_command(chain)
 cli.add_command(watch)
+cli.add_command(witness)
 
 
 def main() -> None:

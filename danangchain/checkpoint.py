@@ -12,9 +12,10 @@ role `witness` (`process_checkpoint`), one per height and in increasing heights.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,21 +123,23 @@ class CheckpointBook:
         self.witness = witness
         self.chain_id = chain_id
         self._by_height: dict[int, Cosignature] = {}
+        self._heights: list[int] = []  # sorted
         self.latest: Cosignature | None = None
 
     def __len__(self) -> int:
-        return len(self._by_height)
+        return len(self._heights)
 
     def get(self, height: int) -> Cosignature | None:
         """Return the cosignature of a height, if the witness signed one."""
         return self._by_height.get(height)
 
-    def heights_from(self, height: int) -> list[int]:
-        """Return the signed heights at or above `height`, in order."""
-        return sorted(h for h in self._by_height if h >= height)
+    def list_from(self, height: int, limit: int) -> list[Cosignature]:
+        """Return up to `limit` cosignatures at or above `height`, in height order."""
+        start = bisect.bisect_left(self._heights, height)
+        return [self._by_height[h] for h in self._heights[start : start + limit]]
 
     def add(self, cosignature: Cosignature) -> None:
-        """Take a cosignature read back from the witness's log; refuse a conflicting one."""
+        """Take a cosignature (read back from the witness's log); refuse a conflicting one."""
         if cosignature.witness != self.witness or cosignature.checkpoint.chain_id != (
             self.chain_id
         ):
@@ -145,17 +148,28 @@ class CheckpointBook:
                 "witness key or for another chain"
             )
         existing = self._by_height.get(cosignature.height)
-        if existing is not None and existing.checkpoint != cosignature.checkpoint:
-            raise ConflictingCheckpoint(
-                f"two different checkpoints are signed for height {cosignature.height}"
-            )
+        if existing is not None:
+            if existing.checkpoint != cosignature.checkpoint:
+                raise ConflictingCheckpoint(
+                    f"two different checkpoints are signed for height {cosignature.height}"
+                )
+            return
         self._by_height[cosignature.height] = cosignature
+        bisect.insort(self._heights, cosignature.height)
         if self.latest is None or cosignature.height > self.latest.height:
             self.latest = cosignature
 
-    def sign(self, key: ed25519.SigningKey, checkpoint: Checkpoint) -> tuple[Cosignature, bool]:
+    def sign(
+        self,
+        key: ed25519.SigningKey,
+        checkpoint: Checkpoint,
+        persist: Callable[[Cosignature], None] = lambda cosignature: None,
+    ) -> tuple[Cosignature, bool]:
         """Return the cosignature of a checkpoint and whether it is new; the one signed
-        before for the same checkpoint is returned again, a different one refused."""
+        before for the same checkpoint is returned again, a different one refused.
+
+        A new one is handed to `persist` (which must make it durable) before the book
+        holds it, so nothing the book shows can be lost by a crash."""
         existing = self._by_height.get(checkpoint.height)
         if existing is not None:
             if existing.checkpoint != checkpoint:
@@ -164,9 +178,10 @@ class CheckpointBook:
                     f"{existing.checkpoint.block_hash.hex()}, not {checkpoint.block_hash.hex()}"
                 )
             return existing, False
-        if key.public_key != self.witness:
-            raise ConflictingCheckpoint("the signing key is not this witness's")
+        if key.public_key != self.witness or checkpoint.chain_id != self.chain_id:
+            raise ConflictingCheckpoint("the signing key or the chain is not this witness's")
         cosignature = sign_checkpoint(key, checkpoint)
+        persist(cosignature)
         self.add(cosignature)
         return cosignature, True
 
