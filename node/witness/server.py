@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from danangchain.checkpoint import Cosignature, encode_cosignature_json
+from danangchain.checkpoint import Cosignature, encode_checkpoints_file, encode_cosignature_json
 from node.witness.follower import Witness
 
 log = logging.getLogger("danangchain.witness")
@@ -75,15 +76,16 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 
 async def list_checkpoints(request: web.Request) -> web.Response:
-    """GET /checkpoints?from=H&limit=N: the checkpoints at or above H, lowest first."""
+    """GET /checkpoints?from=H&limit=N: the checkpoints at or above H, lowest first (at
+    most 1000), as a checkpoints file."""
     first = parse_number(request.query.get("from", "1"), "from")
     limit = parse_number(request.query.get("limit", str(MAX_LIST)), "limit")
     if not 1 <= limit <= MAX_LIST:
         raise web.HTTPBadRequest(reason=f"limit must be from 1 to {MAX_LIST}")
     found = request.app[WITNESS].checkpoints_from(first, limit)
-    return web.json_response(
-        {"checkpoints": [encode_cosignature_json(c) for c in found], "count": len(found)}
-    )
+    # The document of a checkpoints file: saved as it is, it serves `--checkpoints FILE`.
+    document = json.loads(encode_checkpoints_file(found))
+    return web.json_response({**document, "count": len(found)})
 
 
 async def get_evidence(request: web.Request) -> web.Response:
