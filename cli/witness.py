@@ -4,6 +4,7 @@ outside the validator set: an inspectorate, a university)."""
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +153,7 @@ def witness_start(
     from node.witness.journal import JournalError, open_journal
     from node.witness.server import run_witness_until_signalled
 
+    created = not home.exists()
     try:
         journal = open_journal(home)
     except JournalError as exc:
@@ -161,8 +163,11 @@ def witness_start(
         if genesis is None:
             try:
                 genesis = fetch_genesis(sources[0])
-            except FeedError as exc:
-                raise CliError(str(exc)) from None
+            except (FeedError, CliError) as exc:
+                if created:  # a first start that fails leaves no half-made home behind
+                    journal.close()
+                    shutil.rmtree(home, ignore_errors=True)
+                raise CliError(str(exc).removeprefix("error: ")) from None
         if pinned is not None and genesis.hash != pinned:
             raise CliError(
                 _("the chain's genesis {found} is not the pinned {pinned}").format(
