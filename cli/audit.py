@@ -354,7 +354,7 @@ def audit_check_proof(
     if len(pins) != 1:
         raise CliError(_("pin the genesis with exactly one of --genesis-hash, --genesis or --file"))
     pinned = read_pinned_hash(genesis_hash, genesis_file) or read_export_genesis(export_file)
-    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
+    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file, True)
     try:
         text = proof_file.read_text()
     except (OSError, UnicodeDecodeError) as exc:

@@ -91,9 +91,13 @@ def witness_options(command: F) -> F:
 
 
 def parse_witness_options(
-    witness_pins: tuple[str, ...], min_witnesses: int | None, checkpoints_file: Path | None
+    witness_pins: tuple[str, ...],
+    min_witnesses: int | None,
+    checkpoints_file: Path | None,
+    carried: bool = False,
 ) -> WitnessOptions | None:
-    """Return the witness options, or None when no witness is pinned."""
+    """Return the witness options, or None when no witness is pinned; `carried`: the
+    checkpoints may come with the input (a proof file), so a pin needs no URL."""
     if not witness_pins:
         if min_witnesses is not None or checkpoints_file is not None:
             raise CliError(_("--min-witnesses and --checkpoints need --witness PUBKEY[@URL]"))
@@ -108,7 +112,7 @@ def parse_witness_options(
     except DecodeError as exc:
         raise CliError(str(exc)) from None
     saved = tuple(read_checkpoints_file(checkpoints_file)) if checkpoints_file else ()
-    if not checkpoints_file and any(pin.url is None for pin in pins):
+    if not (checkpoints_file or carried) and any(pin.url is None for pin in pins):
         raise CliError(_("a witness without @URL needs its checkpoints in --checkpoints FILE"))
     return WitnessOptions(pins, requirement, saved)
 

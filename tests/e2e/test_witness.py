@@ -54,6 +54,7 @@ class Fork:
             read_keystore(Path(made["keystore"]) / "registrar.json"), PASSWORD
         )
         self.nonces = [0, 0]
+        self.tx_ids: list[list[str]] = [[], []]
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self, index: int) -> None:
@@ -71,6 +72,7 @@ class Fork:
         client = NodeClient(self.urls[index])
         tx_id = str(client.post_tx(encode_transaction(tx))["tx_id"])
         wait_for(lambda: client.get(f"/txs/{tx_id}")["status"] == "committed", 20, "commit")
+        self.tx_ids[index].append(tx_id)
         return tx_id
 
     def height(self, index: int) -> int:
@@ -160,6 +162,7 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
         first_line = forged.stdout.splitlines()[0]
         assert first_line.startswith("INVALID at height 1: block 1 "), first_line
         assert "is not the block witness" in first_line
+        check_proofs(fork, witness_key, pin)
         signed_before = witness_status(fork)["checkpoints"]
         assert stop(witness) == 0
 
@@ -188,6 +191,44 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
     finally:
         if witness.poll() is None:
             stop(witness)
+
+
+def check_proofs(fork: Fork, witness_key: str, pin: str) -> None:
+    """A proof from the witnessed chain carries and passes the witness's cosignature; one
+    from the fork is refused when made and when checked."""
+    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0])["genesis_hash"]
+    proof = fork.folder / "first.proof"
+    made = run_cli(
+        "audit", "prove", fork.tx_ids[0][1], "--node", fork.urls[0], "--out", str(proof),
+        "--witness", pin,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(proof.read_text())["witnesses"]["cosignatures"]
+    checked = run_cli(
+        "audit", "check-proof", str(proof), "--genesis-hash", genesis,
+        "--witness", witness_key, "--json",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert witness_key in json.loads(checked.stdout)["witnesses"]["witnesses"]
+    refused = run_cli(
+        "audit", "prove", fork.tx_ids[1][0], "--node", fork.urls[1], "--out",
+        str(fork.folder / "fork.proof"), "--witness", pin,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "do not vouch" in refused.stderr, refused.stderr
+    assert not (fork.folder / "fork.proof").exists()
+    unwitnessed = fork.folder / "fork-plain.proof"
+    made = run_cli(
+        "audit", "prove", fork.tx_ids[1][0], "--node", fork.urls[1], "--out", str(unwitnessed)
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    checked = run_cli(
+        "audit", "check-proof", str(unwitnessed), "--genesis-hash", genesis, "--witness", pin
+    )  # fmt: skip
+    assert checked.returncode == 1 and checked.stdout.startswith("INVALID proof: "), checked.stdout
+    bad = run_cli(
+        "audit", "check-proof", str(proof), "--genesis-hash", genesis, "--witness", "ab@x"
+    )  # fmt: skip
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
 def checkpoint_txs(fork: Fork) -> list[dict[str, Any]]:
