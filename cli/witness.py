@@ -7,6 +7,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,6 +27,9 @@ from danangchain.checkpoint import Cosignature, make_checkpoint_body
 from danangchain.errors import DecodeError
 from danangchain.genesis import Genesis
 from danangchain.transaction import ROLE_WITNESS
+
+if TYPE_CHECKING:
+    from node.witness.journal import WitnessJournal
 
 DEFAULT_LISTEN = "127.0.0.1:26680"
 
@@ -148,7 +152,7 @@ def witness_start(
     pinned = read_pinned_hash(genesis_hash, genesis_file)
     key = load_signing_key(keystore_dir, key_name, password_file)
     # The witness's server and follower: loaded only by the command that runs one.
-    from node.witness.feed import FeedError, open_node_feed
+    from node.witness.feed import open_node_feed
     from node.witness.follower import SigningPolicy, Witness
     from node.witness.journal import JournalError, open_journal
     from node.witness.server import run_witness_until_signalled
@@ -159,22 +163,14 @@ def witness_start(
     except JournalError as exc:
         raise CliError(str(exc)) from None
     try:
-        genesis = journal.read_genesis()
-        if genesis is None:
-            try:
-                genesis = fetch_genesis(sources[0])
-            except (FeedError, CliError) as exc:
-                if created:  # a first start that fails leaves no half-made home behind
-                    journal.close()
-                    shutil.rmtree(home, ignore_errors=True)
-                raise CliError(str(exc).removeprefix("error: ")) from None
-        if pinned is not None and genesis.hash != pinned:
-            raise CliError(
-                _("the chain's genesis {found} is not the pinned {pinned}").format(
-                    found=genesis.hash.hex(), pinned=pinned.hex()
-                )
-            )
-        journal.bind(genesis, key.public_key)
+        try:
+            genesis = find_genesis(journal, sources[0], pinned)
+            journal.bind(genesis, key.public_key)
+        except (CliError, JournalError):
+            if created:  # a first start that fails leaves no half-made home behind
+                journal.close()
+                shutil.rmtree(home, ignore_errors=True)
+            raise
         policy = SigningPolicy(every_blocks, every_seconds)
         submitter = make_submitter(sources[0], key)
         witness_state = Witness(key, genesis, journal, sources, policy, open_node_feed, submitter)
@@ -187,6 +183,25 @@ def witness_start(
         raise CliError(f"cannot start the witness on {listen}: {exc.strerror or exc}") from None
     finally:
         journal.close()
+
+
+def find_genesis(journal: WitnessJournal, node_url: str, pinned: bytes | None) -> Genesis:
+    """Return the genesis the home follows, or on first start the node's; check the pin."""
+    from node.witness.feed import FeedError
+
+    genesis = journal.read_genesis()
+    if genesis is None:
+        try:
+            genesis = fetch_genesis(node_url)
+        except FeedError as exc:
+            raise CliError(str(exc)) from None
+    if pinned is not None and genesis.hash != pinned:
+        raise CliError(
+            _("the chain's genesis {found} is not the pinned {pinned}").format(
+                found=genesis.hash.hex(), pinned=pinned.hex()
+            )
+        )
+    return genesis
 
 
 def fetch_genesis(node_url: str) -> Genesis:
