@@ -10,6 +10,8 @@ from typing import Any
 from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError
 from cli.i18n import _
 
+MAX_WAIT_S = 30.0  # one long poll; the node allows up to 60
+
 
 class NotFound(CliError):
     """The node does not know the thing asked for."""
@@ -31,8 +33,26 @@ def translate_refusal(document: dict[str, Any]) -> str:
         return message
 
 
+class _Connection:
+    """One event loop and one HTTP session, kept for the requests made inside a client's
+    `with` block, so that a command makes one connection (kept alive), not one per call."""
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+        self.session: Any = None  # an aiohttp.ClientSession, made in the runner's loop
+
+    def run(self, coroutine: Any) -> Any:
+        return self.runner.run(coroutine)
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.runner.run(self.session.close())
+        self.runner.close()
+
+
 class NodeClient:
-    """Talk to one node's client API; every failure becomes a one-line CliError."""
+    """Talk to one node's client API; every failure becomes a one-line CliError. Inside
+    `with NodeClient(url) as client:` every request goes over one kept-alive connection."""
 
     def __init__(self, url: str, timeout_s: float = 15.0) -> None:
         if not url.startswith(("http://", "https://")):
@@ -41,23 +61,45 @@ class NodeClient:
             )
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self._connection: _Connection | None = None
 
-    def get(self, path: str) -> dict[str, Any]:
+    def __enter__(self) -> NodeClient:
+        self._connection = _Connection()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def get(self, path: str, timeout_s: float | None = None) -> dict[str, Any]:
         """GET a JSON document; 404 raises NotFound."""
-        return asyncio.run(self._request("GET", path, None, None))
+        return self._run(self._request("GET", path, None, None, timeout_s))  # type: ignore[no-any-return]
 
     def post_tx(self, tx_bytes: bytes) -> dict[str, Any]:
         """POST a signed transaction; a refusal raises CliError with exit code 1."""
-        return asyncio.run(self._request("POST", "/txs", tx_bytes, "application/octet-stream"))
+        return self._run(  # type: ignore[no-any-return]
+            self._request("POST", "/txs", tx_bytes, "application/octet-stream")
+        )
 
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         """GET a JSON document and its HTTP status, whatever the status (e.g. /readiness)."""
-        return asyncio.run(self._fetch("GET", path, None, None))
+        return self._run(self._fetch("GET", path, None, None))  # type: ignore[no-any-return]
+
+    def _run(self, coroutine: Any) -> Any:
+        if self._connection is None:
+            return asyncio.run(coroutine)
+        return self._connection.run(coroutine)
 
     async def _request(
-        self, method: str, path: str, body: bytes | None, content_type: str | None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout_s: float | None = None,
     ) -> dict[str, Any]:
-        status, document = await self._fetch(method, path, body, content_type)
+        status, document = await self._fetch(method, path, body, content_type, timeout_s)
         if status == 404:
             raise NotFound(_(document.get("message", "not found")))
         if status >= 400:
@@ -69,19 +111,28 @@ class NodeClient:
         return document
 
     async def _fetch(
-        self, method: str, path: str, body: bytes | None, content_type: str | None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str | None,
+        timeout_s: float | None = None,
     ) -> tuple[int, dict[str, Any]]:
         import aiohttp  # loaded by the commands that talk to a node, not by --help
 
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
         headers = {"Content-Type": content_type} if content_type else {}
+        connection = self._connection
+        if connection is not None and connection.session is None:
+            connection.session = aiohttp.ClientSession()
         try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.request(method, self.url + path, data=body, headers=headers) as response,
-            ):
-                text = await response.text()
-                status = response.status
+            if connection is not None:
+                status, text = await self._send(
+                    connection.session, method, path, body, headers, timeout
+                )
+            else:
+                async with aiohttp.ClientSession() as session:
+                    status, text = await self._send(session, method, path, body, headers, timeout)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise CliError(self._describe_unreachable(exc), EXIT_USAGE) from None
         try:
@@ -105,6 +156,20 @@ class NodeClient:
             )
         return status, document
 
+    async def _send(
+        self,
+        session: Any,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: Any,
+    ) -> tuple[int, str]:
+        async with session.request(
+            method, self.url + path, data=body, headers=headers, timeout=timeout
+        ) as response:
+            return response.status, await response.text()
+
     def _describe_unreachable(self, exc: BaseException) -> str:
         """Return what to check when no answer came: the node, the name, TLS or time."""
         import aiohttp
@@ -126,14 +191,24 @@ class NodeClient:
         reason = str(exc) or type(exc).__name__
         return _("cannot reach the node at {url}: {reason}").format(url=self.url, reason=reason)
 
+    def tx_status(self, tx_id: str, wait_s: float = 0.0) -> dict[str, Any]:
+        """Return a transaction's status (`unknown` when the node does not know it); with
+        `wait_s`, the node answers once it is final or after that many seconds."""
+        query = f"?wait={wait_s:.3f}" if wait_s > 0 else ""
+        try:
+            return self.get(f"/txs/{tx_id}{query}", timeout_s=wait_s + self.timeout_s)
+        except NotFound:
+            return {"status": "unknown", "tx_id": tx_id}
+
     def wait_for_tx(self, tx_id: str, timeout_s: float) -> dict[str, Any]:
-        """Poll a transaction until it is committed or rejected, within a deadline."""
+        """Wait until a transaction is committed or rejected, within a deadline: long polls
+        on one connection (a node that answers at once, being older, is asked again after
+        a short pause)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            try:
-                state = self.get(f"/txs/{tx_id}")
-            except NotFound:
-                state = {"status": "unknown"}
+            remaining = deadline - time.monotonic()
+            asked = time.monotonic()
+            state = self.tx_status(tx_id, wait_s=max(0.0, min(remaining, MAX_WAIT_S)))
             if state["status"] in ("committed", "rejected"):
                 return state
             if time.monotonic() >= deadline:
@@ -143,4 +218,5 @@ class NodeClient:
                     ),
                     EXIT_REFUSED,
                 )
-            time.sleep(0.1)
+            if time.monotonic() - asked < 0.1:
+                time.sleep(0.1)

@@ -24,6 +24,7 @@ from node.keyfile import read_keystore, unlock_key
 EXIT_OK = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEFAULT_NODE = "http://127.0.0.1:26657"
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -32,6 +32,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "vi")
 ENVIRONMENT_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 _CATALOGUE_KEY = "danangchain.catalogue"
+_LANGUAGE_KEY = "danangchain.language"
 
 
 def catalogue_path(language: str) -> Path:
@@ -100,7 +101,17 @@ def load_catalogue(language: str) -> dict[str, str]:
 
 def use_language(ctx: click.Context, language: str | None) -> None:
     """Choose the language of this command's messages, from --lang or the environment."""
-    ctx.meta[_CATALOGUE_KEY] = load_catalogue(choose_language(language, os.environ))
+    chosen = choose_language(language, os.environ)
+    ctx.meta[_LANGUAGE_KEY] = chosen
+    ctx.meta[_CATALOGUE_KEY] = load_catalogue(chosen)
+
+
+def current_language() -> str:
+    """Return the chosen language's code (en or vi), for formats that depend on it."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or _LANGUAGE_KEY not in ctx.meta:
+        return choose_language(None, os.environ)
+    return str(ctx.meta[_LANGUAGE_KEY])
 
 
 def set_language(ctx: click.Context, param: click.Parameter, language: str | None) -> str | None:

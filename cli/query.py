@@ -9,6 +9,7 @@ import click
 from cli.client import NodeClient
 from cli.common import emit, json_option, node_option, parse_address, parse_hex_id
 from cli.i18n import TranslatedGroup, _
+from cli.output import Field, format_amount, format_time_ms, format_yes, labelled
 
 
 @click.group(cls=TranslatedGroup)
@@ -16,8 +17,44 @@ def query() -> None:
     """Look up the chain, transactions, accounts and records."""
 
 
-def _fields(document: dict[str, Any], names: list[str]) -> list[str]:
-    return [f"{name}: {document.get(name)}" for name in names if name in document]
+def _status(value: Any) -> str:
+    return _(str(value))
+
+
+STATUS_FIELDS: list[Field] = [
+    ("chain_id", "Chain id", None),
+    ("node_name", "Node", None),
+    ("height", "Height", None),
+    ("latest_block_hash", "Latest block", None),
+    ("genesis_hash", "Genesis hash", None),
+    ("mempool_size", "Transactions waiting", None),
+]
+TX_FIELDS: list[Field] = [
+    ("status", "Status", _status),
+    ("height", "Height", None),
+    ("index", "Index in block", None),
+    ("block_hash", "Block", None),
+    ("reason", "Reason", None),
+]
+ACCOUNT_FIELDS: list[Field] = [
+    ("address", "Address", None),
+    ("role", "Role", _status),
+    ("nonce", "Transactions sent", None),
+    ("pending_txs", "Transactions pending", None),
+    ("admitted_height", "Admitted at height", None),
+    ("revoked_height", "Revoked at height", None),
+]
+RECORD_FIELDS: list[Field] = [
+    ("record_id", "Record id", None),
+    ("creator", "Creator", None),
+    ("category", "Category", _status),
+    ("doc_hash", "Document SHA-256", None),
+    ("amount", "Amount", format_amount),
+    ("counterparty", "Counterparty", None),
+    ("memo", "Memo", None),
+    ("height", "Recorded at height", None),
+    ("endorsed_height", "Endorsed at height", None),
+]
 
 
 @query.command("status")
@@ -29,21 +66,7 @@ def query_status(node_url: str, as_json: bool) -> None:
     Example: danangchain query status --node http://127.0.0.1:26657 --json
     """
     status = NodeClient(node_url).get("/status")
-    emit(
-        as_json,
-        status,
-        _fields(
-            status,
-            [
-                "chain_id",
-                "height",
-                "latest_block_hash",
-                "genesis_hash",
-                "mempool_size",
-                "node_name",
-            ],
-        ),
-    )
+    emit(as_json, status, labelled(status, STATUS_FIELDS))
 
 
 @query.command("block")
@@ -60,7 +83,7 @@ def query_block(height: str, node_url: str, as_json: bool) -> None:
     block = NodeClient(node_url).get(f"/blocks/{height}")
     lines = [
         _("block {height} {hash}").format(height=block["height"], hash=block["hash"]),
-        f"time_ms: {block['header']['time_ms']}",
+        f"{_('Time')}: {format_time_ms(block['header']['time_ms'])}",
         _("transactions: {count}").format(count=block["tx_count"]),
     ]
     lines += [
@@ -83,7 +106,7 @@ def query_tx(tx_id: str, node_url: str, as_json: bool) -> None:
     """
     parse_hex_id(tx_id, _("transaction id"))
     state = NodeClient(node_url).get(f"/txs/{tx_id}")
-    emit(as_json, state, _fields(state, ["status", "height", "index", "block_hash", "reason"]))
+    emit(as_json, state, labelled(state, TX_FIELDS))
 
 
 @query.command("account")
@@ -97,7 +120,9 @@ def query_account(address: str, node_url: str, as_json: bool) -> None:
     """
     parse_address(address)
     account = NodeClient(node_url).get(f"/accounts/{address}")
-    lines = _fields(account, ["address", "role", "nonce", "next_nonce", "revoked"])
+    lines = labelled(account, ACCOUNT_FIELDS)
+    if account.get("revoked") and account.get("revoked_height") is None:
+        lines.append(f"{_('Revoked')}: {format_yes(True)}")
     lines.append(_("records: {count}").format(count=len(account["records"])))
     lines += [f"  {rid}" for rid in account["records"]]
     emit(as_json, account, lines)
@@ -114,21 +139,7 @@ def query_record(record_id: str, node_url: str, as_json: bool) -> None:
     """
     parse_hex_id(record_id, _("record id"))
     record = NodeClient(node_url).get(f"/records/{record_id}")
-    lines = _fields(
-        record,
-        [
-            "record_id",
-            "creator",
-            "category",
-            "doc_hash",
-            "amount",
-            "counterparty",
-            "memo",
-            "height",
-            "endorsed",
-            "endorsed_height",
-        ],
-    )
+    lines = labelled(record, RECORD_FIELDS)
     lines += describe_record_changes(record)
     emit(as_json, record, lines)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError, json_option, node_option, parse_address
+from cli.output import format_time_ms
 
 
 def events_url(node_url: str, address: str | None) -> str:
@@ -24,9 +24,9 @@ def events_url(node_url: str, address: str | None) -> str:
 def describe_event(event: dict[str, Any]) -> str | None:
     """Return one line for a person, or None for events not worth a line."""
     if event.get("type") == "block":
-        when = datetime.fromtimestamp(event["time_ms"] / 1000, UTC).strftime("%H:%M:%S")
+        when = format_time_ms(event["time_ms"])
         proposer = event.get("proposer_name") or event["proposer"][:16]
-        return f"block {event['height']} at {when} UTC by {proposer}: {event['tx_count']} txs"
+        return f"block {event['height']} at {when} by {proposer}: {event['tx_count']} txs"
     if event.get("type") == "tx":
         tx = event["tx"]
         line = f"  tx {event['tx_id']} {tx['kind']} from {tx['sender']} (height {event['height']})"

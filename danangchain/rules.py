@@ -104,6 +104,18 @@ def get_record_index_addresses(view: StateView, tx: Transaction) -> tuple[bytes,
     return tuple(sorted(get_concerned_addresses(view, tx)))
 
 
+def get_document_key(view: StateView, tx: Transaction) -> bytes | None:
+    """Return what makes a record the same record twice: its creator's member address, its
+    document digest and its category (an invoice and the payment that settles it may cite
+    one document), for a record that neither amends nor cancels another (None for every
+    other transaction). Nodes refuse a second record with the same key while the first
+    stands; `view` is the state the transaction is checked against."""
+    body = tx.body
+    if not isinstance(body, RecordBody) or body.reference is not None:
+        return None
+    return get_sender_address(view, tx.sender) + body.doc_hash + body.category.encode()
+
+
 def check_transaction(view: StateView, tx: Transaction, chain_id: str) -> tuple[bytes, Member]:
     """Check a transaction's chain, sender, key and nonce (not its signature)."""
     # Verify the transaction is for this network.

@@ -205,6 +205,11 @@ class Transaction:
         return _KIND_OF_BODY[type(self.body)]
 
 
+def kind_of(body: Body) -> str:
+    """Return the transaction kind a body is signed as."""
+    return _KIND_OF_BODY[type(body)]
+
+
 def encode_body(body: Body) -> list[Any]:
     """Encode a body as its fixed-order field array."""
     if isinstance(body, RecordBody):

@@ -29,8 +29,9 @@ from danangchain.ledger import (
     get_validator_set,
     make_candidate,
 )
+from danangchain.rules import get_document_key
 from danangchain.state import Member, StateView
-from danangchain.transaction import compute_tx_id, decode_transaction
+from danangchain.transaction import Transaction, compute_tx_id, decode_transaction
 from danangchain.validators import CommitCertificate, ValidatorSet
 from node.chain.events import BlockCommitted, Subscribers, TxAdmitted
 from node.chain.mempool import Mempool, MempoolFull
@@ -144,6 +145,7 @@ class NodeLedger:
         candidate = make_candidate(tx, tx_bytes)
         if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
+        self._refuse_recorded_document(tx)
         self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
         # The node keeps what its own clients sent until it commits (their 202 is a
         # promise); a peer's transaction is kept by the peer that accepted it.
@@ -153,6 +155,23 @@ class NodeLedger:
         self.tx_arrived.set()
         self.admitted.publish(TxAdmitted(tx_bytes, candidate.tx_id, from_peer))
         return candidate.tx_id
+
+    def _refuse_recorded_document(self, tx: Transaction) -> None:
+        """Refuse a record of a document its creator already recorded, while that record
+        stands (not cancelled): sending the same record twice, from any client, makes one.
+        This is the node's admission policy, not a ledger rule, so state is unchanged."""
+        view = self.get_committed_view()
+        document = get_document_key(view, tx)
+        earlier = None if document is None else self._store.find_document(document)
+        record = None if earlier is None else view.get_record(earlier)
+        if earlier is not None and record is not None and record.cancelled_height is None:
+            raise InvalidTransaction.of(
+                "the same member already recorded this document: record {record_id} "
+                "at height {height}",
+                rule="duplicate_record",
+                record_id=earlier.hex(),
+                height=record.height,
+            )
 
     def _keep(self, tx_id: bytes, tx_bytes: bytes) -> None:
         if self._unsaved is None:

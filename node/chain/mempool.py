@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from danangchain.errors import InvalidTransaction
 from danangchain.ledger import Candidate
-from danangchain.rules import apply_transaction
+from danangchain.rules import apply_transaction, get_document_key
 from danangchain.state import StateReader, StateView
 from danangchain.transaction import Transaction
 from node.chain.signatures import verify_transaction
@@ -63,6 +63,9 @@ class Mempool:
         self._effects: dict[bytes, Effects] = {}
         self._bytes = 0
         self._pending: StateView | None = None
+        # (creator address + document digest) -> id of the pending record of that document
+        self._documents: dict[bytes, bytes] = {}
+        self._document_of: dict[bytes, bytes] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -95,6 +98,14 @@ class Mempool:
         ):
             raise MempoolFull(f"mempool is full ({len(self._entries)} transactions)")
         pending = self.pending_view(state)
+        document = get_document_key(pending, candidate.tx)
+        if document is not None and document in self._documents:
+            raise InvalidTransaction.of(
+                "the same member already sent a record of this document: "
+                "transaction {tx_id}, still pending",
+                rule="duplicate_record",
+                tx_id=self._documents[document].hex(),
+            )
         effects = self._apply(candidate, pending, next_height)
         # Verify the signature last: it is the costly check, and done once per node.
         self.verify(candidate.tx)
@@ -103,6 +114,9 @@ class Mempool:
         self._entries[candidate.tx_id] = candidate
         self._effects[candidate.tx_id] = effects
         self._bytes += len(candidate.tx_bytes)
+        if document is not None:
+            self._documents[document] = candidate.tx_id
+            self._document_of[candidate.tx_id] = document
 
     def _apply(self, candidate: Candidate, view: StateView, next_height: int) -> Effects:
         """Apply a transaction's rules (not its signature) over a view, without changing it;
@@ -126,8 +140,7 @@ class Mempool:
         for tx_id in tx_ids:
             candidate = self._entries.pop(tx_id, None)
             if candidate is not None:
-                self._bytes -= len(candidate.tx_bytes)
-                del self._effects[tx_id]
+                self._forget(tx_id, candidate)
         pending = self._pending = StateView(state)
         dropped: list[tuple[bytes, InvalidTransaction]] = []
         for tx_id, candidate in list(self._entries.items()):
@@ -138,10 +151,18 @@ class Mempool:
                         candidate, pending, next_height
                     )
                 except InvalidTransaction as exc:
-                    del self._entries[tx_id], self._effects[tx_id]
-                    self._bytes -= len(candidate.tx_bytes)
+                    del self._entries[tx_id]
+                    self._forget(tx_id, candidate)
                     dropped.append((tx_id, exc))
                     continue
             for key, value in writes.items():
                 pending.put(key, value)
         return dropped
+
+    def _forget(self, tx_id: bytes, candidate: Candidate) -> None:
+        """Drop the bookkeeping of a transaction no longer pending (its entry is gone)."""
+        self._bytes -= len(candidate.tx_bytes)
+        del self._effects[tx_id]
+        document = self._document_of.pop(tx_id, None)
+        if document is not None:
+            del self._documents[document]

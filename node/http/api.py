@@ -25,12 +25,20 @@ from node.http.operator import add_operator_routes
 from node.http.views import (
     render_block,
     render_evidence,
+    render_key,
     render_member,
     render_node,
     render_pending_vote,
     render_record,
     render_transaction,
     render_validator,
+)
+from node.http.waiting import (
+    MAX_WAIT_S,
+    TICKS,
+    CommitTicks,
+    follow_commits,
+    wait_until_final,
 )
 
 log = logging.getLogger("danangchain.api")
@@ -152,7 +160,8 @@ async def post_tx(request: web.Request) -> web.Response:
     try:
         tx_id = ledger.submit(tx_bytes)
     except InvalidTransaction as exc:
-        status = 409 if exc.code == "duplicate" else 413 if exc.code == "too_large" else 400
+        conflicts = ("duplicate", "duplicate_record")
+        status = 409 if exc.code in conflicts else 413 if exc.code == "too_large" else 400
         return web.json_response(describe_refusal(exc), status=status)
     except MempoolFull as exc:
         return json_error(503, "mempool_full", str(exc))
@@ -189,10 +198,12 @@ def submit_one(ledger: NodeLedger, tx_bytes: bytes) -> dict[str, Any]:
 
 
 async def get_tx(request: web.Request) -> web.Response:
-    """GET /txs/{id}: pending, committed (height, index), rejected, or unknown."""
+    """GET /txs/{id}[?wait=S]: pending, committed (height, index), rejected, or unknown;
+    with `wait`, the answer comes once the transaction is final or S seconds have passed."""
     ledger = request.app[LEDGER]
     tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
-    status = ledger.reads.tx_status(tx_id)
+    seconds = parse_wait(request.query.get("wait"))
+    status = await wait_until_final(ledger, request.app[TICKS], tx_id, seconds)
     committed = status.committed
     if committed is not None:
         return web.json_response(
@@ -211,6 +222,19 @@ async def get_tx(request: web.Request) -> web.Response:
             {"status": "rejected", "tx_id": tx_id.hex(), "reason": status.reason}
         )
     return json_error(404, "not_found", "no such transaction", status="unknown", tx_id=tx_id.hex())
+
+
+def parse_wait(text: str | None) -> float:
+    """Return the seconds a request may wait (0 without `wait`); 400 if malformed."""
+    if text is None:
+        return 0.0
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= MAX_WAIT_S:  # also refuses nan
+        raise ApiError(400, "bad_wait", f"wait must be a number of seconds, 0 to {MAX_WAIT_S:g}")
+    return seconds
 
 
 async def get_block(request: web.Request) -> web.Response:
@@ -246,11 +270,16 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 async def get_key(request: web.Request) -> web.Response:
-    """GET /keys/{public_key}: the address a key signs for (its own, or a rotated member's)."""
+    """GET /keys/{public_key}: the address a key signs for (its own, or a rotated member's),
+    with what a client needs to sign its next transaction in the same answer: the chain
+    id and, for a member, its role, revocation and next nonce (counting pending ones)."""
     ledger = request.app[LEDGER]
     public_key = parse_hash(request.match_info["public_key"], "public key")
-    address = get_sender_address(ledger.get_committed_view(), public_key)
-    return web.json_response({"public_key": public_key.hex(), "address": encode_address(address)})
+    view = ledger.get_committed_view()
+    address = get_sender_address(view, public_key)
+    member = view.get_member(address)
+    pending = None if member is None else ledger.get_pending_member(address)
+    return web.json_response(render_key(public_key, address, ledger.chain_id, member, pending))
 
 
 async def get_validators(request: web.Request) -> web.Response:
@@ -375,5 +404,7 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app.router.add_get("/proofs/tx/{tx_id}", get_tx_proof)
     app.router.add_get("/evidence", get_evidence)
     app.router.add_get("/chain/export", get_chain_export)
+    app[TICKS] = CommitTicks()
+    app.cleanup_ctx.append(lambda app: follow_commits(app, ledger))
     add_operator_routes(app, ledger, node_info)
     return app

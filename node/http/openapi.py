@@ -52,7 +52,11 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "202": answer("Admitted to the mempool.", ref("Submitted")),
                     "400": answer("Malformed or breaking a rule; `error` says which."),
-                    "409": answer("Already pending or committed."),
+                    "409": answer(
+                        "Already pending or committed (`duplicate`), or a record of a document"
+                        " its creator already recorded in that category and not cancelled"
+                        " (`duplicate_record`: `values` name the record or pending transaction)."
+                    ),
                     "413": answer("Larger than 4096 bytes."),
                     "503": answer("The mempool is full."),
                 },
@@ -83,10 +87,18 @@ def _paths() -> dict[str, Any]:
         "/txs/{tx_id}": {
             "get": {
                 "summary": "Whether a transaction is committed, pending or rejected.",
-                "parameters": [TX_ID],
+                "parameters": [
+                    TX_ID,
+                    query_param(
+                        "wait",
+                        {"type": "number", "minimum": 0, "maximum": 60},
+                        "For a pending transaction, answer only once it is committed or"
+                        " rejected, or after this many seconds (a long poll instead of polling).",
+                    ),
+                ],
                 "responses": {
                     "200": answer("Its status.", ref("TxStatus")),
-                    "400": BAD_ID,
+                    "400": answer("The id is not 64 hex characters, or `wait` is not 0 to 60."),
                     "404": NOT_FOUND,
                 },
             }
@@ -170,7 +182,8 @@ def _paths() -> dict[str, Any]:
         },
         "/keys/{public_key}": {
             "get": {
-                "summary": "The address a public key signs for.",
+                "summary": "The address a public key signs for, with the chain id and, for a"
+                " member, its role and next nonce: all a client needs to sign.",
                 "parameters": [path_param("public_key", HEX32, "An Ed25519 public key.")],
                 "responses": {
                     "200": answer("The binding.", ref("KeyBinding")),

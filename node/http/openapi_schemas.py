@@ -241,7 +241,15 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
-    "KeyBinding": obj({"public_key": HEX32, "address": ADDRESS}),
+    "KeyBinding": obj(
+        {
+            "public_key": HEX32,
+            "address": ADDRESS,
+            "chain_id": STRING,
+            "member": {"type": "boolean"},
+        },
+        {"role": STRING, "revoked": {"type": "boolean"}, "next_nonce": INT},
+    ),
     "EvidenceList": obj(
         {
             "count": INT,

@@ -217,6 +217,25 @@ def render_member(address: bytes, member: Member, pending: Member | None) -> dic
     }
 
 
+def render_key(
+    public_key: bytes, address: bytes, chain_id: str, member: Member | None, pending: Member | None
+) -> dict[str, Any]:
+    """Render what a key signs for, with what a client needs to sign its next transaction:
+    the chain id and, for a member, its role, revocation and next nonce (pending counted)."""
+    answer: dict[str, Any] = {
+        "public_key": public_key.hex(),
+        "address": encode_address(address),
+        "chain_id": chain_id,
+        "member": member is not None,
+    }
+    if member is not None:
+        account = render_member(address, member, pending)
+        answer.update(
+            role=account["role"], revoked=account["revoked"], next_nonce=account["next_nonce"]
+        )
+    return answer
+
+
 def render_record(
     record_id: bytes, record: Record, amended_by: list[bytes] | tuple[bytes, ...] = ()
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ Tables are one leading byte; heights are big-endian, so keys sort in height orde
   b"s" key                  -> state value (the core's own schema, danangchain/state.py)
   b"a" address height index -> record id (records made by or about an address)
   b"e" height digest        -> two conflicting signed votes of one validator
+  b"d" address doc category -> record id (a member's standing record of a document)
   b"m" name                 -> metadata: schema version, genesis hash, tip, signing record
 """
 
@@ -29,11 +30,14 @@ TABLE_VALIDATOR_SET = b"v"
 TABLE_STATE = b"s"
 TABLE_ADDRESS_RECORD = b"a"
 TABLE_EVIDENCE = b"e"
+TABLE_DOCUMENT = b"d"
 
 META_SCHEMA = b"mschema"
 META_GENESIS = b"mgenesis"
 META_TIP = b"mtip"
 META_SIGNING = b"msigning"
+# Set once the document index covers every record (stores made before it get it built).
+META_DOCUMENT_INDEX = b"mdocuments"
 
 
 def _height(height: int) -> bytes:
@@ -83,6 +87,11 @@ def address_records_prefix(address: bytes) -> bytes:
 def address_record_key(address: bytes, height: int, index: int) -> bytes:
     """Return the key of an address-to-record index entry."""
     return address_records_prefix(address) + _height(height) + struct.pack(">I", index)
+
+
+def document_key(document: bytes) -> bytes:
+    """Return the key of a document index entry (creator address, digest, category)."""
+    return TABLE_DOCUMENT + document
 
 
 def evidence_key(height: int, digest: bytes) -> bytes:

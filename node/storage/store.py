@@ -13,8 +13,8 @@ from danangchain.block import Block, decode_block, encode_block
 from danangchain.encoding import expect_list, pack, unpack
 from danangchain.errors import DanangChainError
 from danangchain.ledger import BlockResult, ChainTip
-from danangchain.rules import get_record_index_addresses
-from danangchain.state import KEY_VALIDATORS, StateView
+from danangchain.rules import get_document_key, get_record_index_addresses
+from danangchain.state import KEY_VALIDATORS, PREFIX_RECORD, StateView, decode_record
 from danangchain.validators import CommitCertificate, decode_certificate, encode_certificate
 from node.storage import schema
 from node.storage.backend import KeyValueStore, StoreCorruption, StoreError
@@ -154,6 +154,7 @@ class Store:
                     batch.put(schema.validator_set_key(1), first_set)
                 batch.put(schema.META_TIP, schema.encode_tip(tip))
                 batch.put(schema.META_GENESIS, genesis_hash)
+                batch.put(schema.META_DOCUMENT_INDEX, b"")
             return
         if stored != genesis_hash:
             raise StoreError(
@@ -163,6 +164,29 @@ class Store:
         if self._db.get(schema.META_SCHEMA) != pack(schema.SCHEMA_VERSION):
             raise StoreError("the data folder uses an unknown schema version")
         self.check_tip()
+        if self._db.get(schema.META_DOCUMENT_INDEX) is None:
+            self._build_document_index()
+
+    def _build_document_index(self) -> None:
+        """Index the records of a store made before the document index, in one write: for
+        each (creator, document), its standing record, else its first."""
+        chosen: dict[bytes, tuple[bool, int, bytes]] = {}
+        for key, value in self.scan_state(PREFIX_RECORD):
+            record = decode_record(value)
+            if record.reference is not None:
+                continue
+            rank = (record.cancelled_height is not None, record.height, key[len(PREFIX_RECORD) :])
+            document = record.creator + record.doc_hash + record.category.encode()
+            if document not in chosen or rank < chosen[document]:
+                chosen[document] = rank
+        with self._db.write_batch(sync=True) as batch:
+            for document, (_, _, record_id) in chosen.items():
+                batch.put(schema.document_key(document), record_id)
+            batch.put(schema.META_DOCUMENT_INDEX, b"")
+
+    def find_document(self, document: bytes) -> bytes | None:
+        """Return the id of the record indexed under (creator address, digest, category)."""
+        return self._db.get(schema.document_key(document))
 
     def get_tip(self) -> ChainTip:
         """Return the last committed block's tip."""
@@ -190,6 +214,7 @@ class Store:
         block = result.block
         height = block.height
         after = StateView(self.state, result.writes)
+        documents: set[bytes] = set()
         with self._db.write_batch(sync=True) as batch:
             batch.put(schema.block_key(height), encode_block(block))
             batch.put(schema.certificate_key(height), encode_certificate(certificate))
@@ -200,6 +225,11 @@ class Store:
                 batch.delete(schema.pending_key(tx_id))
                 for address in get_record_index_addresses(after, tx):
                     batch.put(schema.address_record_key(address, height, index), tx_id)
+                document = get_document_key(after, tx)
+                if document is not None and document not in documents:
+                    documents.add(document)
+                    if self._is_free(document, after):
+                        batch.put(schema.document_key(document), tx_id)
             for key, value in result.writes.items():
                 if value is None:
                     batch.delete(schema.state_key(key))
@@ -210,6 +240,15 @@ class Store:
             if signing_next is not None:
                 batch.put(schema.validator_set_key(height + 1), signing_next)
             batch.put(schema.META_TIP, schema.encode_tip(tip))
+
+    def _is_free(self, document: bytes, after: StateView) -> bool:
+        """Tell whether a document's index entry is absent or names a cancelled record (a
+        block from another node may hold a duplicate: the first standing record keeps it)."""
+        earlier = self.find_document(document)
+        if earlier is None:
+            return True
+        record = after.get_record(earlier)
+        return record is None or record.cancelled_height is not None
 
     # Reads of committed blocks
 

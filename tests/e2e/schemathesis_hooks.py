@@ -5,7 +5,7 @@
   when the mempool is full, ...) is an answer, not a server error; its body is still
   checked against the documented schema.
 - With DANANGCHAIN_SCHEMATHESIS_LOG set to a file, one JSON line per request
-  (method, path template, path parameters, status) is appended to it, so the test can
+  (method, path template, path and query parameters, status) is appended to it, so the test can
   count the requests that reached ids known to the ledger.
 """
 
@@ -63,6 +63,7 @@ def after_call(context: Any, case: Any, response: Any) -> None:
         "path_parameters": {
             name: str(value) for name, value in (case.path_parameters or {}).items()
         },
+        "query": {name: str(value) for name, value in (case.query or {}).items()},
         "status": response.status_code,
     }
     with _log_lock, open(log_path, "a", encoding="utf-8") as log:

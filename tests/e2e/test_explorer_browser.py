@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,7 +58,8 @@ def record(node: LocalNode, memo: str, counterparty: str) -> dict[str, object]:
     """Have the business record an invoice with a memo; return the committed outcome."""
     result = node.cli(
         "tx", "record", "--from", "business", "--category", "invoice",
-        "--doc-hash", "ab" * 32, "--amount", "1500000", "--counterparty", counterparty,
+        "--doc-hash", hashlib.sha256(memo.encode()).hexdigest(),
+        "--amount", "1500000", "--counterparty", counterparty,
         "--memo", memo, "--wait", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -269,19 +269,29 @@ async def test_search_by_part_of_an_id_refuses_fewer_than_eight_digits(
 
 async def test_search_by_part_of_an_id_shared_by_two_lists_both(members_node: Node) -> None:
     node = members_node
-    doc = hashlib.sha256(b"ambiguous").digest()
-    # Found once by trying memos: these two ids share their first 8 hex digits.
+    # Found once by trying memos: these two ids share their first 8 hex digits. The two
+    # records cite different documents: the node refuses a member's second record of one.
     first = await node.submit_ok(
-        encode_signed(BUSINESS, 1, RecordBody("invoice", doc, memo="first 68949"))
+        encode_signed(
+            BUSINESS,
+            1,
+            RecordBody("invoice", hashlib.sha256(b"ambiguous").digest(), memo="first 69562"),
+        )
     )
     second = await node.submit_ok(
-        encode_signed(BUSINESS, 2, RecordBody("invoice", doc, memo="second 19618"))
+        encode_signed(
+            BUSINESS,
+            2,
+            RecordBody(
+                "invoice", hashlib.sha256(b"ambiguous, another").digest(), memo="second 7170"
+            ),
+        )
     )
     node.produce_block()
-    assert first[:8] == second[:8] == "976b27b0" and first[8] != second[8]
-    status, html = await search(node, "976B27B0")
+    assert first[:8] == second[:8] == "fce926f3" and first[8] != second[8]
+    status, html = await search(node, "FCE926F3")
     assert status == 200
-    assert "&#39;976b27b0&#39; is ambiguous: 2 recent transactions start with it" in html
+    assert "&#39;fce926f3&#39; is ambiguous: 2 recent transactions start with it" in html
     for tx_id in (first, second):
         assert f'<a href="/explorer/txs/{tx_id}">{tx_id}</a>' in html
     assert await search(node, first[:9]) == (302, f"/explorer/txs/{first}")

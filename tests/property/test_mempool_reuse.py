@@ -57,8 +57,9 @@ class ReferenceMempool(Mempool):
         self, tx_ids: Sequence[bytes], state: StateReader, next_height: int
     ) -> list[tuple[bytes, InvalidTransaction]]:
         for tx_id in tx_ids:
-            if self._entries.pop(tx_id, None) is not None:
-                del self._effects[tx_id]
+            candidate = self._entries.pop(tx_id, None)
+            if candidate is not None:
+                self._forget(tx_id, candidate)
         self._pending = StateView(state)
         dropped: list[tuple[bytes, InvalidTransaction]] = []
         for tx_id, candidate in list(self._entries.items()):
@@ -66,7 +67,8 @@ class ReferenceMempool(Mempool):
             try:
                 apply_transaction(attempt, candidate.tx, tx_id, CHAIN_ID, next_height, False)
             except InvalidTransaction as exc:
-                del self._entries[tx_id], self._effects[tx_id]
+                del self._entries[tx_id]
+                self._forget(tx_id, candidate)
                 dropped.append((tx_id, exc))
                 continue
             for key, value in attempt.writes.items():
