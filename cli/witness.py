@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.audit import genesis_pin_options, read_pinned_hash
-from cli.client import NodeClient, NotFound
+from cli.client import NodeClient
 from cli.common import (
     CliError,
     is_node_url,
@@ -221,13 +221,11 @@ def make_submitter(node_url: str, key: ed25519.SigningKey) -> Callable[[Cosignat
     client = NodeClient(node_url, timeout_s=10)
 
     def submit_cosignature(cosignature: Cosignature) -> str:
-        address = client.get(f"/keys/{key.public_key.hex()}")["address"]
-        try:
-            role = client.get(f"/accounts/{address}")["role"]
-        except NotFound:
+        signer = client.get(f"/keys/{key.public_key.hex()}")
+        if not signer.get("member"):
             return "not submitted: the key is not a member (a registrar admits it --role witness)"
-        if role != ROLE_WITNESS:
-            return f"not submitted: the key's member has the role {role}, not witness"
+        if signer.get("role") != ROLE_WITNESS or signer.get("revoked"):
+            return f"not submitted: the key's member has the role {signer.get('role')}, not witness"
         result = submit(client, key, make_checkpoint_body(cosignature), wait=False)
         return f"submitted as transaction {result['tx_id']} ({result['status']})"
 
