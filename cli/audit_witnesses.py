@@ -156,7 +156,19 @@ def fetch_checkpoints(pin: PinnedWitness, from_height: int, limit: int | None) -
     height = from_height
     while limit is None or len(found) < limit:
         page = PAGE if limit is None else min(PAGE, limit - len(found))
-        answer = client.get(f"/checkpoints?from={height}&limit={page}")
+        try:
+            answer = client.get(f"/checkpoints?from={height}&limit={page}")
+        except NotFound:
+            raise CliError(
+                _("{url} serves no checkpoints: is it a witness's URL?").format(url=pin.url)
+            ) from None
+        except CliError:
+            raise CliError(
+                _(
+                    "cannot fetch the checkpoints of the witness at {url}: is it running? "
+                    "check the URL given to --witness"
+                ).format(url=pin.url)
+            ) from None
         items = _decode_page(pin, answer)
         found += items
         if len(items) < page:
@@ -183,10 +195,7 @@ def _decode_page(pin: PinnedWitness, answer: dict[str, Any]) -> list[Cosignature
 
 def fetch_first_checkpoint_from(pin: PinnedWitness, height: int) -> Cosignature:
     """Return a witness's lowest checkpoint at or above a height; exit 1 if it has none yet."""
-    try:
-        found = fetch_checkpoints(pin, height, 1)
-    except NotFound:
-        found = []
+    found = fetch_checkpoints(pin, height, 1)
     if not found:
         raise CliError(
             _(

@@ -75,6 +75,7 @@ def test_verify_against_saved_checkpoints_passes_the_witnessed_chain_only(
         (["--witness", f"{KEY}@http://a:1", "--min-witnesses", "2"], "--min-witnesses 2 needs"),
         (["--witness", KEY, "--checkpoints", "OUTSIDER"], "which is not a pinned witness"),
         (["--witness", KEY, "--checkpoints", "MISSING"], "cannot read"),
+        (["--witness", f"{KEY}@http://127.0.0.1:1"], "cannot fetch the checkpoints of the witness"),
     ],
 )
 def test_bad_witness_options_are_one_line_and_exit_2(
