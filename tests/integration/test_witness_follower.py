@@ -166,3 +166,36 @@ def test_a_source_serving_an_uncertified_block_is_set_aside_not_believed(tmp_pat
     assert status["sources"][1]["status"] == "unreachable: cannot reach http://down"
     witness.journal.close()
     other.journal.close()
+
+
+async def test_the_witness_api_serves_checkpoints_status_and_json_errors(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from node.witness.server import create_witness_app
+
+    first, second = forked_chains()
+    witness = make_witness(tmp_path, Feeds(a=first), "http://a")
+    async with TestClient(TestServer(create_witness_app(witness))) as client:
+        answer = await client.get("/checkpoints/latest")
+        assert answer.status == 404 and (await answer.json())["error"] == "not_found"
+        witness.poll()
+        latest = await (await client.get("/checkpoints/latest")).json()
+        assert latest["height"] == 6 and latest["witness"] == witness_key.public_key.hex()
+        assert await (await client.get("/checkpoints/6")).json() == latest
+        listed = await (await client.get("/checkpoints?from=3&limit=1")).json()
+        assert [c["height"] for c in listed["checkpoints"]] == [4]
+        assert listed["format"] == "danangchain/checkpoints"  # a checkpoints file as it is
+        for path, status in (
+            ("/checkpoints/5", 404),
+            ("/checkpoints/x", 400),
+            ("/checkpoints?limit=0", 400),
+            ("/checkpoints?from=-1", 400),
+            ("/evidence", 404),
+        ):
+            answer = await client.get(path)
+            assert answer.status == status, path
+            assert set(await answer.json()) == {"error", "message"}
+        status_document = await (await client.get("/status")).json()
+        assert {"height", "halted", "evidence"} <= set(status_document)
+        assert status_document["height"] == 6 and status_document["halted"] is False
+    witness.journal.close()
