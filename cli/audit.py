@@ -10,6 +10,13 @@ from typing import Any
 
 import click
 
+from cli.audit_witnesses import (
+    check_proof_witnesses,
+    describe_agreement,
+    gather_witnesses,
+    parse_witness_options,
+    witness_options,
+)
 from cli.chain_sources import (
     open_export_file,
     open_home,
@@ -20,16 +27,24 @@ from cli.chain_sources import (
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
 from cli.i18n import TranslatedGroup, _, describe_error
-from cli.progress import progress
+from cli.progress import Advance, progress
 from danangchain.address import compute_address, encode_address
-from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor
+from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
+from danangchain.checkpoint import Cosignature, InvalidCosignature
 from danangchain.errors import DecodeError
-from danangchain.genesis import decode_genesis_json
+from danangchain.genesis import Genesis, decode_genesis_json
 from danangchain.proof import (
     InvalidProof,
     check_inclusion_proof,
     decode_proof_json,
     encode_proof_json,
+)
+from danangchain.witness_check import (
+    ChainWitnessCheck,
+    WitnessAgreement,
+    WitnessCheckFailed,
+    WitnessRequirement,
+    attach_proof_witnesses,
 )
 from node.storage.store import Store, StoreError
 
@@ -88,6 +103,7 @@ def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> byt
     help="An export file made by 'chain export'.",
 )
 @genesis_pin_options
+@witness_options
 @json_option
 def audit_verify(
     home: Path | None,
@@ -95,10 +111,14 @@ def audit_verify(
     export_file: Path | None,
     genesis_hash: str | None,
     genesis_file: Path | None,
+    witness_pins: tuple[str, ...],
+    min_witnesses: int | None,
+    checkpoints_file: Path | None,
     as_json: bool,
 ) -> None:
     """Replay a whole chain from its genesis and check every block, signature, rule,
-    state root and certificate. Exit 0: valid; 1: invalid (first failing height and
+    state root and certificate; with --witness, also that the chain is the one at least
+    K pinned witnesses cosigned. Exit 0: valid; 1: invalid (first failing height and
     why); 2: usage or I/O error.
 
     Example: danangchain audit verify --file chain.dnx --genesis-hash 3fa2...
@@ -107,35 +127,64 @@ def audit_verify(
     if len(sources) != 1:
         raise CliError(_("give exactly one of --home DIR, --node URL or --file F"))
     pinned = read_pinned_hash(genesis_hash, genesis_file)
-    report = run_verification(home, node_url, export_file, pinned)
+    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
+    witnessed = None if witnesses is None else (witnesses.requirement, witnesses.fetch())
+    report = run_verification(home, node_url, export_file, pinned, witnessed)
     emit(as_json, report, describe_report(report))
     if not report["valid"]:
         sys.exit(EXIT_REFUSED)
 
 
 def run_verification(
-    home: Path | None, node_url: str | None, export_file: Path | None, pinned: bytes | None
+    home: Path | None,
+    node_url: str | None,
+    export_file: Path | None,
+    pinned: bytes | None,
+    witnessed: tuple[WitnessRequirement, list[Cosignature]] | None = None,
 ) -> dict[str, Any]:
-    """Verify the chain of one source; return the report (valid or not)."""
+    """Verify the chain of one source (and, if asked, its agreement with pinned
+    witnesses); return the report (valid or not)."""
     started = time.perf_counter()
     auditor: ChainAuditor | None = None
+    check: ChainWitnessCheck | None = None
+
+    def start(genesis: Genesis) -> ChainAuditor:
+        nonlocal check
+        if witnessed is not None:
+            try:
+                check = ChainWitnessCheck(genesis.chain_id, *witnessed)
+            except InvalidCosignature as exc:
+                raise CliError(str(exc)) from None
+        return ChainAuditor(genesis, pinned)
+
+    def on_block(checked: CheckedBlock, advance: Advance) -> None:
+        advance(1)
+        if check is not None:
+            check.observe(checked.tip)
+
+    agreement: WitnessAgreement | None = None
     try:
         if home is not None:
             with open_home(home) as (genesis, store):
-                auditor = ChainAuditor(genesis, pinned)
+                auditor = start(genesis)
                 with progress(get_stored_height(store), _("verifying")) as advance:
-                    summary = replay_home(store, auditor, lambda checked: advance(1))
+                    summary = replay_home(store, auditor, lambda c: on_block(c, advance))
         else:
             source = (
                 open_export_file(export_file) if export_file else open_node_export(str(node_url))
             )
             with source as reader:
-                auditor = ChainAuditor(reader.header.genesis, pinned)
+                auditor = start(reader.header.genesis)
                 with progress(reader.header.height, _("verifying")) as advance:
-                    summary = replay_export(reader, auditor, lambda checked: advance(1))
+                    summary = replay_export(reader, auditor, lambda c: on_block(c, advance))
+        if check is not None:
+            agreement = check.finish(summary.tip)
     except AuditFailure as failure:
         return make_report(auditor, None, failure, pinned, started)
-    return make_report(auditor, summary, None, pinned, started)
+    report = make_report(auditor, summary, None, pinned, started)
+    if agreement is not None:
+        report["witnesses"] = agreement.to_json()
+    return report
 
 
 def get_stored_height(store: Store) -> int:
@@ -212,7 +261,7 @@ def describe_report(report: dict[str, Any]) -> list[str]:
     pin = (
         _("pinned") if report["genesis_pinned"] else _("NOT pinned: pass --genesis-hash to pin it")
     )
-    return [
+    lines = [
         _("valid: {counts}, checked in {seconds} s").format(
             counts=counts, seconds=report["seconds"]
         ),
@@ -223,6 +272,16 @@ def describe_report(report: dict[str, Any]) -> list[str]:
             height=report["tip_height"], block_hash=report["tip_hash"]
         ),
     ]
+    if "witnesses" in report:
+        witnessed = report["witnesses"]
+        agreeing = len(witnessed["witnesses"])
+        lines.append(
+            _(
+                "witnessed: {count} pinned witness(es) cosigned this chain; "
+                "it is witnessed up to height {height}"
+            ).format(count=agreeing, height=witnessed["witnessed_height"])
+        )
+    return lines
 
 
 # audit prove / check-proof
@@ -237,13 +296,25 @@ def describe_report(report: dict[str, Any]) -> list[str]:
     required=True,
     help="Where to write the proof (JSON).",
 )
+@witness_options
 @json_option
-def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
-    """Fetch the inclusion proof of committed transaction TX_ID and save it for later.
+def audit_prove(
+    tx_id: str,
+    node_url: str,
+    out: Path,
+    witness_pins: tuple[str, ...],
+    min_witnesses: int | None,
+    checkpoints_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Fetch the inclusion proof of committed transaction TX_ID and save it for later;
+    with --witness, add each witness's first checkpoint at or above the block and the
+    headers that link it to the block.
 
     Example: danangchain audit prove 3f2a... --out invoice.proof
     """
     parse_hex_id(tx_id, _("transaction id"))
+    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
     document = NodeClient(node_url).get(f"/proofs/tx/{tx_id}")
     try:
         proof = decode_proof_json(json.dumps(document))
@@ -255,8 +326,11 @@ def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
         ) from None
     if proven.tx_id.hex() != tx_id.lower():
         raise CliError(_("the node sent the proof of another transaction"), EXIT_REFUSED)
+    text = encode_proof_json(proof)
+    if witnesses is not None:
+        text = attach_proof_witnesses(text, gather_witnesses(node_url, proof.header, witnesses))
     try:
-        out.write_text(encode_proof_json(proof))
+        out.write_text(text)
     except OSError as exc:
         raise CliError(
             _("cannot write {path}: {reason}").format(path=out, reason=exc.strerror)
@@ -292,12 +366,16 @@ def audit_prove(tx_id: str, node_url: str, out: Path, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Pin the genesis to the one of this export file.",
 )
+@witness_options
 @json_option
 def audit_check_proof(
     proof_file: Path,
     genesis_hash: str | None,
     genesis_file: Path | None,
     export_file: Path | None,
+    witness_pins: tuple[str, ...],
+    min_witnesses: int | None,
+    checkpoints_file: Path | None,
     as_json: bool,
 ) -> None:
     """Check an inclusion proof offline against a pinned genesis. Exit 0: valid;
@@ -309,6 +387,7 @@ def audit_check_proof(
     if len(pins) != 1:
         raise CliError(_("pin the genesis with exactly one of --genesis-hash, --genesis or --file"))
     pinned = read_pinned_hash(genesis_hash, genesis_file) or read_export_genesis(export_file)
+    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file, True)
     try:
         text = proof_file.read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -316,13 +395,17 @@ def audit_check_proof(
             _("cannot read {path}: {reason}").format(path=proof_file, reason=exc)
         ) from None
     try:
-        proven = check_inclusion_proof(decode_proof_json(text), pinned)
-    except (DecodeError, InvalidProof) as exc:
+        proof = decode_proof_json(text)
+        proven = check_inclusion_proof(proof, pinned)
+        agreement = None
+        if witnesses is not None:
+            agreement = check_proof_witnesses(text, proof.header, witnesses)
+    except (DecodeError, InvalidProof, WitnessCheckFailed) as exc:
         line = _("INVALID proof: {reason}").format(reason=exc)
         emit(as_json, {"valid": False, "reason": str(exc)}, [line])
         sys.exit(EXIT_REFUSED)
     tx = proven.transaction
-    report = {
+    report: dict[str, Any] = {
         "valid": True,
         "tx_id": proven.tx_id.hex(),
         "height": proven.height,
@@ -335,6 +418,8 @@ def audit_check_proof(
         "total_power": proven.total_power,
         "genesis_hash": proven.genesis_hash.hex(),
     }
+    if agreement is not None:
+        report["witnesses"] = agreement.to_json()
     emit(
         as_json,
         report,
@@ -348,6 +433,7 @@ def audit_check_proof(
             _("signed by validators with {signed} of {total} voting power").format(
                 signed=proven.signed_power, total=proven.total_power
             ),
+            *describe_agreement(agreement),
         ],
     )
 

@@ -111,6 +111,11 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "watch",
         "Print new blocks and committed transactions as they arrive; Ctrl-C ends.",
     ),
+    "witness": LazyCommand(
+        "cli.witness",
+        "witness",
+        "Run a witness that checks the chain and cosigns checkpoints (outside bodies).",
+    ),
 }
 
 

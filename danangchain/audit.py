@@ -111,10 +111,21 @@ class ChainAuditor:
         """Return the height the next block must have."""
         return self.tip.height + 1
 
-    def check_block(self, block_bytes: bytes, certificate_bytes: bytes | None) -> CheckedBlock:
-        """Check the next block, and the previous block's own certificate; apply the block."""
+    @property
+    def validator_set(self) -> ValidatorSet:
+        """Return the validator set that signed the tip (genesis's before block 1)."""
+        return self._validator_set
+
+    def check_block(
+        self, block_bytes: bytes, certificate_bytes: bytes | None, settle: bool = False
+    ) -> CheckedBlock:
+        """Check the next block, and the previous block's own certificate; apply the block.
+
+        With `settle`, the block's own certificate is checked too, before the block is
+        applied: a follower that acts on each block at once (a witness cosigning it) must
+        never hold a block its validators did not sign, even for one block."""
         try:
-            return self._check_next_block(block_bytes, certificate_bytes)
+            return self._check_next_block(block_bytes, certificate_bytes, settle)
         except AuditFailure:
             # The fault may lie in the previous block, which only its certificate betrays.
             self.verify_pending_certificate()
@@ -154,7 +165,7 @@ class ChainAuditor:
         )
 
     def _check_next_block(
-        self, block_bytes: bytes, certificate_bytes: bytes | None
+        self, block_bytes: bytes, certificate_bytes: bytes | None, settle: bool = False
     ) -> CheckedBlock:
         """Decode and apply the next block; keep its certificate for the next block to settle."""
         height = self.next_height
@@ -168,10 +179,12 @@ class ChainAuditor:
         if certificate_bytes is None:
             raise AuditFailure(height, f"the certificate of block {height} is missing")
         certificate = _decode_certificate(height, certificate_bytes)
+        if settle:
+            _verify_own_certificate(certificate, self.chain_id, result.block, validator_set)
         self.state.apply(result.writes)
         self.tip = get_tip_after(result)
         self.transactions_checked += len(result.tx_ids)
-        self._pending = (certificate, validator_set)
+        self._pending = None if settle else (certificate, validator_set)
         return CheckedBlock(result, certificate, self.tip)
 
     def _apply(self, block: Block) -> BlockResult:
@@ -208,6 +221,18 @@ def check_claimed_tip(tip: ChainTip, claimed: ChainTip) -> None:
                 tip.height,
                 f"the tip's {name.replace('_', ' ')} the source claims is not the replayed one",
             )
+
+
+def _verify_own_certificate(
+    certificate: CommitCertificate, chain_id: str, block: Block, validator_set: ValidatorSet
+) -> None:
+    """Check a block's own certificate against the validator set of its height."""
+    try:
+        verify_certificate(certificate, chain_id, block.height, block.hash, validator_set)
+    except DanangChainError as exc:
+        raise AuditFailure(
+            block.height, f"the certificate of block {block.height}: {exc}"
+        ) from None
 
 
 def _decode_block(height: int, data: bytes) -> Block:

@@ -93,8 +93,10 @@ def encode_end_record(tip: ChainTip) -> bytes:
 class ExportReader:
     """Read an export stream record by record, in constant memory; raise ExportFormatError."""
 
-    def __init__(self, read: ReadBytes) -> None:
+    def __init__(self, read: ReadBytes, first_height: int = 1) -> None:
         self._read = read
+        # A stream asked for from a height (GET /chain/export?from=H) holds blocks H..height.
+        self.first_height = first_height
         self.claimed_tip: ChainTip | None = None
         try:
             signature = self._read_exact(len(EXPORT_SIGNATURE), "the file signature")
@@ -106,7 +108,7 @@ class ExportReader:
 
     def __iter__(self) -> Iterator[BlockRecord]:
         """Yield the block records in order, then read the end record into `claimed_tip`."""
-        for height in range(1, self.header.height + 1):
+        for height in range(self.first_height, self.header.height + 1):
             fields = self._next_record(f"block {height}")
             kind, block_bytes, certificate_bytes = expect_list(fields, 3, f"block {height} record")
             if kind != RECORD_BLOCK:

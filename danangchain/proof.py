@@ -311,6 +311,11 @@ def _check_summary(document: dict[str, Any], proof: InclusionProof) -> None:
             raise DecodeError(f"{name} {document.get(name)!r} does not match the proof's data")
 
 
+def decode_header_json(fields: dict[str, Any]) -> Header:
+    """Build a header from its JSON fields (as `encode_header_json` writes them)."""
+    return _decode_header(fields)
+
+
 def _decode_header(fields: dict[str, Any]) -> Header:
     """Build a header from its JSON fields, with the same checks as a stored header."""
     hashes = ("previous_hash", "tx_root", "state_root", "validators_hash", "next_validators_hash")

@@ -8,6 +8,7 @@ from typing import Any
 
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
+from danangchain.checkpoint import process_checkpoint
 from danangchain.encoding import pack, unpack
 from danangchain.errors import InvalidTransaction
 from danangchain.node_rules import (
@@ -31,6 +32,7 @@ from danangchain.state import (
 from danangchain.transaction import (
     ROLE_VALIDATOR,
     AnchorBody,
+    CheckpointBody,
     EndorseBody,
     MemberAdmitBody,
     MemberRevokeBody,
@@ -177,6 +179,8 @@ def apply_transaction(
         process_node_remove(view, member, body, height)
     elif isinstance(body, AnchorBody):
         process_anchor(member)
+    elif isinstance(body, CheckpointBody):
+        process_checkpoint(view, chain_id, tx.sender, sender, member, body, height)
     else:
         process_node_announce(view, tx.sender, member, body, height)
     # The body rules never touch the sender's own entry (a registrar cannot revoke or

@@ -19,6 +19,7 @@ DOMAIN_VOTE = "danangchain/vote/v1"
 DOMAIN_PROPOSAL = "danangchain/proposal/v1"
 DOMAIN_PEER = "danangchain/peer/v1"
 DOMAIN_NODE_CARD = "danangchain/node-card/v1"
+DOMAIN_CHECKPOINT = "danangchain/checkpoint/v1"
 
 
 def compute_tx_signing_bytes(
@@ -59,3 +60,10 @@ def compute_node_card_signing_bytes(
     chain exists. A card only claims "this key is reached here"; the genesis and the
     transactions that carry it into a chain are signed with that chain's id."""
     return pack([DOMAIN_NODE_CARD, name, public_key, p2p_urls, tls_certificate])
+
+
+def compute_checkpoint_signing_bytes(
+    chain_id: str, height: int, block_hash: bytes, state_root: bytes
+) -> bytes:
+    """Return the bytes a witness cosigns: this chain's block at a height and its state root."""
+    return pack([DOMAIN_CHECKPOINT, chain_id, height, block_hash, state_root])

@@ -40,6 +40,8 @@ PREFIX_VALIDATOR_VOTE = b"P"
 PREFIX_KEY_BINDING = b"K"
 PREFIX_NODE = b"N"
 PREFIX_NODE_NAME = b"O"
+# C + a witness's address: the height and block hash of its last checkpoint on chain.
+PREFIX_WITNESS_CHECKPOINT = b"C"
 
 WriteSet = Mapping[bytes, bytes | None]
 
@@ -104,6 +106,11 @@ def node_key(public_key: bytes) -> bytes:
 def node_name_key(name: str) -> bytes:
     """Return the state key that maps a registered node's name to its public key."""
     return PREFIX_NODE_NAME + name.encode()
+
+
+def witness_checkpoint_key(address: bytes) -> bytes:
+    """Return the state key of a witness's last checkpoint on chain."""
+    return PREFIX_WITNESS_CHECKPOINT + address
 
 
 def record_key(record_id: bytes) -> bytes:

@@ -47,6 +47,7 @@ KIND_NODE_ADMIT = "node_admit"
 KIND_NODE_REMOVE = "node_remove"
 KIND_NODE_ANNOUNCE = "node_announce"
 KIND_ANCHOR = "anchor"
+KIND_CHECKPOINT = "checkpoint"
 KINDS = (
     KIND_RECORD,
     KIND_ENDORSE,
@@ -57,6 +58,7 @@ KINDS = (
     KIND_NODE_REMOVE,
     KIND_NODE_ANNOUNCE,
     KIND_ANCHOR,
+    KIND_CHECKPOINT,
 )
 
 CATEGORIES = (
@@ -68,7 +70,10 @@ CATEGORIES = (
     "other",
 )
 REFERENCE_KINDS = ("amends", "cancels")
-ROLES = ("household", "business", "auditor", "registrar")
+ROLES = ("household", "business", "auditor", "registrar", "witness")
+# The role of a body outside the validator set that cosigns checkpoints of the chain it
+# checked (danangchain/checkpoint.py); given by a registrar like the other roles.
+ROLE_WITNESS = "witness"
 # The role of a validator's own account: given by genesis or a validator vote, never by a
 # registrar; it lets the validator sign validator votes.
 ROLE_VALIDATOR = "validator"
@@ -170,6 +175,17 @@ class AnchorBody:
     window_end_ms: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointBody:
+    """A witness's cosigned checkpoint of an earlier block: its height, hash and state root,
+    and the witness's signature of them in the checkpoint domain (checkable off chain)."""
+
+    height: int
+    block_hash: bytes
+    state_root: bytes
+    signature: bytes
+
+
 Body = (
     RecordBody
     | EndorseBody
@@ -180,6 +196,7 @@ Body = (
     | NodeRemoveBody
     | NodeAnnounceBody
     | AnchorBody
+    | CheckpointBody
 )
 
 _KIND_OF_BODY: dict[type, str] = {
@@ -192,6 +209,7 @@ _KIND_OF_BODY: dict[type, str] = {
     NodeRemoveBody: KIND_NODE_REMOVE,
     NodeAnnounceBody: KIND_NODE_ANNOUNCE,
     AnchorBody: KIND_ANCHOR,
+    CheckpointBody: KIND_CHECKPOINT,
 }
 
 
@@ -244,6 +262,8 @@ def encode_body(body: Body) -> list[Any]:
         return [list(body.p2p_urls), body.tls_certificate]
     if isinstance(body, AnchorBody):
         return encode_anchor_fields(body)
+    if isinstance(body, CheckpointBody):
+        return [body.height, body.block_hash, body.state_root, body.signature]
     return [body.address]
 
 
@@ -273,6 +293,8 @@ def decode_body(kind: str, fields: Any) -> Body:
         return _decode_node_body(kind, fields)
     if kind == KIND_ANCHOR:
         return decode_anchor_fields(fields)
+    if kind == KIND_CHECKPOINT:
+        return _decode_checkpoint_body(fields)
     raise DecodeError(f"unknown transaction kind {kind!r}")
 
 
@@ -344,6 +366,17 @@ def check_anchor_name(name: str) -> str:
             f"anchor name {name!r} must be printable text without / or \\ (it names files)"
         )
     return name
+
+
+def _decode_checkpoint_body(fields: Any) -> CheckpointBody:
+    """Decode and check the fields of a witness's checkpoint."""
+    height, block_hash, state_root, signature = expect_list(fields, 4, "checkpoint body")
+    return CheckpointBody(
+        expect_int(height, "checkpoint height", minimum=1),
+        expect_bytes(block_hash, "block_hash", size=HASH_SIZE),
+        expect_bytes(state_root, "state_root", size=HASH_SIZE),
+        expect_bytes(signature, "signature", size=ed25519.SIGNATURE_SIZE),
+    )
 
 
 def _decode_validator_vote_body(fields: Any) -> ValidatorVoteBody:

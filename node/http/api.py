@@ -355,14 +355,20 @@ async def get_evidence(request: web.Request) -> web.Response:
 
 
 async def get_chain_export(request: web.Request) -> web.StreamResponse:
-    """GET /chain/export: the chain up to the current tip as an export stream, in chunks."""
+    """GET /chain/export[?from=H]: the chain up to the current tip as an export stream, in
+    chunks; from H, only blocks H.. follow the header (a follower's next blocks)."""
     ledger = request.app[LEDGER]
     tip = ledger.tip
+    first = parse_height(request.query.get("from", "1"))
+    if not 1 <= first <= tip.height + 1:
+        raise ApiError(
+            400, "bad_height", f"from must be between 1 and {tip.height + 1} (the tip + 1)"
+        )
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     await response.prepare(request)
     chunk = bytearray(encode_export_header(ledger.genesis, tip.height))
     try:
-        for height in range(1, tip.height + 1):
+        for height in range(first, tip.height + 1):
             chunk += encode_block_record(*ledger.reads.export_record(height))
             if len(chunk) >= EXPORT_CHUNK_SIZE:
                 await response.write(bytes(chunk))

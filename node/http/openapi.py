@@ -205,7 +205,14 @@ def _paths() -> dict[str, Any]:
         "/chain/export": {
             "get": {
                 "summary": "The chain up to the tip as an export stream.",
+                "description": "With `from=H`, only blocks H up to the tip follow the header "
+                "(which still names the tip's height): how a follower such as a witness reads "
+                "the blocks it has not seen yet.",
+                "parameters": [
+                    query_param("from", {"type": "string"}, "The first block's height (default 1).")
+                ],
                 "responses": {
+                    "400": answer("A height that is not a whole number from 1 to the tip + 1."),
                     "200": {
                         "description": "Header, blocks with certificates, trailer.",
                         "content": {
@@ -213,7 +220,7 @@ def _paths() -> dict[str, Any]:
                                 "schema": {"type": "string", "format": "binary"}
                             }
                         },
-                    }
+                    },
                 },
             }
         },

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from danangchain.transaction import KINDS
+
 HEX32 = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}
 HEX = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
 ADDRESS = {"type": "string", "pattern": "^dn1[02-9ac-hj-np-z]+$", "example": "dn1..."}
@@ -91,14 +93,7 @@ TRANSACTION = obj(
         "chain_id": STRING,
         "kind": {
             "type": "string",
-            "enum": [
-                "record",
-                "endorse",
-                "member_admit",
-                "member_revoke",
-                "validator_vote",
-                "anchor",
-            ],
+            "enum": list(KINDS),  # every kind the core decodes, from its one list
         },
         "sender": {
             **ADDRESS,

@@ -18,6 +18,7 @@ from danangchain.signing import compute_vote_signing_bytes
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     AnchorBody,
+    CheckpointBody,
     EndorseBody,
     MemberAdmitBody,
     NodeAdmitBody,
@@ -92,6 +93,13 @@ def render_body(tx: Transaction) -> dict[str, Any]:
         }
     if isinstance(body, AnchorBody):
         return render_anchor(body)
+    if isinstance(body, CheckpointBody):
+        return {
+            "height": body.height,
+            "block_hash": body.block_hash.hex(),
+            "state_root": body.state_root.hex(),
+            "signature": body.signature.hex(),
+        }
     return {"address": encode_address(body.address)}
 
 

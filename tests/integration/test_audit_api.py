@@ -59,6 +59,22 @@ async def test_chain_export_streams_a_chain_that_verifies(members_node: Node) ->
     assert summary.heights_checked == 4 and summary.transactions_checked == 5
 
 
+async def test_chain_export_from_a_height_streams_only_the_blocks_from_there(
+    members_node: Node,
+) -> None:
+    await commit_records(members_node, 3)
+    whole = list(ExportReader(io.BytesIO(await fetch_export(members_node)).read))
+    response = await members_node.client.get("/chain/export?from=3")
+    assert response.status == 200
+    reader = ExportReader(io.BytesIO(await response.read()).read, first_height=3)
+    assert list(reader) == whole[2:]
+    assert reader.claimed_tip == members_node.ledger.tip
+    for bad in ("0", "6", "x"):
+        answer = await members_node.client.get(f"/chain/export?from={bad}")
+        assert answer.status == 400
+        assert (await answer.json())["error"] == "bad_height"
+
+
 async def test_chain_export_of_a_fresh_node_is_the_genesis_alone(node: Node) -> None:
     data = await fetch_export(node)
     reader = ExportReader(io.BytesIO(data).read)

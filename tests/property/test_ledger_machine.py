@@ -106,7 +106,7 @@ def predict_body_code(
 ) -> str | None:
     """Return the rejection code of a body's own rules, or None."""
     if isinstance(body, RecordBody):
-        if member.role == "auditor":
+        if member.role in ("auditor", "witness"):
             return "not_allowed"
         if body.counterparty is not None:
             if body.counterparty == sender:
@@ -241,7 +241,7 @@ class LedgerMachine(RuleBasedStateMachine):
             member = self.members.get(address_of(key))
             if member is None or member.revoked:
                 continue
-            if not may_record or member.role != "auditor":
+            if not may_record or member.role not in ("auditor", "witness"):
                 keys.append(key)
         return keys
 

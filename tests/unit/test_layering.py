@@ -87,6 +87,7 @@ NODE_LAYERS = {
     "p2p": {"chain"},
     "consensus": {"chain", "p2p", "tls"},
     "http": {"chain", "p2p", "config"},
+    "witness": set(),
 }
 
 
