@@ -46,6 +46,12 @@ class KeystoreError(DanangChainError):
     code = "bad_keystore"
 
 
+class SealedError(DanangChainError):
+    """A sealed record's content that is malformed, or does not open with the key given."""
+
+    code = "bad_sealed_content"
+
+
 class InvalidSignature(DanangChainError):
     """A signature or public key that strict Ed25519 verification refuses."""
 

@@ -20,25 +20,31 @@ from danangchain.node_rules import (
     register_validator_card,
 )
 from danangchain.registry import encode_card_fields
+from danangchain.sealing import is_valid_encryption_key
 from danangchain.state import (
+    KEY_AUDIT_KEYS,
     KEY_NEXT_VALIDATORS,
     KEY_VALIDATORS,
     Member,
     Record,
     StateView,
+    encryption_key_key,
     key_binding_key,
     validator_vote_key,
 )
 from danangchain.transaction import (
     ROLE_VALIDATOR,
     AnchorBody,
+    AuditKeysBody,
     CheckpointBody,
     EndorseBody,
+    EraseBody,
     MemberAdmitBody,
     MemberRevokeBody,
     NodeAdmitBody,
     NodeRemoveBody,
     RecordBody,
+    SealedRecordBody,
     Transaction,
     ValidatorVoteBody,
     verify_transaction_signature,
@@ -86,11 +92,11 @@ def get_concerned_addresses(view: StateView, tx: Transaction) -> frozenset[bytes
     of the endorsed record). The record index and the address events both use this."""
     addresses = {get_sender_address(view, tx.sender)}
     body = tx.body
-    if isinstance(body, RecordBody) and body.counterparty is not None:
+    if isinstance(body, RecordBody | SealedRecordBody) and body.counterparty is not None:
         addresses.add(body.counterparty)
     elif isinstance(body, MemberAdmitBody | MemberRevokeBody):
         addresses.add(body.address)
-    elif isinstance(body, EndorseBody):
+    elif isinstance(body, EndorseBody | EraseBody):
         record = view.get_record(body.record_id)
         if record is not None:
             addresses.add(record.creator)
@@ -100,7 +106,7 @@ def get_concerned_addresses(view: StateView, tx: Transaction) -> frozenset[bytes
 def get_record_index_addresses(view: StateView, tx: Transaction) -> tuple[bytes, ...]:
     """Return, in order, the addresses under which a record transaction is indexed
     (none for other kinds); `view` is the state after the transaction's block."""
-    if not isinstance(tx.body, RecordBody):
+    if not isinstance(tx.body, RecordBody | SealedRecordBody):
         return ()
     return tuple(sorted(get_concerned_addresses(view, tx)))
 
@@ -112,6 +118,9 @@ def get_document_key(view: StateView, tx: Transaction) -> bytes | None:
     other transaction). Nodes refuse a second record with the same key while the first
     stands; `view` is the state the transaction is checked against."""
     body = tx.body
+    if isinstance(body, SealedRecordBody) and body.reference is None:
+        # The commitment is deterministic per member and document (danangchain/sealing.py).
+        return get_sender_address(view, tx.sender) + body.doc_commitment + body.category.encode()
     if not isinstance(body, RecordBody) or body.reference is not None:
         return None
     return get_sender_address(view, tx.sender) + body.doc_hash + body.category.encode()
@@ -163,8 +172,12 @@ def apply_transaction(
     if verify_signature:
         verify_transaction_signature(tx)
     body = tx.body
-    if isinstance(body, RecordBody):
+    if isinstance(body, RecordBody | SealedRecordBody):
         process_record(view, sender, member, body, tx_id, height)
+    elif isinstance(body, EraseBody):
+        process_erase(view, sender, member, body, height)
+    elif isinstance(body, AuditKeysBody):
+        process_audit_keys(view, member, body)
     elif isinstance(body, EndorseBody):
         process_endorse(view, sender, body, height)
     elif isinstance(body, MemberAdmitBody):
@@ -189,9 +202,15 @@ def apply_transaction(
 
 
 def process_record(
-    view: StateView, sender: bytes, member: Member, body: RecordBody, tx_id: bytes, height: int
+    view: StateView,
+    sender: bytes,
+    member: Member,
+    body: RecordBody | SealedRecordBody,
+    tx_id: bytes,
+    height: int,
 ) -> None:
-    """Store a new record; its id is the transaction id."""
+    """Store a new record, plain or sealed; its id is the transaction id. A sealed record
+    obeys the same rules: none of them reads its amount or memo."""
     # Verify the sender's role may record.
     if member.role not in ROLES_THAT_RECORD:
         raise InvalidTransaction.of(
@@ -233,9 +252,21 @@ def process_record(
             )
         if body.reference_kind == "cancels":
             view.put_record(body.reference, replace(earlier, cancelled_height=height))
-    view.put_record(
-        tx_id,
-        Record(
+    if isinstance(body, SealedRecordBody):
+        record = Record(
+            creator=sender,
+            category=body.category,
+            doc_hash=body.doc_commitment,
+            amount=None,
+            counterparty=body.counterparty,
+            memo="",
+            reference=body.reference,
+            reference_kind=body.reference_kind,
+            height=height,
+            content_hash=body.content_hash,
+        )
+    else:
+        record = Record(
             creator=sender,
             category=body.category,
             doc_hash=body.doc_hash,
@@ -245,8 +276,57 @@ def process_record(
             reference=body.reference,
             reference_kind=body.reference_kind,
             height=height,
-        ),
-    )
+        )
+    view.put_record(tx_id, record)
+
+
+def process_erase(
+    view: StateView, sender: bytes, member: Member, body: EraseBody, height: int
+) -> None:
+    """Mark a sealed record's private content erased: every node deletes it at commit.
+    The record, its commitments and its block stay, so the chain still verifies."""
+    record = view.get_record(body.record_id)
+    # Verify the record exists, is sealed and not erased yet.
+    if record is None:
+        raise InvalidTransaction.of(
+            "record {record} does not exist", rule="unknown_record", record=body.record_id.hex()
+        )
+    if record.content_hash is None:
+        raise InvalidTransaction.of(
+            "record {record} is not sealed: its fields are public, there is nothing to erase",
+            rule="not_sealed",
+            record=body.record_id.hex(),
+        )
+    # Verify the sender is the record's creator or a registrar (a lawful request).
+    if record.creator != sender and member.role != "registrar":
+        raise InvalidTransaction.of(
+            "only the record's creator or a registrar may erase it", rule="not_creator"
+        )
+    if record.erased_height is not None:
+        raise InvalidTransaction.of(
+            "record {record} was already erased at height {height}",
+            rule="already_erased",
+            record=body.record_id.hex(),
+            height=record.erased_height,
+        )
+    view.put_record(body.record_id, replace(record, erased_height=height))
+
+
+def process_audit_keys(view: StateView, member: Member, body: AuditKeysBody) -> None:
+    """Replace the network's audit keys (a registrar's rotation)."""
+    if member.role != "registrar":
+        raise InvalidTransaction.of(
+            "only a registrar may set the audit keys, sender is a {role}",
+            rule="not_registrar",
+            role=member.role,
+        )
+    # Verify each key is a usable X25519 key.
+    for key in body.keys:
+        if not is_valid_encryption_key(key):
+            raise InvalidTransaction.of(
+                "audit key {key} is not a usable X25519 key", rule="bad_key", key=key.hex()
+            )
+    view.put(KEY_AUDIT_KEYS, pack(list(body.keys)))
 
 
 def process_anchor(member: Member) -> None:
@@ -295,8 +375,13 @@ def process_member_admit(
     """
     require_registrar(member)
     existing = view.get_member(body.address)
-    # Verify an active member is only re-admitted to bind a new key.
-    if existing is not None and not existing.revoked and body.public_key is None:
+    # Verify an active member is only re-admitted to bind a new key (signing or encryption).
+    if (
+        existing is not None
+        and not existing.revoked
+        and body.public_key is None
+        and body.encryption_key is None
+    ):
         raise InvalidTransaction.of(
             "{address} is already a member ({role})",
             rule="already_member",
@@ -311,6 +396,13 @@ def process_member_admit(
         raise InvalidTransaction.of("a registrar cannot re-admit itself", rule="not_allowed")
     if body.public_key is not None:
         bind_key(view, body.address, body.public_key)
+    if body.encryption_key is not None:
+        # Verify the encryption key is a usable X25519 key.
+        if not is_valid_encryption_key(body.encryption_key):
+            raise InvalidTransaction.of(
+                "the encryption key is not a usable X25519 key", rule="bad_key"
+            )
+        view.put(encryption_key_key(body.address), body.encryption_key)
     nonce = 0 if existing is None else existing.nonce
     view.put_member(body.address, Member(body.role, nonce, False, height, None, body.public_key))
 

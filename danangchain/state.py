@@ -42,6 +42,10 @@ PREFIX_NODE = b"N"
 PREFIX_NODE_NAME = b"O"
 # C + a witness's address: the height and block hash of its last checkpoint on chain.
 PREFIX_WITNESS_CHECKPOINT = b"C"
+# E + a member's address: the X25519 key sealed records are encrypted to for it.
+PREFIX_ENCRYPTION_KEY = b"E"
+# The network's audit keys: every sealed record is also encrypted to each of them.
+KEY_AUDIT_KEYS = b"A"
 
 WriteSet = Mapping[bytes, bytes | None]
 
@@ -81,6 +85,11 @@ class Record:
     height: int
     endorsed_height: int | None = None
     cancelled_height: int | None = None
+    # A sealed record (kind sealed_record): the commitment to its encrypted content, which
+    # nodes keep beside the chain; doc_hash is then a hiding commitment, amount and memo
+    # are empty here. erased_height: when its content was erased for good.
+    content_hash: bytes | None = None
+    erased_height: int | None = None
 
 
 def member_key(address: bytes) -> bytes:
@@ -111,6 +120,11 @@ def node_name_key(name: str) -> bytes:
 def witness_checkpoint_key(address: bytes) -> bytes:
     """Return the state key of a witness's last checkpoint on chain."""
     return PREFIX_WITNESS_CHECKPOINT + address
+
+
+def encryption_key_key(address: bytes) -> bytes:
+    """Return the state key of a member's published encryption key."""
+    return PREFIX_ENCRYPTION_KEY + address
 
 
 def record_key(record_id: bytes) -> bytes:
@@ -148,7 +162,9 @@ def decode_member(data: bytes) -> Member:
 
 
 def encode_record(record: Record) -> bytes:
-    """Encode a record entry canonically."""
+    """Encode a record entry canonically: a plain record keeps its 11 fields, a sealed one
+    adds its content hash and erasure height."""
+    sealed = [] if record.content_hash is None else [record.content_hash, record.erased_height]
     return pack(
         [
             record.creator,
@@ -162,13 +178,20 @@ def encode_record(record: Record) -> bytes:
             record.height,
             record.endorsed_height,
             record.cancelled_height,
+            *sealed,
         ]
     )
 
 
 def decode_record(data: bytes) -> Record:
     """Decode a record entry."""
-    fields: list[Any] = expect_list(unpack(data), 11, "record")
+    fields: list[Any] = unpack(data)
+    content_hash, erased = None, None
+    if isinstance(fields, list) and len(fields) == 13:
+        content_hash = expect_bytes(fields[11], "content_hash", size=HASH_SIZE)
+        erased = None if fields[12] is None else expect_int(fields[12], "erased_height")
+        fields = fields[:11]
+    fields = expect_list(fields, 11, "record")
     creator, category, doc_hash, amount, counterparty, memo, ref, ref_kind = fields[:8]
     height, endorsed, cancelled = fields[8:]
     return Record(
@@ -183,6 +206,8 @@ def decode_record(data: bytes) -> Record:
         height=expect_int(height, "height"),
         endorsed_height=None if endorsed is None else expect_int(endorsed, "endorsed_height"),
         cancelled_height=None if cancelled is None else expect_int(cancelled, "cancelled_height"),
+        content_hash=content_hash,
+        erased_height=erased,
     )
 
 
@@ -231,6 +256,21 @@ class StateView:
     def put_record(self, record_id: bytes, record: Record) -> None:
         """Write a record entry."""
         self.put(record_key(record_id), encode_record(record))
+
+    def get_encryption_key(self, address: bytes) -> bytes | None:
+        """Return a member's published X25519 encryption key, or None."""
+        return self.get(encryption_key_key(address))
+
+    def get_audit_keys(self) -> tuple[bytes, ...]:
+        """Return the network's audit keys (X25519), in order; none before a registrar
+        sets them."""
+        data = self.get(KEY_AUDIT_KEYS)
+        if data is None:
+            return ()
+        keys = unpack(data)
+        if not isinstance(keys, list) or not all(isinstance(key, bytes) for key in keys):
+            raise DecodeError("audit keys: expected an array of keys")
+        return tuple(keys)
 
 
 class EmptyState:

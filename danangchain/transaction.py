@@ -48,6 +48,9 @@ KIND_NODE_REMOVE = "node_remove"
 KIND_NODE_ANNOUNCE = "node_announce"
 KIND_ANCHOR = "anchor"
 KIND_CHECKPOINT = "checkpoint"
+KIND_SEALED_RECORD = "sealed_record"
+KIND_ERASE = "erase"
+KIND_AUDIT_KEYS = "audit_keys"
 KINDS = (
     KIND_RECORD,
     KIND_ENDORSE,
@@ -59,6 +62,9 @@ KINDS = (
     KIND_NODE_ANNOUNCE,
     KIND_ANCHOR,
     KIND_CHECKPOINT,
+    KIND_SEALED_RECORD,
+    KIND_ERASE,
+    KIND_AUDIT_KEYS,
 )
 
 CATEGORIES = (
@@ -87,6 +93,9 @@ ANCHOR_CATEGORIES = ("dataset", "iot", "notarisation", "integration", "other")
 MAX_ANCHOR_NAME_SIZE = 64
 MAX_ANCHOR_FILE_COUNT = 2**32
 MAX_ANCHOR_TOTAL_BYTES = 2**63
+# X25519 public keys: a member's encryption key, the network's audit keys.
+ENCRYPTION_KEY_SIZE = 32
+MAX_AUDIT_KEYS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,9 @@ class MemberAdmitBody:
     address: bytes
     role: str
     public_key: bytes | None = None
+    # The member's X25519 key that sealed records are encrypted to; absent, the body keeps
+    # the three fields it always had (old chains encode as they did).
+    encryption_key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +198,35 @@ class CheckpointBody:
     signature: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class SealedRecordBody:
+    """A record whose private fields (amount, memo) are encrypted off the block: the block
+    carries the commitment to the encrypted content (`content_hash`, danangchain/sealing.py)
+    and a hiding commitment to the document digest instead of the digest itself."""
+
+    category: str
+    doc_commitment: bytes
+    content_hash: bytes
+    counterparty: bytes | None = None
+    reference: bytes | None = None
+    reference_kind: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EraseBody:
+    """The creator's (or a registrar's) erasure of a sealed record's private content."""
+
+    record_id: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditKeysBody:
+    """A registrar's replacement of the network's audit keys: the X25519 keys every
+    sealed record is also encrypted to."""
+
+    keys: tuple[bytes, ...]
+
+
 Body = (
     RecordBody
     | EndorseBody
@@ -197,6 +238,9 @@ Body = (
     | NodeAnnounceBody
     | AnchorBody
     | CheckpointBody
+    | SealedRecordBody
+    | EraseBody
+    | AuditKeysBody
 )
 
 _KIND_OF_BODY: dict[type, str] = {
@@ -210,6 +254,9 @@ _KIND_OF_BODY: dict[type, str] = {
     NodeAnnounceBody: KIND_NODE_ANNOUNCE,
     AnchorBody: KIND_ANCHOR,
     CheckpointBody: KIND_CHECKPOINT,
+    SealedRecordBody: KIND_SEALED_RECORD,
+    EraseBody: KIND_ERASE,
+    AuditKeysBody: KIND_AUDIT_KEYS,
 }
 
 
@@ -249,7 +296,8 @@ def encode_body(body: Body) -> list[Any]:
     if isinstance(body, EndorseBody):
         return [body.record_id]
     if isinstance(body, MemberAdmitBody):
-        return [body.address, body.role, body.public_key]
+        admit: list[Any] = [body.address, body.role, body.public_key]
+        return admit if body.encryption_key is None else [*admit, body.encryption_key]
     if isinstance(body, ValidatorVoteBody):
         fields = [body.action, body.public_key, body.name, body.power]
         # Without a card, a vote keeps the four fields it always had.
@@ -264,6 +312,19 @@ def encode_body(body: Body) -> list[Any]:
         return encode_anchor_fields(body)
     if isinstance(body, CheckpointBody):
         return [body.height, body.block_hash, body.state_root, body.signature]
+    if isinstance(body, SealedRecordBody):
+        return [
+            body.category,
+            body.doc_commitment,
+            body.content_hash,
+            body.counterparty,
+            body.reference,
+            body.reference_kind,
+        ]
+    if isinstance(body, EraseBody):
+        return [body.record_id]
+    if isinstance(body, AuditKeysBody):
+        return [list(body.keys)]
     return [body.address]
 
 
@@ -275,15 +336,7 @@ def decode_body(kind: str, fields: Any) -> Body:
         (record_id,) = expect_list(fields, 1, "endorse body")
         return EndorseBody(expect_bytes(record_id, "record_id", size=HASH_SIZE))
     if kind == KIND_MEMBER_ADMIT:
-        address, role, public_key = expect_list(fields, 3, "member_admit body")
-        role = expect_str(role, "role", 16)
-        if role not in ROLES:
-            raise DecodeError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        return MemberAdmitBody(
-            expect_bytes(address, "address", size=ADDRESS_SIZE),
-            role,
-            expect_optional_bytes(public_key, "public_key", ed25519.PUBLIC_KEY_SIZE),
-        )
+        return _decode_member_admit_body(fields)
     if kind == KIND_VALIDATOR_VOTE:
         return _decode_validator_vote_body(fields)
     if kind == KIND_MEMBER_REVOKE:
@@ -295,7 +348,64 @@ def decode_body(kind: str, fields: Any) -> Body:
         return decode_anchor_fields(fields)
     if kind == KIND_CHECKPOINT:
         return _decode_checkpoint_body(fields)
+    if kind in (KIND_SEALED_RECORD, KIND_ERASE, KIND_AUDIT_KEYS):
+        return _decode_sealed_kinds(kind, fields)
     raise DecodeError(f"unknown transaction kind {kind!r}")
+
+
+def _decode_member_admit_body(fields: Any) -> MemberAdmitBody:
+    """Decode a member admission: three fields, or four with an encryption key (never a
+    fourth that is null, so each admission has one encoding)."""
+    if isinstance(fields, list) and len(fields) == 4:
+        encryption_key: bytes | None = expect_bytes(
+            fields[3], "encryption_key", size=ENCRYPTION_KEY_SIZE
+        )
+        fields = fields[:3]
+    else:
+        encryption_key = None
+    address, role, public_key = expect_list(fields, 3, "member_admit body")
+    role = expect_str(role, "role", 16)
+    if role not in ROLES:
+        raise DecodeError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    return MemberAdmitBody(
+        expect_bytes(address, "address", size=ADDRESS_SIZE),
+        role,
+        expect_optional_bytes(public_key, "public_key", ed25519.PUBLIC_KEY_SIZE),
+        encryption_key,
+    )
+
+
+def _decode_sealed_kinds(kind: str, fields: Any) -> Body:
+    """Decode the bodies of sealed records, their erasure and the audit keys."""
+    if kind == KIND_ERASE:
+        (record_id,) = expect_list(fields, 1, "erase body")
+        return EraseBody(expect_bytes(record_id, "record_id", size=HASH_SIZE))
+    if kind == KIND_AUDIT_KEYS:
+        (keys,) = expect_list(fields, 1, "audit_keys body")
+        if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_AUDIT_KEYS:
+            raise DecodeError(f"audit_keys: expected an array of 1 to {MAX_AUDIT_KEYS} keys")
+        decoded = tuple(expect_bytes(key, "audit key", size=ENCRYPTION_KEY_SIZE) for key in keys)
+        if list(decoded) != sorted(set(decoded)):
+            raise DecodeError("audit_keys: the keys are distinct and in order")
+        return AuditKeysBody(decoded)
+    category, commitment, content_hash, counterparty, reference, reference_kind = expect_list(
+        fields, 6, "sealed_record body"
+    )
+    category = expect_str(category, "category", MAX_CATEGORY_SIZE)
+    if category not in CATEGORIES:
+        raise DecodeError(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+    if reference_kind is not None and reference_kind not in REFERENCE_KINDS:
+        raise DecodeError(f"reference kind {reference_kind!r} is not one of amends, cancels")
+    if (reference is None) != (reference_kind is None):
+        raise DecodeError("a reference and its kind (amends or cancels) go together")
+    return SealedRecordBody(
+        category=category,
+        doc_commitment=expect_bytes(commitment, "doc_commitment", size=HASH_SIZE),
+        content_hash=expect_bytes(content_hash, "content_hash", size=HASH_SIZE),
+        counterparty=expect_optional_bytes(counterparty, "counterparty", ADDRESS_SIZE),
+        reference=expect_optional_bytes(reference, "reference", HASH_SIZE),
+        reference_kind=reference_kind,
+    )
 
 
 def _decode_node_body(kind: str, fields: Any) -> Body:

@@ -32,6 +32,8 @@ class TxAdmitted:
     tx_bytes: bytes
     tx_id: bytes
     from_peer: bool
+    # A sealed record's encrypted content, which travels beside it (never in a block).
+    sealed: bytes | None = None
 
 
 class Subscribers(Generic[E]):

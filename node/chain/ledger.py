@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from danangchain.block import Block
-from danangchain.errors import InvalidTransaction
+from danangchain.errors import InvalidTransaction, SealedError
 from danangchain.genesis import Genesis, compute_genesis_writes
 from danangchain.ledger import (
     BlockResult,
@@ -29,9 +29,15 @@ from danangchain.ledger import (
     get_validator_set,
     make_candidate,
 )
-from danangchain.rules import get_document_key
+from danangchain.rules import get_document_key, get_sender_address
+from danangchain.sealing import compute_content_hash, decode_envelope
 from danangchain.state import Member, StateView
-from danangchain.transaction import Transaction, compute_tx_id, decode_transaction
+from danangchain.transaction import (
+    SealedRecordBody,
+    Transaction,
+    compute_tx_id,
+    decode_transaction,
+)
 from danangchain.validators import CommitCertificate, ValidatorSet
 from node.chain.events import BlockCommitted, Subscribers, TxAdmitted
 from node.chain.mempool import Mempool, MempoolFull
@@ -136,25 +142,92 @@ class NodeLedger:
 
     # Transactions
 
-    def submit(self, tx_bytes: bytes, from_peer: bool = False) -> bytes:
+    def submit(
+        self, tx_bytes: bytes, from_peer: bool = False, sealed: bytes | None = None
+    ) -> bytes:
         """Admit a transaction to the mempool and return its id; raise InvalidTransaction.
 
-        Listeners (gossip, the consensus driver) hear of every admitted transaction.
+        A sealed record comes with its encrypted content (`sealed`), which the node keeps
+        beside the chain. Listeners (gossip, the consensus driver) hear of every admitted
+        transaction.
         """
         tx = decode_transaction(tx_bytes)
         candidate = make_candidate(tx, tx_bytes)
         if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
         self._refuse_recorded_document(tx)
+        self._check_sealed_content(tx, sealed, required=not from_peer)
         self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
+        if sealed is not None:
+            self._store.put_sealed(candidate.tx_id, sealed)
         # The node keeps what its own clients sent until it commits (their 202 is a
         # promise); a peer's transaction is kept by the peer that accepted it.
         if not from_peer:
             self._keep(candidate.tx_id, tx_bytes)
         self.rejections.pop(candidate.tx_id, None)
         self.tx_arrived.set()
-        self.admitted.publish(TxAdmitted(tx_bytes, candidate.tx_id, from_peer))
+        self.admitted.publish(TxAdmitted(tx_bytes, candidate.tx_id, from_peer, sealed))
         return candidate.tx_id
+
+    def _check_sealed_content(self, tx: Transaction, sealed: bytes | None, required: bool) -> None:
+        """Refuse a sealed record without its encrypted content (from a client), content
+        that is not the one the transaction commits to, that names another transaction,
+        or that leaves out a party entitled to read it: its creator and counterparty (if
+        they published an encryption key) and every audit key. The node cannot read it."""
+        body = tx.body
+        if not isinstance(body, SealedRecordBody):
+            if sealed is not None:
+                raise InvalidTransaction.of(
+                    "only a sealed record carries sealed content", rule="bad_sealed_content"
+                )
+            return
+        if sealed is None:
+            if required:
+                raise InvalidTransaction.of(
+                    "a sealed record comes with its encrypted content", rule="bad_sealed_content"
+                )
+            return
+        if compute_content_hash(sealed) != body.content_hash:
+            raise InvalidTransaction.of(
+                "the sealed content is not the one the transaction commits to",
+                rule="bad_sealed_content",
+            )
+        try:
+            envelope = decode_envelope(sealed)
+        except SealedError as exc:
+            raise InvalidTransaction(str(exc), "bad_sealed_content") from None
+        view = self.get_committed_view()
+        creator = get_sender_address(view, tx.sender)
+        binding = envelope.binding
+        if (binding.chain_id, binding.creator, binding.nonce, binding.kind) != (
+            tx.chain_id,
+            creator,
+            tx.nonce,
+            tx.kind,
+        ):
+            raise InvalidTransaction.of(
+                "the sealed content was made for another transaction", rule="bad_sealed_content"
+            )
+        parties = [creator] if body.counterparty is None else [creator, body.counterparty]
+        wanted = {key for key in (view.get_encryption_key(a) for a in parties) if key}
+        wanted.update(view.get_audit_keys())
+        missing = wanted - {entry.recipient for entry in envelope.recipients}
+        if missing:
+            raise InvalidTransaction.of(
+                "the sealed content is not encrypted to {count} of the keys entitled to "
+                "read it (creator, counterparty, audit keys)",
+                rule="missing_recipient",
+                count=len(missing),
+            )
+
+    def get_sealed(self, tx_id: bytes) -> bytes | None:
+        """Return a sealed record's encrypted content that this node holds, unless its
+        record was erased (the commit that erased it also deleted it)."""
+        envelope = self._store.get_sealed(tx_id)
+        if envelope is None:
+            return None
+        record = self.get_committed_view().get_record(tx_id)
+        return None if record is not None and record.erased_height is not None else envelope
 
     def _refuse_recorded_document(self, tx: Transaction) -> None:
         """Refuse a record of a document its creator already recorded, while that record

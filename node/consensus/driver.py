@@ -35,6 +35,7 @@ from danangchain.consensus import (
     encode_message,
 )
 from danangchain.errors import DanangChainError
+from danangchain.sealing import encode_gossip
 from node.chain.events import BlockCommitted, TxAdmitted
 from node.chain.ledger import NodeLedger
 from node.chain.signatures import SignatureChecks
@@ -154,8 +155,11 @@ class ConsensusDriver(LedgerHost):
             self.refresh_peers()
             # Transactions restored from the last run's mempool reach the others again.
             for candidate in self.ledger.mempool.candidates(len(self.ledger.mempool)):
+                gossiped = encode_gossip(
+                    candidate.tx_bytes, self.ledger.get_sealed(candidate.tx_id)
+                )
                 for peer in self.peers:
-                    peer.send_tx(candidate.tx_bytes)
+                    peer.send_tx(gossiped)
             tasks = [
                 asyncio.create_task(self._rebroadcast()),
                 asyncio.create_task(self.sync.run()),
@@ -224,8 +228,9 @@ class ConsensusDriver(LedgerHost):
 
     def _on_tx_admitted(self, event: TxAdmitted) -> None:
         if not event.from_peer:
+            gossiped = encode_gossip(event.tx_bytes, event.sealed)
             for peer in self.peers:
-                peer.send_tx(event.tx_bytes)
+                peer.send_tx(gossiped)
         self._wake_if_due()
 
     def _wake_if_due(self) -> None:

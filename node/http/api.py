@@ -16,6 +16,7 @@ from danangchain.errors import AddressError, DanangChainError, DecodeError, Inva
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.proof import encode_proof_json
 from danangchain.rules import get_sender_address
+from danangchain.sealing import MAX_ENVELOPE_SIZE
 from danangchain.transaction import MAX_TX_SIZE
 from node.chain.ledger import NodeLedger
 from node.chain.mempool import MempoolFull
@@ -142,23 +143,33 @@ async def get_status(request: web.Request) -> web.Response:
 
 
 async def post_tx(request: web.Request) -> web.Response:
-    """POST /txs: admit a signed transaction (raw canonical bytes, or JSON {"tx": hex})."""
+    """POST /txs: admit a signed transaction (raw canonical bytes, or JSON {"tx": hex}; a
+    sealed record as JSON {"tx": hex, "sealed": hex}, its encrypted content beside it)."""
     body = await request.read()
-    if len(body) > 2 * MAX_TX_SIZE + 64:
+    if len(body) > 2 * (MAX_TX_SIZE + MAX_ENVELOPE_SIZE) + 128:
         return json_error(413, "too_large", f"transaction is larger than {MAX_TX_SIZE} bytes")
+    sealed: bytes | None = None
     if request.content_type == "application/json":
         try:
             document = json.loads(body)
             tx_bytes = bytes.fromhex(document["tx"])
-        except (ValueError, KeyError, TypeError, RecursionError):
-            return json_error(400, "bad_encoding", 'expected a JSON object {"tx": "<hex>"}')
+            if document.get("sealed") is not None:
+                sealed = bytes.fromhex(document["sealed"])
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            return json_error(
+                400, "bad_encoding", 'expected a JSON object {"tx": "<hex>", "sealed": "<hex>"}'
+            )
     else:
         tx_bytes = body
     if len(tx_bytes) > MAX_TX_SIZE:
         return json_error(413, "too_large", f"transaction is larger than {MAX_TX_SIZE} bytes")
+    if sealed is not None and len(sealed) > MAX_ENVELOPE_SIZE:
+        return json_error(
+            413, "too_large", f"sealed content is larger than {MAX_ENVELOPE_SIZE} bytes"
+        )
     ledger = request.app[LEDGER]
     try:
-        tx_id = ledger.submit(tx_bytes)
+        tx_id = ledger.submit(tx_bytes, sealed=sealed)
     except InvalidTransaction as exc:
         conflicts = ("duplicate", "duplicate_record")
         status = 409 if exc.code in conflicts else 413 if exc.code == "too_large" else 400
@@ -321,7 +332,8 @@ async def get_record(request: web.Request) -> web.Response:
     if record is None:
         return json_error(404, "not_found", "no such record")
     amended_by = ledger.reads.amendments_of(record_id, record)
-    return web.json_response(render_record(record_id, record, amended_by))
+    envelope = ledger.get_sealed(record_id) if record.content_hash is not None else None
+    return web.json_response(render_record(record_id, record, amended_by, envelope))
 
 
 async def get_tx_proof(request: web.Request) -> web.Response:

@@ -46,18 +46,28 @@ def _paths() -> dict[str, Any]:
                         "application/octet-stream": {
                             "schema": {"type": "string", "format": "binary"}
                         },
-                        "application/json": {"schema": obj({"tx": HEX})},
+                        "application/json": {
+                            "schema": {
+                                **obj({"tx": HEX}, {"sealed": HEX}),
+                                "description": "`sealed`: a sealed record's encrypted "
+                                "content, which the node keeps beside the chain "
+                                "(docs/privacy.md); required with a sealed_record.",
+                            }
+                        },
                     },
                 },
                 "responses": {
                     "202": answer("Admitted to the mempool.", ref("Submitted")),
-                    "400": answer("Malformed or breaking a rule; `error` says which."),
+                    "400": answer(
+                        "Malformed or breaking a rule; `error` says which (for a sealed "
+                        "record also `bad_sealed_content`, `missing_recipient`)."
+                    ),
                     "409": answer(
                         "Already pending or committed (`duplicate`), or a record of a document"
                         " its creator already recorded in that category and not cancelled"
                         " (`duplicate_record`: `values` name the record or pending transaction)."
                     ),
-                    "413": answer("Larger than 4096 bytes."),
+                    "413": answer("Larger than 4096 bytes (sealed content: 3072 bytes)."),
                     "503": answer("The mempool is full."),
                 },
             }

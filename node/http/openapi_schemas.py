@@ -207,7 +207,23 @@ SCHEMAS: dict[str, Any] = {
                 "items": HEX32,
                 "description": "The records that amend this one, oldest first.",
             },
-        }
+        },
+        {
+            "sealed": {
+                **obj(
+                    {
+                        "content_hash": HEX32,
+                        "erased": {"type": "boolean"},
+                        "erased_height": NULL_INT,
+                        "envelope": {**HEX, "nullable": True},
+                    }
+                ),
+                "description": "A sealed record only (its amount and memo are then null and "
+                "empty, and doc_hash is a salted commitment): the encrypted content this "
+                "node holds, in hex, for the creator, the counterparty and the audit keys "
+                "to open; null once erased. See docs/privacy.md.",
+            }
+        },
     ),
     "Validators": obj(
         {

@@ -18,13 +18,16 @@ from danangchain.signing import compute_vote_signing_bytes
 from danangchain.state import Member, Record, StateView, key_binding_key
 from danangchain.transaction import (
     AnchorBody,
+    AuditKeysBody,
     CheckpointBody,
     EndorseBody,
+    EraseBody,
     MemberAdmitBody,
     NodeAdmitBody,
     NodeAnnounceBody,
     NodeRemoveBody,
     RecordBody,
+    SealedRecordBody,
     Transaction,
     ValidatorVoteBody,
     compute_tx_id,
@@ -69,11 +72,14 @@ def render_body(tx: Transaction) -> dict[str, Any]:
     if isinstance(body, EndorseBody):
         return {"record_id": body.record_id.hex()}
     if isinstance(body, MemberAdmitBody):
-        return {
+        admit = {
             "address": encode_address(body.address),
             "role": body.role,
             "public_key": _hex_or_none(body.public_key),
         }
+        if body.encryption_key is None:
+            return admit
+        return admit | {"encryption_key": body.encryption_key.hex()}
     if isinstance(body, ValidatorVoteBody):
         vote = {
             "action": body.action,
@@ -100,6 +106,20 @@ def render_body(tx: Transaction) -> dict[str, Any]:
             "state_root": body.state_root.hex(),
             "signature": body.signature.hex(),
         }
+    if isinstance(body, SealedRecordBody):
+        # Public fields only: the amount and memo are sealed off the block.
+        return {
+            "category": body.category,
+            "doc_commitment": body.doc_commitment.hex(),
+            "content_hash": body.content_hash.hex(),
+            "counterparty": _address_or_none(body.counterparty),
+            "reference": _hex_or_none(body.reference),
+            "reference_kind": body.reference_kind,
+        }
+    if isinstance(body, EraseBody):
+        return {"record_id": body.record_id.hex()}
+    if isinstance(body, AuditKeysBody):
+        return {"keys": [key.hex() for key in body.keys]}
     return {"address": encode_address(body.address)}
 
 
@@ -253,10 +273,15 @@ def render_key(
 
 
 def render_record(
-    record_id: bytes, record: Record, amended_by: list[bytes] | tuple[bytes, ...] = ()
+    record_id: bytes,
+    record: Record,
+    amended_by: list[bytes] | tuple[bytes, ...] = (),
+    envelope: bytes | None = None,
 ) -> dict[str, Any]:
-    """Render a committed record: its endorsement, cancellation and amendments."""
-    return {
+    """Render a committed record: its endorsement, cancellation and amendments; a sealed
+    record also has `sealed`: its content hash, erasure and the encrypted content this
+    node holds (hex; null once erased or if it never reached this node)."""
+    rendered = {
         "record_id": record_id.hex(),
         "creator": encode_address(record.creator),
         "category": record.category,
@@ -272,6 +297,17 @@ def render_record(
         "cancelled": record.cancelled_height is not None,
         "cancelled_height": record.cancelled_height,
         "amended_by": [amendment.hex() for amendment in amended_by],
+    }
+    if record.content_hash is None:
+        return rendered
+    erased = record.erased_height is not None
+    return rendered | {
+        "sealed": {
+            "content_hash": record.content_hash.hex(),
+            "erased": erased,
+            "erased_height": record.erased_height,
+            "envelope": None if erased or envelope is None else envelope.hex(),
+        }
     }
 
 

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 
 from danangchain.registry import NodeEntry
+from danangchain.sealing import decode_gossip
 from danangchain.state import (
     KEY_LAST_VALIDATORS,
     KEY_NEXT_VALIDATORS,
@@ -111,8 +112,9 @@ def create_peer_server(
 
 def submit_gossiped(ledger: NodeLedger, batch: list[bytes]) -> None:
     """Admit transactions a peer passed on; a bad one is only counted."""
-    for tx_bytes in batch:
+    for item in batch:
+        tx_bytes, sealed = decode_gossip(item)
         try:
-            ledger.submit(tx_bytes, from_peer=True)
+            ledger.submit(tx_bytes, from_peer=True, sealed=sealed)
         except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
             ledger.count(f"gossiped tx refused: {getattr(exc, 'code', type(exc).__name__)}")

@@ -58,6 +58,11 @@ class KeyValueStore(Protocol):
         """Yield (key, value) in key order: under a prefix, or in [start, stop)."""
         ...
 
+    def compact(self, start: bytes, stop: bytes) -> None:
+        """Rewrite the database's files holding keys in [start, stop), so deleted values
+        leave the disk (an erasure) rather than waiting for a compaction."""
+        ...
+
     def close(self) -> None:
         """Release the database."""
         ...

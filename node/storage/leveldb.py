@@ -134,6 +134,10 @@ class LevelDB:
                 return
             yield key, value
 
+    def compact(self, start: bytes, stop: bytes) -> None:
+        """Compact the key range: LevelDB drops deleted values from its table files."""
+        self._db.compact_range(start=start, stop=stop)
+
     def close(self) -> None:
         """Close the database."""
         self._db.close()

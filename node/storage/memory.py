@@ -77,5 +77,8 @@ class MemoryKeyValueStore:
             if value is not None:
                 yield key, value
 
+    def compact(self, start: bytes, stop: bytes) -> None:
+        """Nothing to rewrite: a deleted key is gone from memory at once."""
+
     def close(self) -> None:
         """Nothing to release."""

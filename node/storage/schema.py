@@ -10,6 +10,8 @@ Tables are one leading byte; heights are big-endian, so keys sort in height orde
   b"a" address height index -> record id (records made by or about an address)
   b"e" height digest        -> two conflicting signed votes of one validator
   b"d" address doc category -> record id (a member's standing record of a document)
+  b"x" tx_id                -> a sealed record's encrypted content (kept beside the chain,
+                               deleted when an erase commits)
   b"m" name                 -> metadata: schema version, genesis hash, tip, signing record
 """
 
@@ -31,6 +33,7 @@ TABLE_STATE = b"s"
 TABLE_ADDRESS_RECORD = b"a"
 TABLE_EVIDENCE = b"e"
 TABLE_DOCUMENT = b"d"
+TABLE_SEALED = b"x"
 
 META_SCHEMA = b"mschema"
 META_GENESIS = b"mgenesis"
@@ -92,6 +95,11 @@ def address_record_key(address: bytes, height: int, index: int) -> bytes:
 def document_key(document: bytes) -> bytes:
     """Return the key of a document index entry (creator address, digest, category)."""
     return TABLE_DOCUMENT + document
+
+
+def sealed_key(tx_id: bytes) -> bytes:
+    """Return the key of a sealed record's encrypted content."""
+    return TABLE_SEALED + tx_id
 
 
 def evidence_key(height: int, digest: bytes) -> bytes:

@@ -15,6 +15,7 @@ from danangchain.errors import DanangChainError
 from danangchain.ledger import BlockResult, ChainTip
 from danangchain.rules import get_document_key, get_record_index_addresses
 from danangchain.state import KEY_VALIDATORS, PREFIX_RECORD, StateView, decode_record
+from danangchain.transaction import EraseBody
 from danangchain.validators import CommitCertificate, decode_certificate, encode_certificate
 from node.storage import schema
 from node.storage.backend import KeyValueStore, StoreCorruption, StoreError
@@ -215,6 +216,7 @@ class Store:
         height = block.height
         after = StateView(self.state, result.writes)
         documents: set[bytes] = set()
+        erased: list[bytes] = []
         with self._db.write_batch(sync=True) as batch:
             batch.put(schema.block_key(height), encode_block(block))
             batch.put(schema.certificate_key(height), encode_certificate(certificate))
@@ -223,6 +225,9 @@ class Store:
             ):
                 batch.put(schema.tx_key(tx_id), schema.encode_tx_location(height, index))
                 batch.delete(schema.pending_key(tx_id))
+                if isinstance(tx.body, EraseBody):
+                    batch.delete(schema.sealed_key(tx.body.record_id))
+                    erased.append(tx.body.record_id)
                 for address in get_record_index_addresses(after, tx):
                     batch.put(schema.address_record_key(address, height, index), tx_id)
                 document = get_document_key(after, tx)
@@ -240,6 +245,19 @@ class Store:
             if signing_next is not None:
                 batch.put(schema.validator_set_key(height + 1), signing_next)
             batch.put(schema.META_TIP, schema.encode_tip(tip))
+        for record_id in erased:
+            key = schema.sealed_key(record_id)
+            self._db.compact(key, key + b"\x00")
+
+    # Sealed records' encrypted content, beside the chain
+
+    def put_sealed(self, tx_id: bytes, envelope: bytes) -> None:
+        """Keep a sealed record's encrypted content (synced: the client's 202 promises it)."""
+        self._db.put(schema.sealed_key(tx_id), envelope, sync=True)
+
+    def get_sealed(self, tx_id: bytes) -> bytes | None:
+        """Return a sealed record's encrypted content, or None (erased, or never here)."""
+        return self._db.get(schema.sealed_key(tx_id))
 
     def _is_free(self, document: bytes, after: StateView) -> bool:
         """Tell whether a document's index entry is absent or names a cancelled record (a
