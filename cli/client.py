@@ -76,8 +76,14 @@ class NodeClient:
         """GET a JSON document; 404 raises NotFound."""
         return self._run(self._request("GET", path, None, None, timeout_s))  # type: ignore[no-any-return]
 
-    def post_tx(self, tx_bytes: bytes) -> dict[str, Any]:
-        """POST a signed transaction; a refusal raises CliError with exit code 1."""
+    def post_tx(self, tx_bytes: bytes, sealed: bytes | None = None) -> dict[str, Any]:
+        """POST a signed transaction (a sealed record with its encrypted content beside
+        it); a refusal raises CliError with exit code 1."""
+        if sealed is not None:
+            document = json.dumps({"tx": tx_bytes.hex(), "sealed": sealed.hex()}).encode()
+            return self._run(  # type: ignore[no-any-return]
+                self._request("POST", "/txs", document, "application/json")
+            )
         return self._run(  # type: ignore[no-any-return]
             self._request("POST", "/txs", tx_bytes, "application/octet-stream")
         )

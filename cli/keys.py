@@ -26,12 +26,16 @@ from node.keyfile import generate_signing_key, read_keystore, save_key
 
 def describe(keystore: Keystore, path: Path) -> dict[str, str]:
     """Return the public facts of a key."""
-    return {
+    info = {
         "name": keystore.name,
         "address": encode_address(keystore.address),
         "public_key": keystore.public_key.hex(),
-        "path": str(path),
     }
+    if keystore.encryption_public_key is not None:
+        # The public half of the key sealed records are encrypted to: a registrar
+        # publishes it with 'member admit --encryption-key'.
+        info["encryption_key"] = keystore.encryption_public_key.hex()
+    return info | {"path": str(path)}
 
 
 @click.group(cls=TranslatedGroup)
@@ -70,6 +74,7 @@ def keys_new(
     lines = [
         _("created key {name}").format(name=name),
         _("address: {address}").format(address=info["address"]),
+        _("encryption key: {key}").format(key=info["encryption_key"]),
         _("file: {path}").format(path=path),
     ]
     emit(as_json, info, lines)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from cli.client import NodeClient
-from cli.common import emit, json_option, node_option, parse_address, parse_hex_id
+from cli.common import (
+    emit,
+    json_option,
+    keystore_option,
+    load_signing_key,
+    node_option,
+    parse_address,
+    parse_hex_id,
+    password_option,
+)
 from cli.i18n import TranslatedGroup, _
 from cli.output import Field, format_amount, format_time_ms, format_yes, labelled
+from cli.sealed import open_record
 
 
 @click.group(cls=TranslatedGroup)
@@ -136,18 +147,54 @@ def query_account(address: str, node_url: str, as_json: bool) -> None:
 
 @query.command("record")
 @click.argument("record_id")
+@click.option(
+    "--from",
+    "from_key",
+    default=None,
+    help="Your key (name or file): opens a sealed record's amount and memo on this "
+    "machine, if you are its creator, its counterparty or an auditor.",
+)
 @node_option
+@keystore_option
+@password_option
 @json_option
-def query_record(record_id: str, node_url: str, as_json: bool) -> None:
+def query_record(
+    record_id: str,
+    from_key: str | None,
+    node_url: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Show a record and whether its counterparty endorsed it.
 
     Example: danangchain query record 3f2a...
     """
     parse_hex_id(record_id, _("record id"))
+    key = None if from_key is None else load_signing_key(keystore_dir, from_key, password_file)
     record = NodeClient(node_url).get(f"/records/{record_id}")
+    if key is not None:
+        record = open_record(record, key)
     lines = labelled(record, RECORD_FIELDS)
+    lines += describe_sealing(record)
     lines += describe_record_changes(record)
     emit(as_json, record, lines)
+
+
+def describe_sealing(record: dict[str, Any]) -> list[str]:
+    """Say whether a record's amount and memo are sealed, opened or erased."""
+    sealed = record.get("sealed")
+    if not isinstance(sealed, dict):
+        return []
+    if sealed.get("erased"):
+        return [
+            _("private content erased at height {height}").format(
+                height=sealed.get("erased_height")
+            )
+        ]
+    if sealed.get("opened"):
+        return [_("amount and memo: sealed, opened with your key")]
+    return [_("amount and memo: sealed (add --from with your key to open them)")]
 
 
 def describe_record_changes(record: dict[str, Any]) -> list[str]:

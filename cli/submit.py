@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,20 @@ from danangchain.transaction import (
     sign_transaction,
 )
 
+# Makes a sealed record's body and encrypted content once the chain id, the creator's
+# member address and the nonce are known (the encryption is bound to all three).
+Sealer = Callable[[str, str, int], tuple[Body, bytes]]
+
 
 def describe_signer(client: NodeClient, key: ed25519.SigningKey) -> tuple[str, int]:
     """Return the chain id and the next nonce of the member a key signs for, in one call
     (a rotated key signs for the member it was bound to, not for its own address)."""
+    chain_id, nonce, _address = describe_member(client, key)
+    return chain_id, nonce
+
+
+def describe_member(client: NodeClient, key: ed25519.SigningKey) -> tuple[str, int, str]:
+    """Return the chain id, next nonce and member address a key signs for."""
     signer = client.get(f"/keys/{key.public_key.hex()}")
     address = signer["address"]
     if "member" not in signer:  # a node older than the one-call answer
@@ -53,7 +64,7 @@ def describe_signer(client: NodeClient, key: ed25519.SigningKey) -> tuple[str, i
         )
     if signer.get("revoked"):
         raise CliError(_("{address} has been revoked").format(address=address), EXIT_REFUSED)
-    return str(signer["chain_id"]), int(signer["next_nonce"])
+    return str(signer["chain_id"]), int(signer["next_nonce"]), str(address)
 
 
 def sign_next(client: NodeClient, key: ed25519.SigningKey, body: Body) -> Transaction:
@@ -90,25 +101,31 @@ def submit(
     timeout_s: float = 60.0,
     outbox: Outbox | None = None,
     again: bool = False,
+    sealer: Sealer | None = None,
 ) -> dict[str, Any]:
     """Sign a body with the next nonce, post it, and wait for its outcome when asked.
 
     With an outbox, the same transaction sent in the last days is followed instead of
-    signing a second one (unless `again`); the new one is kept there before it is sent."""
-    chain_id, nonce = describe_signer(client, key)
+    signing a second one (unless `again`); the new one is kept there before it is sent.
+    With a sealer, `body` only names the request (the outbox's fingerprint): the sealer
+    makes the body signed and the encrypted content posted beside it."""
+    chain_id, nonce, address = describe_member(client, key)
     fingerprint = compute_fingerprint(chain_id, key.public_key, body)
     earlier = None if outbox is None or again else outbox.find(fingerprint)
     if earlier is not None and earlier.chain_id == chain_id:
         followed = follow_earlier(client, earlier, outbox, wait, timeout_s)
         if followed is not None:
             return followed
+    sealed = None
+    if sealer is not None:
+        body, sealed = sealer(chain_id, address, nonce)
     tx = sign_transaction(key, chain_id, nonce, body)
     tx_bytes = encode_transaction(tx)
     tx_id = compute_tx_id(tx_bytes).hex()
     if outbox is not None:
         outbox.save(Sent(fingerprint, chain_id, tx.kind, tx_id, tx_bytes, outbox.now_ms))
     try:
-        answer = client.post_tx(tx_bytes)
+        answer = client.post_tx(tx_bytes, sealed)
     except KeyboardInterrupt:
         raise interrupted(tx_id) from None
     except CliError as exc:
@@ -261,11 +278,14 @@ def sign_submit_and_report(
     keystore_dir: Path | None,
     password_file: Path | None,
     as_json: bool,
+    make_sealer: Callable[[NodeClient, ed25519.SigningKey], Sealer] | None = None,
 ) -> None:
     """Unlock the sender's key, submit the body and print the outcome: every submitting
-    command ends this way, passing on the options `submission_options` added."""
+    command ends this way, passing on the options `submission_options` added. A sealed
+    record passes `make_sealer`, which reads what it needs (recipients' keys) first."""
     key = load_signing_key(keystore_dir, from_key, password_file)
     outbox = Outbox(resolve_keystore_dir(keystore_dir))
     with NodeClient(node_url) as client:
-        result = submit(client, key, body, wait, timeout, outbox, again)
+        sealer = None if make_sealer is None else make_sealer(client, key)
+        result = submit(client, key, body, wait, timeout, outbox, again, sealer)
     report_submission(result, as_json)

@@ -9,8 +9,10 @@ import click
 
 from cli.common import CliError, hash_file, parse_address, parse_hex_id
 from cli.i18n import TranslatedGroup, _
+from cli.sealed import make_record_sealer
 from cli.submit import sign_submit_and_report, submission_options
-from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
+from danangchain.sealing import PrivateFields
+from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, EraseBody, RecordBody
 
 
 def hash_document(path: Path) -> bytes:
@@ -42,6 +44,12 @@ def tx() -> None:
 @click.option("--memo", default="", help=f"A short note (at most {MAX_MEMO_SIZE} bytes).")
 @click.option("--amends", help="Id of your earlier record that this one amends.")
 @click.option("--cancels", help="Id of your earlier record that this one cancels.")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Record the amount, memo and document hash in the clear, readable by every node "
+    "(default: sealed, readable by you, the counterparty and the auditors).",
+)
 @submission_options
 def tx_record(
     category: str,
@@ -52,6 +60,7 @@ def tx_record(
     memo: str,
     amends: str | None,
     cancels: str | None,
+    public: bool,
     **submission: Any,
 ) -> None:
     """Record a document (by its hash) or a transaction on the ledger.
@@ -81,7 +90,20 @@ def tx_record(
         reference=parse_hex_id(reference, _("record id")) if reference else None,
         reference_kind=("amends" if amends else "cancels") if reference else None,
     )
-    sign_submit_and_report(body, **submission)
+    if public:
+        sign_submit_and_report(body, **submission)
+        return
+    # Sealed (the default): the body above only names the request in the outbox; the
+    # signed body carries commitments, and the amount and memo travel encrypted beside it.
+    sealer = make_record_sealer(
+        PrivateFields(amount, memo),
+        category,
+        digest,
+        body.counterparty,
+        body.reference,
+        body.reference_kind,
+    )
+    sign_submit_and_report(body, make_sealer=sealer, **submission)
 
 
 @tx.command("endorse")
@@ -96,4 +118,21 @@ def tx_endorse(
     Example: danangchain tx endorse 3f2a... --from household --wait
     """
     body = EndorseBody(parse_hex_id(record_id, _("record id")))
+    sign_submit_and_report(body, **submission)
+
+
+@tx.command("erase")
+@click.argument("record_id")
+@submission_options
+def tx_erase(
+    record_id: str,
+    **submission: Any,
+) -> None:
+    """Erase the private content of RECORD_ID, a sealed record, for good: every node
+    deletes it and keeps a tombstone; the chain still verifies. By its creator, or a
+    registrar on a lawful request.
+
+    Example: danangchain tx erase 3f2a... --from shop --wait
+    """
+    body = EraseBody(parse_hex_id(record_id, _("record id")))
     sign_submit_and_report(body, **submission)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.errors import AddressError, KeystoreError
+from danangchain.sealing import derive_encryption_key, encryption_public_key
 
 KEYSTORE_VERSION = 1
 SEED_SIZE = 32
@@ -40,6 +41,9 @@ CIPHER_NAME = "chacha20-poly1305"
 _AAD_DOMAIN = b"danangchain/keystore"
 _DECRYPT_FAILED = "wrong password or corrupted keystore"
 _FIELDS = {"version", "name", "address", "public_key", "kdf", "cipher", "ciphertext"}
+# Keystores made since sealed records also show the public half of the X25519 key the
+# seed derives (danangchain/sealing.py); older ones lack it and still open and sign.
+_OPTIONAL_FIELDS = {"encryption_public_key"}
 _KDF_FIELDS = {"name", "n", "r", "p", "salt"}
 _CIPHER_FIELDS = {"name", "nonce"}
 _HEX_DIGITS = frozenset("0123456789abcdef")
@@ -58,6 +62,7 @@ class Keystore:
     salt: bytes
     nonce: bytes
     ciphertext: bytes
+    encryption_public_key: bytes | None = None
 
 
 def encrypt_seed(
@@ -89,6 +94,7 @@ def encrypt_seed(
         salt=salt,
         nonce=nonce,
         ciphertext=ciphertext,
+        encryption_public_key=encryption_public_key(derive_encryption_key(seed)),
     )
 
 
@@ -121,6 +127,8 @@ def encode_keystore_json(keystore: Keystore) -> str:
         "cipher": {"name": CIPHER_NAME, "nonce": keystore.nonce.hex()},
         "ciphertext": keystore.ciphertext.hex(),
     }
+    if keystore.encryption_public_key is not None:
+        document["encryption_public_key"] = keystore.encryption_public_key.hex()
     # ASCII-only output (names escaped as \uXXXX) survives any file encoding the caller picks.
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
@@ -128,7 +136,18 @@ def encode_keystore_json(keystore: Keystore) -> str:
 def decode_keystore_json(text: str) -> Keystore:
     """Return the keystore in JSON `text`, refusing anything malformed with KeystoreError."""
     document = _parse_json_object(text)
-    _verify_fields(document, _FIELDS, "keystore")
+    encryption_key = (
+        _get_hex(document, "encryption_public_key", "encryption_public_key")
+        if "encryption_public_key" in document
+        else None
+    )
+    if encryption_key is not None and len(encryption_key) != PUBLIC_KEY_SIZE:
+        raise KeystoreError.of("encryption_public_key must be 32 bytes")
+    _verify_fields(
+        {key: value for key, value in document.items() if key not in _OPTIONAL_FIELDS},
+        _FIELDS,
+        "keystore",
+    )
     version = _get_int(document, "version", "version")
     if version != KEYSTORE_VERSION:
         raise KeystoreError(f"unsupported keystore version {version}, expected 1")
@@ -148,6 +167,7 @@ def decode_keystore_json(text: str) -> Keystore:
         salt=_get_hex(kdf, "salt", "kdf.salt"),
         nonce=_get_hex(cipher, "nonce", "cipher.nonce"),
         ciphertext=_get_hex(document, "ciphertext", "ciphertext"),
+        encryption_public_key=encryption_key,
     )
     _verify_keystore(keystore)
     return keystore

@@ -137,6 +137,7 @@ async def get_status(request: web.Request) -> web.Response:
             "validators": [v.public_key.hex() for v in validators.validators],
             "version": __version__,
             "counters": dict(ledger.counters),
+            "audit_keys": [key.hex() for key in ledger.get_committed_view().get_audit_keys()],
             **info,
         }
     )
@@ -277,6 +278,8 @@ async def get_account(request: web.Request) -> web.Response:
         return json_error(404, "not_found", f"{encode_address(address)} is not a member")
     account = render_member(address, member, ledger.get_pending_member(address))
     account["records"] = [rid.hex() for rid in ledger.reads.records_of(address)]
+    encryption_key = ledger.get_committed_view().get_encryption_key(address)
+    account["encryption_key"] = None if encryption_key is None else encryption_key.hex()
     return web.json_response(account)
 
 

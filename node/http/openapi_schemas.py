@@ -136,7 +136,17 @@ SCHEMAS: dict[str, Any] = {
             "version": STRING,
             "counters": {"type": "object", "additionalProperties": INT},
         },
-        {"node_name": STRING, "node_address": ADDRESS, "node_public_key": HEX32},
+        {
+            "node_name": STRING,
+            "node_address": ADDRESS,
+            "node_public_key": HEX32,
+            "audit_keys": {
+                "type": "array",
+                "items": HEX32,
+                "description": "The network's audit keys (X25519): every sealed record is "
+                "also encrypted to each of them.",
+            },
+        },
     ),
     "Submitted": obj({"tx_id": HEX32, "status": {"type": "string", "enum": ["pending"]}}),
     "BatchSubmitted": obj(
@@ -184,7 +194,15 @@ SCHEMAS: dict[str, Any] = {
             "admitted_height": INT,
             "revoked_height": NULL_INT,
             "records": {"type": "array", "items": HEX32},
-        }
+        },
+        {
+            "encryption_key": {
+                **HEX32,
+                "nullable": True,
+                "description": "The X25519 key sealed records are encrypted to for this "
+                "member (published at admission); null if none was published.",
+            }
+        },
     ),
     "Record": obj(
         {

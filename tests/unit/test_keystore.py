@@ -18,6 +18,7 @@ from danangchain.keystore import (
     encode_keystore_json,
     encrypt_seed,
 )
+from danangchain.sealing import derive_encryption_key, encryption_public_key
 
 FAST_N = 2**10
 SEED = bytes(range(32))
@@ -125,9 +126,18 @@ def test_json_has_the_documented_layout() -> None:
         "kdf": {"name": "scrypt", "n": FAST_N, "r": 8, "p": 1, "salt": SALT.hex()},
         "cipher": {"name": "chacha20-poly1305", "nonce": NONCE.hex()},
         "ciphertext": KEYSTORE.ciphertext.hex(),
+        "encryption_public_key": encryption_public_key(derive_encryption_key(SEED)).hex(),
     }
     assert text == json.dumps(document, indent=2, sort_keys=True) + "\n"
     assert document["address"].startswith("dn1")
+
+
+def test_a_keystore_without_an_encryption_key_still_opens_and_signs() -> None:
+    document = json.loads(encode_keystore_json(KEYSTORE))
+    del document["encryption_public_key"]
+    old = decode_keystore_json(json.dumps(document))
+    assert old.encryption_public_key is None
+    assert decrypt_seed(old, PASSWORD) == SEED
 
 
 def test_json_never_contains_the_seed_in_clear() -> None:
