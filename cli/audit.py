@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cli.audit_doc import add_document_salt, check_document
 from cli.audit_witnesses import (
     check_proof_witnesses,
     describe_agreement,
@@ -25,7 +26,17 @@ from cli.chain_sources import (
     replay_home,
 )
 from cli.client import NodeClient
-from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
+from cli.common import (
+    EXIT_REFUSED,
+    CliError,
+    emit,
+    json_option,
+    keystore_option,
+    load_signing_key,
+    node_option,
+    parse_hex_id,
+    password_option,
+)
 from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import Advance, progress
 from danangchain.address import compute_address, encode_address
@@ -296,12 +307,26 @@ def describe_report(report: dict[str, Any]) -> list[str]:
     required=True,
     help="Where to write the proof (JSON).",
 )
+@click.option(
+    "--doc",
+    "doc_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The record's document: checked, and for a sealed record its salt is kept in "
+    "the proof (needs --from, the creator's key).",
+)
+@click.option("--from", "from_key", default=None, help="The record creator's key (name or file).")
+@keystore_option
+@password_option
 @witness_options
 @json_option
 def audit_prove(
     tx_id: str,
     node_url: str,
     out: Path,
+    doc_file: Path | None,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
     witness_pins: tuple[str, ...],
     min_witnesses: int | None,
     checkpoints_file: Path | None,
@@ -327,6 +352,9 @@ def audit_prove(
     if proven.tx_id.hex() != tx_id.lower():
         raise CliError(_("the node sent the proof of another transaction"), EXIT_REFUSED)
     text = encode_proof_json(proof)
+    if doc_file is not None:
+        key = None if from_key is None else load_signing_key(keystore_dir, from_key, password_file)
+        text = add_document_salt(text, proven.transaction, doc_file, key)
     if witnesses is not None:
         text = attach_proof_witnesses(text, gather_witnesses(node_url, proof.header, witnesses))
     try:
@@ -366,6 +394,12 @@ def audit_prove(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Pin the genesis to the one of this export file.",
 )
+@click.option(
+    "--doc",
+    "doc_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also show that this document is the one the proven record names.",
+)
 @witness_options
 @json_option
 def audit_check_proof(
@@ -373,6 +407,7 @@ def audit_check_proof(
     genesis_hash: str | None,
     genesis_file: Path | None,
     export_file: Path | None,
+    doc_file: Path | None,
     witness_pins: tuple[str, ...],
     min_witnesses: int | None,
     checkpoints_file: Path | None,
@@ -405,6 +440,11 @@ def audit_check_proof(
         emit(as_json, {"valid": False, "reason": str(exc)}, [line])
         sys.exit(EXIT_REFUSED)
     tx = proven.transaction
+    mismatch = None if doc_file is None else check_document(text, tx, doc_file)
+    if mismatch is not None:
+        line = _("INVALID proof: {reason}").format(reason=mismatch)
+        emit(as_json, {"valid": False, "reason": mismatch}, [line])
+        sys.exit(EXIT_REFUSED)
     report: dict[str, Any] = {
         "valid": True,
         "tx_id": proven.tx_id.hex(),
@@ -420,6 +460,8 @@ def audit_check_proof(
     }
     if agreement is not None:
         report["witnesses"] = agreement.to_json()
+    if doc_file is not None:
+        report["document"] = str(doc_file)
     emit(
         as_json,
         report,
@@ -434,6 +476,11 @@ def audit_check_proof(
                 signed=proven.signed_power, total=proven.total_power
             ),
             *describe_agreement(agreement),
+            *(
+                []
+                if doc_file is None
+                else [_("document {path} is the one recorded").format(path=doc_file)]
+            ),
         ],
     )
 

@@ -1,0 +1,135 @@
+"""Sealed records end to end on two validators: a business records an invoice naming a
+household with a memo holding a unique marker; the marker reaches no file under either
+node's data folder and no export, the household and the auditor read it with their own
+keys, the proof file with its salt shows the document is the one recorded, and after
+`tx erase` nobody reads it while `audit verify` of an export still passes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Network, run_cli, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def two_validators(tmp_path: Path) -> Iterator[Network]:
+    net = Network(tmp_path, validators=2, full_nodes=0)
+    try:
+        net.start(0)
+        net.start(1)
+        yield net
+    finally:
+        net.stop_all()
+
+
+def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
+    """Return every file under the folders whose bytes contain the needle."""
+    return [
+        path
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file() and needle in path.read_bytes()
+    ]
+
+
+def test_a_sealed_invoice_is_private_readable_by_its_parties_and_erasable(
+    two_validators: Network, tmp_path: Path
+) -> None:
+    net = two_validators
+    first, second = (node["api_url"] for node in net.made["nodes"])
+    keystore = Path(net.made["keystore"])
+    signing = ["--keystore", str(keystore), "--password-file", str(net.password_file)]
+
+    def cli(*args: str, node: str = first) -> tuple[int, str, str]:
+        done = run_cli(*args, "--node", node, *signing)
+        return done.returncode, done.stdout, done.stderr
+
+    def ok(*args: str, node: str = first) -> dict[str, object]:
+        code, out, err = cli(*args, "--json", node=node)
+        assert code == 0, err
+        return json.loads(out)  # type: ignore[no-any-return]
+
+    members = {}
+    for name, role in [("shop", "business"), ("home", "household"), ("auditor", "auditor")]:
+        made = run_cli("keys", "new", name, *signing, "--json")
+        assert made.returncode == 0, made.stderr
+        key = json.loads(made.stdout)
+        members[name] = key
+        ok("member", "admit", key["address"], "--role", role,
+           "--encryption-key", key["encryption_key"], "--from", "registrar", "--wait")  # fmt: skip
+    ok(
+        "member",
+        "audit-keys",
+        members["auditor"]["encryption_key"],
+        "--from",
+        "registrar",
+        "--wait",
+    )
+
+    marker = f"marker-{uuid.uuid4().hex}"
+    document = tmp_path / "invoice-7.pdf"
+    document.write_bytes(b"%PDF invoice 7 for the household")
+    recorded = ok(
+        "tx", "record", "--from", "shop", "--category", "invoice", "--doc", str(document),
+        "--amount", "1500000", "--counterparty", members["home"]["address"],
+        "--memo", marker, "--wait",
+    )  # fmt: skip
+    assert recorded["kind"] == "sealed_record" and recorded["status"] == "committed"
+    record_id = str(recorded["tx_id"])
+
+    # Nodes serve the record without its private fields; the parties open it locally,
+    # on either node (the content was gossiped beside the transaction).
+    public = ok("query", "record", record_id)
+    assert public["memo"] == "" and public["amount"] is None and marker not in json.dumps(public)
+    wait_for(
+        lambda: net.clients[1].get(f"/records/{record_id}")["sealed"]["envelope"], 30, "gossip"
+    )
+    for reader in ("home", "auditor", "shop"):
+        opened = ok("query", "record", record_id, "--from", reader, node=second)
+        assert (opened["memo"], opened["amount"]) == (marker, 1500000)
+    code, out, err = cli("query", "record", record_id, "--from", "registrar")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "does not open" in err and "Traceback" not in err
+
+    # The member's proof file carries the document's salt; anyone checks the document.
+    genesis = str(net.clients[0].get("/status")["genesis_hash"])
+    proof = tmp_path / "invoice.proof"
+    ok("audit", "prove", record_id, "--out", str(proof), "--doc", str(document), "--from", "shop")
+    checked = run_cli("audit", "check-proof", str(proof), "--doc", str(document),
+                      "--genesis-hash", genesis)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    other = tmp_path / "other.pdf"
+    other.write_bytes(b"%PDF another document")
+    wrong = run_cli("audit", "check-proof", str(proof), "--doc", str(other),
+                    "--genesis-hash", genesis)  # fmt: skip
+    assert wrong.returncode == 1 and "not the one recorded" in wrong.stdout
+
+    # The marker is on no node's disk and in no export: only ciphertext left the shop.
+    export = tmp_path / "chain.dnx"
+    assert run_cli("chain", "export", "--node", first, "--out", str(export)).returncode == 0
+    homes = [Path(node["home"]) for node in net.made["nodes"]]
+    assert files_holding([*homes, export.parent], marker.encode()) == []
+
+    # Erased: the content is gone from both nodes, nobody opens it, the chain verifies.
+    erased = ok("tx", "erase", record_id, "--from", "shop", "--wait")
+    assert erased["status"] == "committed"
+    for client in net.clients:
+        sealed = wait_for(
+            lambda c=client: c.get(f"/records/{record_id}")["sealed"]["erased"] and c, 30, "erase"
+        ).get(f"/records/{record_id}")["sealed"]
+        assert sealed["envelope"] is None
+    code, out, err = cli("query", "record", record_id, "--from", "home", node=second)
+    assert code == 1 and "erased" in err and len(err.strip().splitlines()) == 1
+    after = tmp_path / "after-erase.dnx"
+    assert run_cli("chain", "export", "--node", second, "--out", str(after)).returncode == 0
+    verified = run_cli("audit", "verify", "--file", str(after), "--genesis-hash", genesis)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert marker not in verified.stdout + verified.stderr
+    assert files_holding([*homes, after.parent], marker.encode()) == []
