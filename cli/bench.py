@@ -62,6 +62,12 @@ from cli.i18n import TranslatedCommand
     is_flag=True,
     help="Also time how fast an extra, empty full node catches up with the chain made.",
 )
+@click.option(
+    "--sealed",
+    is_flag=True,
+    help="Submit sealed records (amount and memo encrypted, as 'tx record' makes them) "
+    "instead of plain ones.",
+)
 @json_option
 def bench(
     validators: int,
@@ -72,6 +78,7 @@ def bench(
     max_batch: int,
     verify_only: bool,
     sync_only: bool,
+    sealed: bool,
     as_json: bool,
 ) -> None:
     """Start a local network in a temporary folder, submit pre-signed transactions
@@ -97,5 +104,6 @@ def bench(
             rate,
             verify_only,
             sync_only,
+            sealed,
         )
     emit(as_json, figures, [f"{name:<28} {value}" for name, value in figures.items()])

@@ -24,9 +24,25 @@ from cli.common import CliError
 from danangchain import ed25519
 from danangchain.address import compute_address
 from danangchain.encoding import pack
+from danangchain.sealing import (
+    Binding,
+    PrivateFields,
+    compute_content_hash,
+    compute_document_commitment,
+    compute_document_salt,
+    decode_gossip,
+    derive_encryption_key,
+    derive_salt_key,
+    encode_gossip,
+    encryption_public_key,
+    seal,
+)
 from danangchain.transaction import (
+    KIND_SEALED_RECORD,
+    AuditKeysBody,
     MemberAdmitBody,
     RecordBody,
+    SealedRecordBody,
     compute_tx_id,
     encode_transaction,
     sign_transaction,
@@ -58,10 +74,24 @@ def make_sender_keys(count: int) -> list[ed25519.SigningKey]:
 
 
 def sign_admissions(
-    registrar: ed25519.SigningKey, chain_id: str, senders: list[ed25519.SigningKey]
+    registrar: ed25519.SigningKey,
+    chain_id: str,
+    senders: list[ed25519.SigningKey],
+    audit_key: bytes | None = None,
 ) -> list[bytes]:
-    """Return the registrar's admissions of every sender as a business."""
-    bodies = [MemberAdmitBody(compute_address(k.public_key), "business") for k in senders]
+    """Return the registrar's admissions of every sender as a business; for sealed
+    records, with their encryption keys, then the audit key."""
+    bodies: list[MemberAdmitBody | AuditKeysBody] = [
+        MemberAdmitBody(
+            compute_address(k.public_key),
+            "business",
+            None,
+            None if audit_key is None else encryption_public_key(derive_encryption_key(k.seed)),
+        )
+        for k in senders
+    ]
+    if audit_key is not None:
+        bodies.append(AuditKeysBody((audit_key,)))
     return [
         encode_transaction(sign_transaction(registrar, chain_id, i + 1, body))
         for i, body in enumerate(bodies)
@@ -79,6 +109,41 @@ def presign_records(chain_id: str, senders: list[ed25519.SigningKey], count: int
         tx = sign_transaction(senders[index], chain_id, nonces[index], body)
         encoded.append(encode_transaction(tx))
     return encoded
+
+
+def presign_sealed_records(
+    chain_id: str, senders: list[ed25519.SigningKey], count: int, audit_key: bytes
+) -> list[bytes]:
+    """Seal and sign `count` records as the CLI does (amount and memo encrypted to the
+    creator, the next sender as counterparty, and the audit key), round-robin; each item
+    is the transaction with its sealed content, as a batch carries it."""
+    nonces = [0] * len(senders)
+    addresses = [compute_address(key.public_key) for key in senders]
+    encryption = [encryption_public_key(derive_encryption_key(k.seed)) for k in senders]
+    salt_keys = [derive_salt_key(key.seed) for key in senders]
+    items = []
+    for number in range(count):
+        index = number % len(senders)
+        other = (index + 1) % len(senders)
+        nonces[index] += 1
+        doc_hash = number.to_bytes(32, "big")
+        binding = Binding(chain_id, addresses[index], nonces[index], KIND_SEALED_RECORD)
+        recipients = [encryption[index], audit_key]
+        counterparty = None if other == index else addresses[other]
+        if counterparty is not None:
+            recipients.append(encryption[other])
+        memo = f"bench invoice {number}"
+        envelope = seal(PrivateFields(number, memo), binding, recipients, os.urandom)
+        salt = compute_document_salt(salt_keys[index], doc_hash)
+        body = SealedRecordBody(
+            category="invoice",
+            doc_commitment=compute_document_commitment(salt, doc_hash),
+            content_hash=compute_content_hash(envelope),
+            counterparty=counterparty,
+        )
+        tx = sign_transaction(senders[index], chain_id, nonces[index], body)
+        items.append(encode_gossip(encode_transaction(tx), envelope))
+    return items
 
 
 async def post_batch(
@@ -146,7 +211,9 @@ class LoadRun:
         self.on_commit = on_commit
         self.log = LoadLog.empty(len(plan.records))
         self.offsets = compute_schedule(len(plan.records), plan.rate)
-        self.index_of = {compute_tx_id(tx): i for i, tx in enumerate(plan.records)}
+        self.index_of = {
+            compute_tx_id(decode_gossip(tx)[0]): i for i, tx in enumerate(plan.records)
+        }
         self.submitting = True
         self.committed = 0
         self.started = 0.0

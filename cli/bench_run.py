@@ -19,6 +19,7 @@ from cli.bench_load import (
     get_height,
     make_sender_keys,
     presign_records,
+    presign_sealed_records,
     run_load,
     sign_admissions,
 )
@@ -33,8 +34,11 @@ from cli.localnet import (
 from cli.progress import progress
 from cli.testnet import start_all
 from danangchain import ed25519
+from danangchain.sealing import derive_encryption_key, encryption_public_key
 from node.chain import signatures as node_signatures
 from node.keyfile import read_keystore, unlock_key
+
+SEALED_MAX_BATCH = 80
 
 __all__ = ["measure_raw_verify_rate", "presign_records", "run_bench"]
 
@@ -158,6 +162,7 @@ def run_bench(
     rate: float | None,
     verify_only: bool,
     sync_only: bool,
+    sealed: bool = False,
 ) -> dict[str, Any]:
     """Load a network's validators and measure what was asked; return the figures."""
     made, password, password_file, homes = (
@@ -168,8 +173,16 @@ def run_bench(
     )
     registrar = unlock_key(read_keystore(Path(made["keystore"]) / "registrar.json"), password)
     keys = make_sender_keys(senders)
-    admissions = sign_admissions(registrar, CHAIN_ID, keys)
-    records = presign_records(CHAIN_ID, keys, txs)
+    if sealed:
+        audit_key = encryption_public_key(derive_encryption_key(os.urandom(32)))
+        admissions = sign_admissions(registrar, CHAIN_ID, keys, audit_key)
+        records = presign_sealed_records(CHAIN_ID, keys, txs, audit_key)
+        # A sealed record with its content is about 700 bytes: keep a batch under the
+        # node's 64 KiB request limit.
+        max_batch = min(max_batch, SEALED_MAX_BATCH)
+    else:
+        admissions = sign_admissions(registrar, CHAIN_ID, keys)
+        records = presign_records(CHAIN_ID, keys, txs)
     processes = start_all(homes[:validators], password_file, announce=False)
     try:
         plan = LoadPlan([url for url, _ in processes], records, senders, lanes, rate, max_batch)

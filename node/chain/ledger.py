@@ -97,6 +97,7 @@ class NodeLedger:
         self.reads = ChainReader(self, store)
         self.started_ms = clock()
         self._unsaved: list[tuple[bytes, bytes]] | None = None
+        self._unsaved_sealed: list[tuple[bytes, bytes]] | None = None
         self.restored = self._restore_pending()
 
     def _restore_pending(self) -> int:
@@ -159,7 +160,10 @@ class NodeLedger:
         self._check_sealed_content(tx, sealed, required=not from_peer)
         self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
         if sealed is not None:
-            self._store.put_sealed(candidate.tx_id, sealed)
+            if self._unsaved_sealed is None:
+                self._store.put_sealed([(candidate.tx_id, sealed)])
+            else:
+                self._unsaved_sealed.append((candidate.tx_id, sealed))
         # The node keeps what its own clients sent until it commits (their 202 is a
         # promise); a peer's transaction is kept by the peer that accepted it.
         if not from_peer:
@@ -256,12 +260,15 @@ class NodeLedger:
     def admitting(self) -> Iterator[None]:
         """Submit several transactions, keeping the admitted ones on disk in one write at
         the end (before the caller answers anyone)."""
-        self._unsaved = []
+        self._unsaved, self._unsaved_sealed = [], []
         try:
             yield
         finally:
             unsaved, self._unsaved = self._unsaved, None
+            sealed, self._unsaved_sealed = self._unsaved_sealed, None
             self._store.put_pending(unsaved)
+            if sealed:
+                self._store.put_sealed(sealed)
 
     def get_pending_member(self, address: bytes) -> Member | None:
         """Return an address's member entry with pending transactions applied."""

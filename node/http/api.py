@@ -16,7 +16,7 @@ from danangchain.errors import AddressError, DanangChainError, DecodeError, Inva
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.proof import encode_proof_json
 from danangchain.rules import get_sender_address
-from danangchain.sealing import MAX_ENVELOPE_SIZE
+from danangchain.sealing import MAX_ENVELOPE_SIZE, decode_gossip
 from danangchain.transaction import MAX_TX_SIZE
 from node.chain.ledger import NodeLedger
 from node.chain.mempool import MempoolFull
@@ -193,16 +193,18 @@ async def post_tx_batch(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     results: list[dict[str, Any]] = []
     with ledger.admitting():
-        for tx_bytes in batch:
-            results.append(submit_one(ledger, tx_bytes))
+        for item in batch:
+            # An item is a transaction's bytes, or [bytes, sealed content] for a sealed record.
+            tx_bytes, sealed = decode_gossip(item)
+            results.append(submit_one(ledger, tx_bytes, sealed))
     admitted = sum(1 for result in results if result["status"] == "pending")
     return web.json_response({"admitted": admitted, "results": results})
 
 
-def submit_one(ledger: NodeLedger, tx_bytes: bytes) -> dict[str, Any]:
+def submit_one(ledger: NodeLedger, tx_bytes: bytes, sealed: bytes | None = None) -> dict[str, Any]:
     """Submit one transaction of a batch; return its result entry."""
     try:
-        return {"tx_id": ledger.submit(tx_bytes).hex(), "status": "pending"}
+        return {"tx_id": ledger.submit(tx_bytes, sealed=sealed).hex(), "status": "pending"}
     except InvalidTransaction as exc:
         return {"status": "refused", **describe_refusal(exc)}
     except MempoolFull as exc:

@@ -98,11 +98,14 @@ class Store:
                 batch.put(schema.pending_key(tx_id), tx_bytes)
 
     def forget_pending(self, tx_ids: Sequence[bytes]) -> None:
-        """Drop kept transactions that will never commit (refused after a block)."""
+        """Drop kept transactions that will never commit (refused after a block), and the
+        sealed content that came with them."""
         if tx_ids:
             with self._db.write_batch() as batch:
                 for tx_id in tx_ids:
                     batch.delete(schema.pending_key(tx_id))
+                    if self._db.get(schema.tx_key(tx_id)) is None:  # never a committed one's
+                        batch.delete(schema.sealed_key(tx_id))
 
     def list_pending(self) -> list[tuple[bytes, bytes]]:
         """Return the kept (tx id, transaction bytes) of the mempool, for a restart."""
@@ -251,9 +254,12 @@ class Store:
 
     # Sealed records' encrypted content, beside the chain
 
-    def put_sealed(self, tx_id: bytes, envelope: bytes) -> None:
-        """Keep a sealed record's encrypted content (synced: the client's 202 promises it)."""
-        self._db.put(schema.sealed_key(tx_id), envelope, sync=True)
+    def put_sealed(self, contents: Sequence[tuple[bytes, bytes]]) -> None:
+        """Keep sealed records' encrypted content (record id, envelope) in one write, not
+        synced, like the pending transactions they come with."""
+        with self._db.write_batch() as batch:
+            for tx_id, envelope in contents:
+                batch.put(schema.sealed_key(tx_id), envelope)
 
     def get_sealed(self, tx_id: bytes) -> bytes | None:
         """Return a sealed record's encrypted content, or None (erased, or never here)."""
