@@ -48,11 +48,13 @@ ID_ROUTES = {
 def admit_member(node: LocalNode, name: str, role: str) -> dict[str, Any]:
     """Create a key in the node's keystore (cheap KDF) and admit it; return the outcome."""
     key = generate_signing_key()
-    save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
+    saved = save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
     address = encode_address(compute_address(key.public_key))
+    assert saved.encryption_public_key is not None
     result = node.cli(
-        "member", "admit", address, "--role", role, "--from", "registrar", "--wait", "--json"
-    )
+        "member", "admit", address, "--role", role, "--from", "registrar", "--wait", "--json",
+        "--encryption-key", saved.encryption_public_key.hex(),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     outcome: dict[str, Any] = json.loads(result.stdout)
     assert outcome["status"] == "committed", outcome

@@ -32,13 +32,18 @@ def commit_a_few_records(node: LocalNode) -> list[str]:
     addresses = {}
     for name, role in (("household", "household"), ("business", "business")):
         key = generate_signing_key()
-        save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
+        saved = save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
         addresses[name] = encode_address(compute_address(key.public_key))
+        assert saved.encryption_public_key is not None
+        # With their encryption keys published, the business's records are sealed ones:
+        # the auditor below checks a chain whose amounts and memos it cannot read.
         ok(
             node.cli(
                 "member",
                 "admit",
                 addresses[name],
+                "--encryption-key",
+                saved.encryption_public_key.hex(),
                 "--role",
                 role,
                 "--from",

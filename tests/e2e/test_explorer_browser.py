@@ -60,7 +60,7 @@ def record(node: LocalNode, memo: str, counterparty: str) -> dict[str, object]:
         "tx", "record", "--from", "business", "--category", "invoice",
         "--doc-hash", hashlib.sha256(memo.encode()).hexdigest(),
         "--amount", "1500000", "--counterparty", counterparty,
-        "--memo", memo, "--wait", "--json",
+        "--memo", memo, "--public", "--wait", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     outcome: dict[str, object] = json.loads(result.stdout)
