@@ -79,7 +79,8 @@ def test_ctrl_c_during_wait_then_the_same_command_again_leaves_one_record(
     again = run_cli(*command, "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) | {"sent_ms": 0} == {
-        "already_sent": True, "kind": "record", "sent_ms": 0, "status": "pending", "tx_id": tx_id,
+        "already_sent": True, "kind": "sealed_record", "sent_ms": 0, "status": "pending",
+        "tx_id": tx_id,
     }  # fmt: skip
     assert net.clients[0].get(account)["pending_txs"] == 1
 
@@ -88,11 +89,12 @@ def test_ctrl_c_during_wait_then_the_same_command_again_leaves_one_record(
     done = run_cli(*command, "--wait")
     assert done.returncode == 0, done.stderr
     first, said = done.stdout.strip().splitlines()
-    assert first.startswith(f"record {tx_id}: committed at height ")
+    assert first.startswith(f"sealed_record {tx_id}: committed at height ")
     assert said.startswith("already sent at ") and "--again" in said
     assert net.clients[0].get(account)["records"] == [tx_id]
 
-    # Without the outbox (another machine, or --again) the node itself refuses it.
+    # Without the outbox (another machine, or --again) the node itself refuses it: the
+    # sealed record's document commitment is the same for the same member and document.
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(keystore, elsewhere, ignore=shutil.ignore_patterns("outbox"))
     command[command.index(str(keystore))] = str(elsewhere)

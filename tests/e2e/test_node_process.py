@@ -33,11 +33,13 @@ def wait_for(condition, timeout_s: float = 30.0, what: str = "condition"):  # ty
 def make_member(node: LocalNode, name: str, role: str) -> str:
     """Create a key in the node's keystore (cheap KDF for speed) and admit it through the CLI."""
     key = generate_signing_key()
-    save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
+    saved = save_key(node.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
     address = encode_address(compute_address(key.public_key))
+    assert saved.encryption_public_key is not None
     result = node.cli(
-        "member", "admit", address, "--role", role, "--from", "registrar", "--wait", "--json"
-    )
+        "member", "admit", address, "--role", role, "--from", "registrar", "--wait", "--json",
+        "--encryption-key", saved.encryption_public_key.hex(),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "committed"
     return address
