@@ -68,6 +68,12 @@ RECORD_FIELDS: list[Field] = [
 ]
 
 
+SEALED_RECORD_FIELDS: list[Field] = [
+    ("doc_hash", "Document commitment", None) if name == "doc_hash" else (name, label, render)
+    for name, label, render in RECORD_FIELDS
+]
+
+
 @query.command("status")
 @node_option
 @json_option
@@ -175,7 +181,9 @@ def query_record(
     record = NodeClient(node_url).get(f"/records/{record_id}")
     if key is not None:
         record = open_record(record, key)
-    lines = labelled(record, RECORD_FIELDS)
+    # A sealed record's doc_hash is the salted commitment, not the document's SHA-256.
+    fields = SEALED_RECORD_FIELDS if isinstance(record.get("sealed"), dict) else RECORD_FIELDS
+    lines = labelled(record, fields)
     lines += describe_sealing(record)
     lines += describe_record_changes(record)
     emit(as_json, record, lines)
