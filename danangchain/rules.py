@@ -369,24 +369,27 @@ def process_endorse(view: StateView, sender: bytes, body: EndorseBody, height: i
 def process_member_admit(
     view: StateView, sender: bytes, member: Member, body: MemberAdmitBody, height: int
 ) -> None:
-    """Admit an address, re-admit a revoked one, or bind a new key to a member (rotation).
+    """Admit an address, re-admit a revoked one, bind a new key to a member (rotation), or
+    publish a member's encryption key.
 
     The nonce is kept across re-admission and rotation, so nothing signed before replays.
     """
     require_registrar(member)
     existing = view.get_member(body.address)
-    # Verify an active member is only re-admitted to bind a new key (signing or encryption).
+    # Verify an active member is only re-admitted to bind a new signing key, or to publish
+    # an encryption key under the role it has.
+    active = existing if existing is not None and not existing.revoked else None
+    publishing = active is not None and body.public_key is None
     if (
-        existing is not None
-        and not existing.revoked
-        and body.public_key is None
-        and body.encryption_key is None
+        active is not None
+        and publishing
+        and (body.encryption_key is None or active.role != body.role)
     ):
         raise InvalidTransaction.of(
             "{address} is already a member ({role})",
             rule="already_member",
             address=encode_address(body.address),
-            role=existing.role,
+            role=active.role,
         )
     if existing is not None and existing.role == ROLE_VALIDATOR:
         raise InvalidTransaction.of(
@@ -403,6 +406,8 @@ def process_member_admit(
                 "the encryption key is not a usable X25519 key", rule="bad_key"
             )
         view.put(encryption_key_key(body.address), body.encryption_key)
+    if publishing:
+        return  # the member's entry (role, signing key, heights) stays as it was
     nonce = 0 if existing is None else existing.nonce
     view.put_member(body.address, Member(body.role, nonce, False, height, None, body.public_key))
 

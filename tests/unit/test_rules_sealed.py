@@ -141,6 +141,20 @@ def test_admission_publishes_an_encryption_key_and_re_admission_rotates_it(
     assert refused(state, REGISTRAR, bad) == "bad_key"
     plain = MemberAdmitBody(address_of(newcomer), "household")
     assert refused(state, REGISTRAR, plain) == "already_member"
+    promoted = MemberAdmitBody(address_of(newcomer), "business", None, rotated)
+    assert refused(state, REGISTRAR, promoted) == "already_member"
+
+
+def test_publishing_a_key_leaves_a_rotated_members_entry_as_it_was(state: DictState) -> None:
+    rotated_in = make_key(42)
+    rotation = MemberAdmitBody(address_of(HOME), "household", rotated_in.public_key)
+    commit_transaction(state, sign_next(state, REGISTRAR, rotation), height=2)
+    before = StateView(state).get_member(address_of(HOME))
+    publish = MemberAdmitBody(address_of(HOME), "household", None, ENCRYPTION)
+    commit_transaction(state, sign_next(state, REGISTRAR, publish), height=3)
+    assert StateView(state).get_member(address_of(HOME)) == before
+    assert before is not None and before.public_key == rotated_in.public_key
+    assert StateView(state).get_encryption_key(address_of(HOME)) == ENCRYPTION
 
 
 def test_old_encodings_are_unchanged_and_new_bodies_round_trip() -> None:
