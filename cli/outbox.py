@@ -38,6 +38,8 @@ class Sent:
     tx_id: str
     tx_bytes: bytes
     sent_ms: int
+    # A sealed record's encrypted content, sent beside it (ciphertext only).
+    sealed: bytes | None = None
 
 
 def compute_fingerprint(chain_id: str, public_key: bytes, body: Body) -> str:
@@ -68,6 +70,7 @@ class Outbox:
                 tx_id=str(document["tx_id"]),
                 tx_bytes=bytes.fromhex(document["tx"]),
                 sent_ms=int(document["sent_ms"]),
+                sealed=bytes.fromhex(document["sealed"]) if "sealed" in document else None,
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -78,16 +81,16 @@ class Outbox:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.folder / f"{sent.fingerprint}.json"
         temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        text = json.dumps(
-            {
-                "chain_id": sent.chain_id,
-                "kind": sent.kind,
-                "tx_id": sent.tx_id,
-                "tx": sent.tx_bytes.hex(),
-                "sent_ms": sent.sent_ms,
-            },
-            sort_keys=True,
-        )
+        entry = {
+            "chain_id": sent.chain_id,
+            "kind": sent.kind,
+            "tx_id": sent.tx_id,
+            "tx": sent.tx_bytes.hex(),
+            "sent_ms": sent.sent_ms,
+        }
+        if sent.sealed is not None:
+            entry["sealed"] = sent.sealed.hex()
+        text = json.dumps(entry, sort_keys=True)
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(descriptor, "w") as handle:

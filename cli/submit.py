@@ -123,7 +123,7 @@ def submit(
     tx_bytes = encode_transaction(tx)
     tx_id = compute_tx_id(tx_bytes).hex()
     if outbox is not None:
-        outbox.save(Sent(fingerprint, chain_id, tx.kind, tx_id, tx_bytes, outbox.now_ms))
+        outbox.save(Sent(fingerprint, chain_id, tx.kind, tx_id, tx_bytes, outbox.now_ms, sealed))
     try:
         answer = client.post_tx(tx_bytes, sealed)
     except KeyboardInterrupt:
@@ -152,7 +152,7 @@ def follow_earlier(
     state = client.tx_status(earlier.tx_id)
     if state["status"] == "unknown":
         try:
-            state = client.post_tx(earlier.tx_bytes)
+            state = client.post_tx(earlier.tx_bytes, earlier.sealed)
         except KeyboardInterrupt:
             raise interrupted(earlier.tx_id) from None
         except CliError as exc:

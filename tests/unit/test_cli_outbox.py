@@ -32,6 +32,13 @@ def test_an_entry_saved_is_found_by_the_same_request(tmp_path: Path) -> None:
     assert mode == 0o600
 
 
+def test_a_sealed_record_is_kept_with_its_sealed_content_to_send_again(tmp_path: Path) -> None:
+    fingerprint = compute_fingerprint("chain", KEY, INVOICE)
+    entry = Sent(fingerprint, "chain", "sealed_record", "cd" * 32, b"\x01", 1_000, b"sealed")
+    Outbox(tmp_path, clock_ms=1_000).save(entry)
+    assert Outbox(tmp_path, clock_ms=2_000).find(fingerprint) == entry
+
+
 @given(memo=st.text(max_size=20), amount=st.integers(0, 10**12))
 def test_the_fingerprint_is_the_chain_key_kind_and_body(memo: str, amount: int) -> None:
     body = RecordBody("invoice", bytes(32), amount, None, memo)
