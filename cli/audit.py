@@ -24,7 +24,7 @@ from cli.chain_sources import (
     replay_export,
     replay_home,
 )
-from cli.client import NodeClient
+from cli.client import NodeClient, ReadSigner, load_reader, reader_options
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
 from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import Advance, progress
@@ -102,6 +102,7 @@ def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> byt
     type=click.Path(dir_okay=False, path_type=Path),
     help="An export file made by 'chain export'.",
 )
+@reader_options
 @genesis_pin_options
 @witness_options
 @json_option
@@ -109,6 +110,9 @@ def audit_verify(
     home: Path | None,
     node_url: str | None,
     export_file: Path | None,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
     genesis_hash: str | None,
     genesis_file: Path | None,
     witness_pins: tuple[str, ...],
@@ -129,7 +133,8 @@ def audit_verify(
     pinned = read_pinned_hash(genesis_hash, genesis_file)
     witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
     witnessed = None if witnesses is None else (witnesses.requirement, witnesses.fetch())
-    report = run_verification(home, node_url, export_file, pinned, witnessed)
+    signer = load_reader(from_key, keystore_dir, password_file) if node_url else None
+    report = run_verification(home, node_url, export_file, pinned, witnessed, signer)
     emit(as_json, report, describe_report(report))
     if not report["valid"]:
         sys.exit(EXIT_REFUSED)
@@ -141,6 +146,7 @@ def run_verification(
     export_file: Path | None,
     pinned: bytes | None,
     witnessed: tuple[WitnessRequirement, list[Cosignature]] | None = None,
+    signer: ReadSigner | None = None,
 ) -> dict[str, Any]:
     """Verify the chain of one source (and, if asked, its agreement with pinned
     witnesses); return the report (valid or not)."""
@@ -171,7 +177,9 @@ def run_verification(
                     summary = replay_home(store, auditor, lambda c: on_block(c, advance))
         else:
             source = (
-                open_export_file(export_file) if export_file else open_node_export(str(node_url))
+                open_export_file(export_file)
+                if export_file
+                else open_node_export(str(node_url), signer)
             )
             with source as reader:
                 auditor = start(reader.header.genesis)
@@ -296,12 +304,16 @@ def describe_report(report: dict[str, Any]) -> list[str]:
     required=True,
     help="Where to write the proof (JSON).",
 )
+@reader_options
 @witness_options
 @json_option
 def audit_prove(
     tx_id: str,
     node_url: str,
     out: Path,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
     witness_pins: tuple[str, ...],
     min_witnesses: int | None,
     checkpoints_file: Path | None,
@@ -315,7 +327,8 @@ def audit_prove(
     """
     parse_hex_id(tx_id, _("transaction id"))
     witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
-    document = NodeClient(node_url).get(f"/proofs/tx/{tx_id}")
+    signer = load_reader(from_key, keystore_dir, password_file)
+    document = NodeClient(node_url, signer=signer).get(f"/proofs/tx/{tx_id}")
     try:
         proof = decode_proof_json(json.dumps(document))
         proven = check_inclusion_proof(proof, proof.genesis.hash)

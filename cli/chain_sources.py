@@ -10,13 +10,15 @@ becomes an AuditFailure (exit 1); a source that cannot be read at all is a CliEr
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
+from cli.client import NodeClient, ReadSigner, describe_read_refusal
 from cli.common import CliError
 from cli.i18n import _, describe_error
 from danangchain.address import encode_address
@@ -61,18 +63,23 @@ def open_export_file(path: Path) -> Iterator[ExportReader]:
 
 
 @contextmanager
-def open_node_export(node_url: str) -> Iterator[ExportReader]:
-    """Stream a live node's chain export; a node that cannot be reached is a usage error."""
+def open_node_export(node_url: str, signer: ReadSigner | None = None) -> Iterator[ExportReader]:
+    """Stream a live node's chain export, the read signed by an auditor's or a witness's
+    key; a node that cannot be reached or refuses the read is a usage error."""
     url = node_url.rstrip("/") + EXPORT_PATH
     if not url.startswith(("http://", "https://")):
         raise CliError(
             _("node URL {url} must start with http:// or https://").format(url=repr(node_url))
         )
+    headers = NodeClient(node_url, signer=signer).authorization(EXPORT_PATH)
     # Straight to the node, as the other commands go: no proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        response = opener.open(url, timeout=30)
+        response = opener.open(urllib.request.Request(url, headers=headers), timeout=30)
     except urllib.error.HTTPError as exc:
+        refusal = describe_read_refusal(exc.code, read_error_document(exc))
+        if refusal is not None:
+            raise CliError(refusal) from None
         raise CliError(
             _("the node at {url} answered {status} to {path}").format(
                 url=node_url, status=exc.code, path=EXPORT_PATH
@@ -91,6 +98,15 @@ def open_node_export(node_url: str) -> Iterator[ExportReader]:
             raise CliError(
                 _("the stream from {url} broke: {reason}").format(url=node_url, reason=reason)
             ) from None
+
+
+def read_error_document(error: urllib.error.HTTPError) -> dict[str, Any]:
+    """Return the JSON error a node answered with, or an empty one."""
+    try:
+        document = json.loads(error.read(64 * 1024))
+    except (ValueError, OSError):
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _start_reading(read: Callable[[int], bytes], name: str) -> ExportReader:

@@ -31,8 +31,9 @@ def describe_event(event: dict[str, Any]) -> str | None:
     if event.get("type") == "tx":
         tx = event["tx"]
         line = f"  tx {event['tx_id']} {tx['kind']} from {tx['sender']} (height {event['height']})"
-        memo = tx["body"].get("memo")
-        return f"{line}: {memo!r}" if memo else line
+        # Events are public: a record names its category; its memo is the members' own.
+        category = tx["body"].get("category")
+        return f"{line}: {category}" if category else line
     return None
 
 

@@ -33,6 +33,7 @@ from danangchain.rules import get_document_key
 from danangchain.state import Member, StateView
 from danangchain.transaction import Transaction, compute_tx_id, decode_transaction
 from danangchain.validators import CommitCertificate, ValidatorSet
+from node.chain.access_log import AccessLog
 from node.chain.events import BlockCommitted, Subscribers, TxAdmitted
 from node.chain.mempool import Mempool, MempoolFull
 from node.chain.reads import ChainReader
@@ -89,6 +90,7 @@ class NodeLedger:
         # Refusals and other events by name (peer messages refused, evidence, ...).
         self.counters: dict[str, int] = {}
         self.reads = ChainReader(self, store)
+        self.access_log = AccessLog(store)
         self.started_ms = clock()
         self._unsaved: list[tuple[bytes, bytes]] | None = None
         self.restored = self._restore_pending()

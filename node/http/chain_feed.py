@@ -308,5 +308,5 @@ def render_tx_event(
         "time_ms": summary.time_ms,
         "tx_id": tx_id.hex(),
         "addresses": sorted(encode_address(a) for a in concerned),
-        "tx": render_transaction(tx, tx_id, view),
+        "tx": render_transaction(tx, tx_id, view, public=True),
     }

@@ -209,6 +209,31 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     ),
+    "AccessLog": obj(
+        {
+            "address": ADDRESS,
+            "count": INT,
+            "entries": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "reader": ADDRESS,
+                        "reader_role": STRING,
+                        "route": {
+                            "type": "string",
+                            "enum": ["record", "account", "tx", "block", "proof", "chain_export"],
+                        },
+                        "target": {
+                            "type": "string",
+                            "description": "The record or transaction id, address, height, or "
+                            "the exported heights (first-last).",
+                        },
+                        "time_ms": INT,
+                    }
+                ),
+            },
+        }
+    ),
     "Validators": obj(
         {
             "height": INT,

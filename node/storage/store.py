@@ -86,6 +86,25 @@ class Store:
             found.append(value)
         return found
 
+    # The access log: reads of a member's data served by this node (not consensus state)
+
+    def put_access(
+        self, owners: Sequence[bytes], time_ms: int, sequence: int, entry: bytes
+    ) -> None:
+        """Log one read under each owner whose data it served, synced before the answer."""
+        with self._db.write_batch(sync=True) as batch:
+            for owner in owners:
+                batch.put(schema.access_log_key(owner, time_ms, sequence), entry)
+
+    def list_access(self, owner: bytes, limit: int) -> list[bytes]:
+        """Return the last `limit` access log entries of an owner, newest first."""
+        found: list[bytes] = []
+        for _, value in self._db.iterate(prefix=schema.access_log_prefix(owner), reverse=True):
+            if len(found) >= limit:
+                break
+            found.append(value)
+        return found
+
     # The mempool's copy on disk
 
     def put_pending(self, admitted: Sequence[tuple[bytes, bytes]]) -> None:
