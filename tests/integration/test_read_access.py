@@ -3,9 +3,14 @@ does not concern, 200 to its parties and auditors; the access log each read leav
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import time
 
+from click.testing import CliRunner, Result
+
+from cli.main import cli
 from danangchain import ed25519
 from danangchain.read_access import encode_authorization, sign_read
 from danangchain.transaction import MemberAdmitBody, MemberRevokeBody
@@ -17,6 +22,7 @@ from .conftest import (
     HOUSEHOLD,
     OUTSIDER,
     REGISTRAR,
+    Keystore,
     Node,
     StartNode,
     address_of,
@@ -188,3 +194,47 @@ async def test_a_revoked_members_key_reads_nothing(members_node: Node) -> None:
     node.produce_block()
     status, document = await node.get(f"/records/{record_id}", as_key=BUSINESS)
     assert (status, document["error"]) == (401, "revoked_key")
+
+
+# The CLI
+
+
+async def run_cli(*args: str) -> Result:
+    """Run the CLI in a thread, so that the node in this event loop can answer it."""
+    return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+
+async def test_query_signs_with_from_and_the_household_sees_who_read(
+    members_node: Node, keystore: Keystore
+) -> None:
+    node = members_node
+    record_id = await commit_invoice(node)
+    url = str(node.client.make_url("")).rstrip("/")
+    unsigned = await run_cli("query", "record", record_id, "--node", url)
+    assert unsigned.exit_code == 2 and "--from" in unsigned.stderr
+    assert "Traceback" not in unsigned.output
+    own = await run_cli("query", "record", record_id, "--node", url, *keystore.options("household"))
+    assert own.exit_code == 0, own.output
+    assert f"Memo: {MEMO}" in own.stdout
+    third = await run_cli(
+        "query", "record", record_id, "--node", url, *keystore.options("outsider")
+    )
+    assert third.exit_code == 1 and "not allowed" in third.stderr
+    audited = await run_cli(
+        "query", "record", record_id, "--node", url, *keystore.options("auditor"), "--json"
+    )
+    assert audited.exit_code == 0 and json.loads(audited.stdout)["memo"] == MEMO
+    block = await run_cli("query", "block", "2", "--node", url)
+    assert block.exit_code == 0 and MEMO not in block.stdout
+
+    log = await run_cli("query", "access-log", "--node", url, *keystore.options("household"))
+    assert log.exit_code == 0, log.output
+    assert f"1 reads of the data of {text_address_of(HOUSEHOLD)}" in log.stdout
+    assert f"{text_address_of(AUDITOR)} (auditor) read record {record_id}" in log.stdout
+    as_json = await run_cli(
+        "query", "access-log", "--node", url, *keystore.options("household"), "--json"
+    )
+    [entry] = json.loads(as_json.stdout)["entries"]
+    assert (entry["reader"], entry["route"]) == (text_address_of(AUDITOR), "record")
+    missing = await run_cli("query", "access-log", "--node", url)
+    assert missing.exit_code == 2 and "--from" in missing.stderr
