@@ -131,3 +131,6 @@ class ReadAccess:
     def _count(self, name: str) -> None:
         counters = self.ledger.counters
         counters[name] = counters.get(name, 0) + 1
+
+
+READS = web.AppKey("read_access", ReadAccess)

@@ -30,7 +30,7 @@ from node.chain.access_log import MAX_ACCESS_LIST
 from node.chain.ledger import NodeLedger
 from node.chain.mempool import MempoolFull
 from node.chain.reads import StoreError
-from node.http.access import ReadAccess, RequestRefused
+from node.http.access import READS, ReadAccess, RequestRefused
 from node.http.health import parse_count
 from node.http.operator import add_operator_routes
 from node.http.views import (
@@ -56,7 +56,6 @@ from node.http.waiting import (
 log = logging.getLogger("danangchain.api")
 
 LEDGER = web.AppKey("ledger", NodeLedger)
-READS = web.AppKey("read_access", ReadAccess)
 NODE_INFO = web.AppKey("node_info", dict[str, str])
 MAX_REQUEST_SIZE = 64 * 1024
 EXPORT_CHUNK_SIZE = 256 * 1024

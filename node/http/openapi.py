@@ -319,9 +319,12 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "A websocket of new blocks and committed transactions (JSON texts).",
                 "description": (
-                    "Messages: `hello` first, then `block` and `tx` events. With `address` "
-                    "only the transactions concerning that address are sent."
+                    "Messages: `hello` first, then `block` and `tx` events, a record's private "
+                    "fields withheld and only its sender among its `addresses`. With `address` "
+                    "only the transactions concerning that address are sent: signed by that "
+                    "member or an auditor."
                 ),
+                "security": OPTIONAL_SIGNED_READ,
                 "parameters": [
                     query_param("address", ADDRESS, "Only this address's transactions."),
                     query_param(
@@ -331,6 +334,8 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "101": {"description": "Switching to the websocket protocol."},
                     "400": answer("Not a websocket request, a bad address or bad types."),
+                    "401": UNSIGNED,
+                    "403": NOT_ALLOWED,
                     "503": answer("Too many subscribers."),
                 },
             }

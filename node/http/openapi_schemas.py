@@ -221,7 +221,15 @@ SCHEMAS: dict[str, Any] = {
                         "reader_role": STRING,
                         "route": {
                             "type": "string",
-                            "enum": ["record", "account", "tx", "block", "proof", "chain_export"],
+                            "enum": [
+                                "record",
+                                "account",
+                                "tx",
+                                "block",
+                                "proof",
+                                "chain_export",
+                                "events",
+                            ],
                         },
                         "target": {
                             "type": "string",
