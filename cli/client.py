@@ -100,9 +100,8 @@ def describe_read_refusal(status: int, document: dict[str, Any]) -> str | None:
             code=code, message=document.get("message", "")
         )
     if status == 403:
-        return _(
-            "not allowed: only the members it concerns and auditors may read this ({message})"
-        ).format(message=document.get("message", ""))
+        # The node's reason is one of a few sentences: shown in the user's language.
+        return _("not allowed: {reason}").format(reason=_(str(document.get("message", ""))))
     return None
 
 

@@ -20,7 +20,13 @@ from danangchain.errors import DanangChainError
 from danangchain.rules import get_sender_address
 from danangchain.signing import compute_read_signing_bytes
 from danangchain.state import Record, StateView
-from danangchain.transaction import RecordBody, Transaction
+from danangchain.transaction import (
+    ROLE_NODE,
+    ROLE_VALIDATOR,
+    ROLE_WITNESS,
+    RecordBody,
+    Transaction,
+)
 
 AUTH_SCHEME = "DanangChain"
 # How far a signed read's time may be from the node's clock, either way; a nonce is
@@ -31,8 +37,9 @@ MIN_NONCE_SIZE, MAX_NONCE_SIZE = 8, 32
 MAX_AUTHORIZATION_SIZE = 512
 ROLE_AUDITOR = "auditor"
 # The roles that may stream the whole chain (GET /chain/export): an auditor replays it,
-# a witness checks and cosigns it.
-CHAIN_READER_ROLES = (ROLE_AUDITOR, "witness")
+# a witness checks and cosigns it, and a validator's or admitted full node's own key
+# backs up online the chain its operator already stores in full.
+CHAIN_READER_ROLES = (ROLE_AUDITOR, ROLE_WITNESS, ROLE_VALIDATOR, ROLE_NODE)
 
 Equation = Callable[[bytes, bytes, bytes], bool]
 
@@ -186,7 +193,8 @@ def is_entitled(reader: Reader, concerned: Iterable[bytes]) -> bool:
 
 
 def can_read_chain(reader: Reader) -> bool:
-    """Tell whether a reader may stream the whole chain: auditors and witnesses."""
+    """Tell whether a reader may stream the whole chain: auditors, witnesses, and the
+    nodes' own keys (validators, admitted full nodes)."""
     return reader.role in CHAIN_READER_ROLES
 
 

@@ -430,13 +430,15 @@ async def get_evidence(request: web.Request) -> web.Response:
 async def get_chain_export(request: web.Request) -> web.StreamResponse:
     """GET /chain/export[?from=H]: the chain up to the current tip as an export stream, in
     chunks; from H, only blocks H.. follow the header (a follower's next blocks). Every
-    member's data: signed by an auditor or a witness."""
+    member's data: signed by an auditor, a witness or a node's own key."""
     ledger = request.app[LEDGER]
     access = request.app[READS]
     reader = access.require_reader(request)
     if not can_read_chain(reader):
         raise RequestRefused(
-            403, "not_allowed", "only auditors and witnesses may export the whole chain"
+            403,
+            "not_allowed",
+            "only auditors, witnesses and the nodes' own keys may export the whole chain",
         )
     tip = ledger.tip
     first = parse_height(request.query.get("from", "1"))

@@ -254,7 +254,8 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "The chain up to the tip as an export stream.",
                 "security": SIGNED_READ,
-                "description": "Every member's data: signed by an auditor or a witness. "
+                "description": "Every member's data: signed by an auditor, a witness or a "
+                "node's own key (a validator's, an admitted full node's: online backups). "
                 "With `from=H`, only blocks H up to the tip follow the header "
                 "(which still names the tip's height): how a follower such as a witness reads "
                 "the blocks it has not seen yet.",

@@ -240,6 +240,9 @@ def test_members_read_what_concerns_them_auditors_read_all() -> None:
     assert not is_entitled(stranger, parties)
     assert can_read_chain(auditor) and can_read_chain(replace(business, role="witness"))
     assert not can_read_chain(household) and not can_read_chain(replace(business, role="registrar"))
+    for node_role in ("validator", "node"):  # its operator holds the whole chain already
+        assert can_read_chain(replace(business, role=node_role))
+        assert not is_entitled(replace(business, role=node_role), parties - {business.address})
 
 
 def test_a_member_is_never_a_member_of_its_own_record_by_a_lookalike_role() -> None:
