@@ -43,17 +43,42 @@ def decode_access_entry(data: bytes) -> AccessEntry:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Export:
+    """The last chain export logged for a reader: where its entry is, what it covered."""
+
+    time_ms: int
+    sequence: int
+    first: int
+    last: int
+
+
 class AccessLog:
     """Log reads of members' data and list a member's."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._sequence = itertools.count()
+        self._exports: dict[bytes, _Export] = {}
 
-    def record(self, owners: frozenset[bytes] | None, entry: AccessEntry) -> None:
-        """Log a read under each owner it concerns that is not the reader itself
-        (None: every member's data, as a chain export reads)."""
-        targets = [EVERY_MEMBER] if owners is None else sorted(owners - {entry.reader})
+    def record_export(self, reader: bytes, role: str, first: int, last: int, now_ms: int) -> None:
+        """Log a chain export of heights first..last under every member; a follower's next
+        export (from the height after the last one logged) extends that entry instead of
+        adding one per poll, so a witness leaves one line, not one per block."""
+        previous = self._exports.get(reader)
+        replaces = None
+        if previous is not None and previous.last + 1 == first:
+            first, replaces = previous.first, (previous.time_ms, previous.sequence)
+        sequence = next(self._sequence)
+        entry = AccessEntry(reader, role, "chain_export", f"{first}-{last}", now_ms)
+        self._store.put_access(
+            [EVERY_MEMBER], now_ms, sequence, encode_access_entry(entry), replaces
+        )
+        self._exports[reader] = _Export(now_ms, sequence, first, last)
+
+    def record(self, owners: frozenset[bytes], entry: AccessEntry) -> None:
+        """Log a read under each owner it concerns that is not the reader itself."""
+        targets = sorted(owners - {entry.reader})
         if targets:
             sequence = next(self._sequence)
             self._store.put_access(targets, entry.time_ms, sequence, encode_access_entry(entry))

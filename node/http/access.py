@@ -117,12 +117,14 @@ class ReadAccess:
                 403, "not_allowed", "only the members it concerns and auditors may read this"
             )
 
-    def log_read(
-        self, reader: Reader, owners: frozenset[bytes] | None, route: str, target: str
-    ) -> None:
-        """Log a read of the owners' data (None: every member's) before it is answered."""
+    def log_read(self, reader: Reader, owners: frozenset[bytes], route: str, target: str) -> None:
+        """Log a read of the owners' data before it is answered."""
         entry = AccessEntry(reader.address, reader.role, route, target, self.clock())
         self.ledger.access_log.record(owners, entry)
+
+    def log_export(self, reader: Reader, first: int, last: int) -> None:
+        """Log a chain export of heights first..last: every member's data."""
+        self.ledger.access_log.record_export(reader.address, reader.role, first, last, self.clock())
 
     def _refuse(self, code: str, message: str) -> RequestRefused:
         self._count(f"refused read: {code}")

@@ -447,7 +447,7 @@ async def get_chain_export(request: web.Request) -> web.StreamResponse:
             400, "bad_height", f"from must be between 1 and {tip.height + 1} (the tip + 1)"
         )
     if first <= tip.height:
-        access.log_read(reader, None, "chain_export", f"{first}-{tip.height}")
+        access.log_export(reader, first, tip.height)
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     await response.prepare(request)
     chunk = bytearray(encode_export_header(ledger.genesis, tip.height))

@@ -89,11 +89,19 @@ class Store:
     # The access log: reads of a member's data served by this node (not consensus state)
 
     def put_access(
-        self, owners: Sequence[bytes], time_ms: int, sequence: int, entry: bytes
+        self,
+        owners: Sequence[bytes],
+        time_ms: int,
+        sequence: int,
+        entry: bytes,
+        replaces: tuple[int, int] | None = None,
     ) -> None:
-        """Log one read under each owner whose data it served, synced before the answer."""
+        """Log one read under each owner whose data it served, synced before the answer;
+        `replaces` (time, sequence) names the owners' entry it extends, deleted at once."""
         with self._db.write_batch(sync=True) as batch:
             for owner in owners:
+                if replaces is not None:
+                    batch.delete(schema.access_log_key(owner, *replaces))
                 batch.put(schema.access_log_key(owner, time_ms, sequence), entry)
 
     def list_access(self, owner: bytes, limit: int) -> list[bytes]:

@@ -157,6 +157,29 @@ async def test_a_chain_export_is_in_every_members_access_log(members_node: Node)
         )
 
 
+async def test_a_followers_next_exports_extend_its_entry_instead_of_adding_one(
+    members_node: Node,
+) -> None:
+    node = members_node
+    await commit_invoice(node)
+
+    async def export(path: str) -> None:
+        response = await node.client.get(path, headers=node.sign_read(path, AUDITOR))
+        assert response.status == 200
+        await response.read()
+
+    await export("/chain/export")
+    await node.submit_ok(encode_signed(HOUSEHOLD, 1, make_record_body("later")))
+    node.produce_block()
+    await export("/chain/export?from=3")
+    await export("/chain/export?from=4")  # nothing new: not logged
+    targets = [e["target"] for e in (await node.get_ok("/access-log", as_key=BUSINESS))["entries"]]
+    assert targets == ["1-3"]
+    await export("/chain/export?from=2")  # not the next heights: an entry of its own
+    targets = [e["target"] for e in (await node.get_ok("/access-log", as_key=BUSINESS))["entries"]]
+    assert targets == ["2-3", "1-3"]
+
+
 async def test_a_replayed_stale_forged_or_foreign_read_is_refused_and_not_logged(
     members_node: Node,
 ) -> None:
