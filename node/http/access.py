@@ -102,12 +102,15 @@ class ReadAccess:
         """Return who signed a request; raise RequestRefused (401) if nobody did."""
         reader = self.reader_of(request)
         if reader is None:
-            raise self._refuse(
-                "auth_required",
-                "this is a member's data: sign the request with the member's key "
-                "(the CLI: --from KEY)",
-            )
+            raise self.unsigned()
         return reader
+
+    def unsigned(self) -> RequestRefused:
+        """Return the refusal of an unsigned read of a member's data (401 auth_required)."""
+        return self._refuse(
+            "auth_required",
+            "this is a member's data: sign the request with the member's key (the CLI: --from KEY)",
+        )
 
     def check_entitled(self, reader: Reader, concerned: frozenset[bytes]) -> None:
         """Raise RequestRefused (403) unless the reader may read data about `concerned`."""

@@ -404,7 +404,7 @@ async def get_tx_proof(request: web.Request) -> web.Response:
         return json_error(404, "not_found", message, tx_id=tx_id.hex())
     view = ledger.get_committed_view()
     if is_private(committed.tx) and reader is None:
-        request.app[READS].require_reader(request)
+        raise request.app[READS].unsigned()
     may_read_tx(request, reader, view, committed.tx, "proof", tx_id.hex())
     proof = ledger.reads.prove(committed)
     return web.Response(text=encode_proof_json(proof), content_type="application/json")
