@@ -210,4 +210,9 @@ def run_bench(
         raw_verify_per_s_core=round(raw_core, 1),
         bound_ratio=round(compute_bound_ratio(figures["committed_tps"], cores, raw, validators), 3),
     )
+    if rate is not None:
+        # The offered rate as a fraction of the same bound (committed / bound is bound_ratio).
+        figures["offered_fraction_of_bound"] = round(
+            compute_bound_ratio(rate, cores, raw, validators), 3
+        )
     return figures
