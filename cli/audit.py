@@ -28,6 +28,7 @@ from cli.client import NodeClient, ReadSigner, load_reader, reader_options
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
 from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import Advance, progress
+from cli.signature_prefetch import SignaturePrefetch, default_workers
 from danangchain.address import compute_address, encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.checkpoint import Cosignature, InvalidCosignature
@@ -105,6 +106,13 @@ def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> byt
 @reader_options
 @genesis_pin_options
 @witness_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes that check signatures ahead of the replay (default: one per core; "
+    "1: none). The result is the same for any number.",
+)
 @json_option
 def audit_verify(
     home: Path | None,
@@ -118,6 +126,7 @@ def audit_verify(
     witness_pins: tuple[str, ...],
     min_witnesses: int | None,
     checkpoints_file: Path | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Replay a whole chain from its genesis and check every block, signature, rule,
@@ -134,7 +143,7 @@ def audit_verify(
     witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
     witnessed = None if witnesses is None else (witnesses.requirement, witnesses.fetch())
     signer = load_reader(from_key, keystore_dir, password_file) if node_url else None
-    report = run_verification(home, node_url, export_file, pinned, witnessed, signer)
+    report = run_verification(home, node_url, export_file, pinned, witnessed, workers, signer)
     emit(as_json, report, describe_report(report))
     if not report["valid"]:
         sys.exit(EXIT_REFUSED)
@@ -146,6 +155,7 @@ def run_verification(
     export_file: Path | None,
     pinned: bytes | None,
     witnessed: tuple[WitnessRequirement, list[Cosignature]] | None = None,
+    workers: int | None = None,
     signer: ReadSigner | None = None,
 ) -> dict[str, Any]:
     """Verify the chain of one source (and, if asked, its agreement with pinned
@@ -161,7 +171,7 @@ def run_verification(
                 check = ChainWitnessCheck(genesis.chain_id, *witnessed)
             except InvalidCosignature as exc:
                 raise CliError(str(exc)) from None
-        return ChainAuditor(genesis, pinned)
+        return ChainAuditor(genesis, pinned, prefetch.is_verified)
 
     def on_block(checked: CheckedBlock, advance: Advance) -> None:
         advance(1)
@@ -169,12 +179,13 @@ def run_verification(
             check.observe(checked.tip)
 
     agreement: WitnessAgreement | None = None
+    prefetch = SignaturePrefetch(default_workers() if workers is None else workers)
     try:
         if home is not None:
             with open_home(home) as (genesis, store):
                 auditor = start(genesis)
                 with progress(get_stored_height(store), _("verifying")) as advance:
-                    summary = replay_home(store, auditor, lambda c: on_block(c, advance))
+                    summary = replay_home(store, auditor, lambda c: on_block(c, advance), prefetch)
         else:
             source = (
                 open_export_file(export_file)
@@ -184,11 +195,15 @@ def run_verification(
             with source as reader:
                 auditor = start(reader.header.genesis)
                 with progress(reader.header.height, _("verifying")) as advance:
-                    summary = replay_export(reader, auditor, lambda c: on_block(c, advance))
+                    summary = replay_export(
+                        reader, auditor, lambda c: on_block(c, advance), prefetch
+                    )
         if check is not None:
             agreement = check.finish(summary.tip)
     except AuditFailure as failure:
         return make_report(auditor, None, failure, pinned, started)
+    finally:
+        prefetch.close()
     report = make_report(auditor, summary, None, pinned, started)
     if agreement is not None:
         report["witnesses"] = agreement.to_json()

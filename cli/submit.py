@@ -108,19 +108,11 @@ def submit(
     if outbox is not None:
         outbox.save(Sent(fingerprint, chain_id, tx.kind, tx_id, tx_bytes, outbox.now_ms))
     try:
-        answer = client.post_tx(tx_bytes)
-    except KeyboardInterrupt:
-        raise interrupted(tx_id) from None
+        result = post_signed(client, tx, wait=False)
     except CliError as exc:
         if outbox is not None and exc.exit_code == EXIT_REFUSED:
             outbox.forget(fingerprint)  # refused: a corrected command signs anew
         raise
-    result: dict[str, Any] = {
-        "tx_id": answer["tx_id"],
-        "status": answer["status"],
-        "nonce": tx.nonce,
-        "kind": tx.kind,
-    }
     if wait:
         result.update(wait_for_outcome(client, tx_id, timeout_s))
     return result

@@ -10,7 +10,13 @@ import click
 from cli.common import CliError, hash_file, parse_address, parse_hex_id
 from cli.i18n import TranslatedGroup, _
 from cli.submit import sign_submit_and_report, submission_options
-from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, RecordBody
+from danangchain.transaction import (
+    CATEGORIES,
+    CATEGORIES_WITHOUT_DOCUMENT,
+    MAX_MEMO_SIZE,
+    EndorseBody,
+    RecordBody,
+)
 
 
 def hash_document(path: Path) -> bytes:
@@ -34,7 +40,7 @@ def tx() -> None:
     "--doc",
     "doc_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The document; only its SHA-256 goes on the ledger.",
+    help="The document; only its SHA-256 goes on the ledger (a payment may have none).",
 )
 @click.option("--doc-hash", help="The document's SHA-256 in hex, instead of --doc.")
 @click.option("--amount", type=click.IntRange(0, 10**18), help="Amount in VND (whole dong).")
@@ -59,8 +65,15 @@ def tx_record(
     Example: danangchain tx record --from shop --category invoice --doc inv.pdf
     --amount 1500000 --counterparty dn1... --wait
     """
-    if (doc_file is None) == (doc_hash is None):
+    if doc_file is not None and doc_hash is not None:
         raise CliError(_("give exactly one of --doc FILE or --doc-hash HEX"))
+    if doc_file is None and doc_hash is None and category not in CATEGORIES_WITHOUT_DOCUMENT:
+        raise CliError(
+            _(
+                "a record of category {category} needs its document: "
+                "give --doc FILE or --doc-hash HEX"
+            ).format(category=category)
+        )
     if amends and cancels:
         raise CliError(_("give at most one of --amends or --cancels"))
     if len(memo.encode()) > MAX_MEMO_SIZE:
@@ -70,7 +83,13 @@ def tx_record(
                 "a Vietnamese letter with a diacritic takes 2 or 3 bytes)"
             ).format(length=len(memo.encode()), size=MAX_MEMO_SIZE, characters=len(memo))
         )
-    digest = hash_document(doc_file) if doc_file else parse_hex_id(doc_hash or "", "--doc-hash")
+    digest = (
+        hash_document(doc_file)
+        if doc_file
+        else parse_hex_id(doc_hash, "--doc-hash")
+        if doc_hash is not None
+        else None
+    )
     reference = amends or cancels
     body = RecordBody(
         category=category,

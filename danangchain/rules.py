@@ -112,8 +112,8 @@ def get_document_key(view: StateView, tx: Transaction) -> bytes | None:
     other transaction). Nodes refuse a second record with the same key while the first
     stands; `view` is the state the transaction is checked against."""
     body = tx.body
-    if not isinstance(body, RecordBody) or body.reference is not None:
-        return None
+    if not isinstance(body, RecordBody) or body.reference is not None or body.doc_hash is None:
+        return None  # two payments without a document may well be two payments
     return get_sender_address(view, tx.sender) + body.doc_hash + body.category.encode()
 
 

@@ -191,7 +191,11 @@ SCHEMAS: dict[str, Any] = {
             "record_id": HEX32,
             "creator": ADDRESS,
             "category": STRING,
-            "doc_hash": HEX32,
+            "doc_hash": {
+                **HEX32,
+                "nullable": True,
+                "description": "None: a payment without a document.",
+            },
             "amount": NULL_INT,
             "counterparty": {**ADDRESS, "nullable": True},
             "memo": STRING,

@@ -73,7 +73,7 @@ def render_body(tx: Transaction, public: bool = False) -> dict[str, Any]:
     if isinstance(body, RecordBody):
         return {
             "category": body.category,
-            "doc_hash": body.doc_hash.hex(),
+            "doc_hash": _hex_or_none(body.doc_hash),
             "amount": body.amount,
             "counterparty": _address_or_none(body.counterparty),
             "memo": body.memo,
@@ -282,7 +282,7 @@ def render_record(
         "record_id": record_id.hex(),
         "creator": encode_address(record.creator),
         "category": record.category,
-        "doc_hash": record.doc_hash.hex(),
+        "doc_hash": _hex_or_none(record.doc_hash),
         "amount": record.amount,
         "counterparty": _address_or_none(record.counterparty),
         "memo": record.memo,

@@ -200,7 +200,7 @@ class Store:
         chosen: dict[bytes, tuple[bool, int, bytes]] = {}
         for key, value in self.scan_state(PREFIX_RECORD):
             record = decode_record(value)
-            if record.reference is not None:
+            if record.reference is not None or record.doc_hash is None:
                 continue
             rank = (record.cancelled_height is not None, record.height, key[len(PREFIX_RECORD) :])
             document = record.creator + record.doc_hash + record.category.encode()

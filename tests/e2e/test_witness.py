@@ -50,9 +50,8 @@ class Fork:
         self.homes = [first, second]
         self.urls = [f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 2}"]
         self.witness_url = f"http://127.0.0.1:{base + 4}"
-        self.registrar = unlock_key(
-            read_keystore(Path(made["keystore"]) / "registrar.json"), PASSWORD
-        )
+        self.keystore = Path(made["keystore"])
+        self.registrar = unlock_key(read_keystore(self.keystore / "registrar.json"), PASSWORD)
         self.nonces = [0, 0]
         self.tx_ids: list[list[str]] = [[], []]
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -142,10 +141,20 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
         for number in range(3):
             fork.admit(0, bytes([1, number]) * 10)
             fork.admit(1, bytes([2, number]) * 10)
-        wait_for(lambda: witness_status(fork)["height"] >= 4, 30, "the witness to check 4 blocks")
-        status = witness_status(fork)
+        # Blocks that hold only the witness's own checkpoints are not cosigned: wait for a
+        # checkpoint at or above the last admission's height, whichever blocks those are.
+        last = int(NodeClient(fork.urls[0]).get(f"/txs/{fork.tx_ids[0][-1]}")["height"])
+        status = wait_for(
+            lambda: (
+                (s := witness_status(fork))["latest_checkpoint"]
+                and s["latest_checkpoint"]["height"] >= last
+                and s
+            ),
+            30,
+            "the witness to cosign the last admission's block",
+        )
         assert status["halted"] is False and status["evidence"] is None
-        assert status["latest_checkpoint"]["height"] >= 4
+        assert status["height"] >= last >= 4
         latest = NodeClient(fork.witness_url).get("/checkpoints/latest")
         assert NodeClient(fork.witness_url).get(f"/checkpoints/{latest['height']}") == latest
         on_chain = wait_for(lambda: checkpoint_txs(fork), 30, "a checkpoint on chain")
@@ -176,6 +185,7 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
         assert first_line.startswith("INVALID at height 1: block 1 "), first_line
         assert "is not the block witness" in first_line
         check_proofs(fork, witness_key, pin)
+        check_file_proofs(fork, witness_key, pin)
         signed_before = witness_status(fork)["checkpoints"]
         assert stop(witness) == 0
 
@@ -243,6 +253,55 @@ def check_proofs(fork: Fork, witness_key: str, pin: str) -> None:
         "audit", "check-proof", str(proof), "--genesis-hash", genesis, "--witness", "ab@x"
     )  # fmt: skip
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def check_file_proofs(fork: Fork, witness_key: str, pin: str) -> None:
+    """A file anchored on the witnessed chain checks with the witness required; the same
+    file anchored on the fork does not. (The registrar's anchor bumps its nonce on each
+    chain: the Fork's own counters follow.)"""
+    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0])["genesis_hash"]
+    dataset = fork.folder / "dataset"
+    dataset.mkdir()
+    (dataset / "station-7.csv").write_text("2026-12-01T10:00,pm2.5,12\n")
+    signing = ["--keystore", str(fork.keystore), "--password-file", str(fork.password_file)]
+    proofs = []
+    for index in (0, 1):
+        manifest = fork.folder / f"air-{index}.anchor.json"
+        made = run_cli_json(
+            "anchor", str(dataset), "--from", "registrar", "--name", f"air-{index}",
+            "--manifest", str(manifest), "--node", fork.urls[index], "--wait", *signing,
+        )  # fmt: skip
+        fork.nonces[index] += 1
+        if index == 0:
+            wait_for_checkpoint(fork, int(made["height"]))
+        proof = fork.folder / f"air-{index}.proof"
+        witnessed = ["--witness", pin] if index == 0 else []
+        made = run_cli(
+            "audit", "prove-file", str(dataset / "station-7.csv"), "--manifest", str(manifest),
+            "--out", str(proof), "--node", fork.urls[index], *witnessed,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        proofs.append(proof)
+    checked = run_cli(
+        "audit", "check-file", str(dataset / "station-7.csv"), str(proofs[0]),
+        "--genesis-hash", genesis, "--witness", witness_key, "--json",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert witness_key in json.loads(checked.stdout)["witnesses"]["witnesses"]
+    forged = run_cli(
+        "audit", "check-file", str(dataset / "station-7.csv"), str(proofs[1]),
+        "--genesis-hash", genesis, "--witness", pin, "--min-witnesses", "1",
+    )  # fmt: skip
+    assert forged.returncode == 1 and forged.stdout.startswith("INVALID proof: "), forged.stdout
+
+
+def wait_for_checkpoint(fork: Fork, height: int) -> None:
+    """Wait until the witness has cosigned a checkpoint at or above a height."""
+    wait_for(
+        lambda: (c := witness_status(fork)["latest_checkpoint"]) and c["height"] >= height,
+        30,
+        f"a checkpoint at or above height {height}",
+    )
 
 
 def checkpoint_txs(fork: Fork) -> list[dict[str, Any]]:

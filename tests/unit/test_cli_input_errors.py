@@ -39,3 +39,14 @@ def test_a_mistyped_key_name_suggests_the_close_ones(tmp_path: Path) -> None:
     assert "(did you mean shop?)" in result.output
     result = CliRunner().invoke(cli, ["keys", "show", "zzz", "--keystore", keystore])
     assert result.exit_code == 2 and "did you mean" not in result.output
+
+
+def test_a_record_without_a_document_is_refused_unless_it_is_a_payment() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["tx", "record", "--category", "invoice", "--from", "shop", "--node", "http://127.0.0.1:9"],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: a record of category invoice needs its document: give --doc FILE or --doc-hash HEX"
+    )
