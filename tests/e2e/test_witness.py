@@ -259,7 +259,8 @@ def check_file_proofs(fork: Fork, witness_key: str, pin: str) -> None:
     """A file anchored on the witnessed chain checks with the witness required; the same
     file anchored on the fork does not. (The registrar's anchor bumps its nonce on each
     chain: the Fork's own counters follow.)"""
-    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0])["genesis_hash"]
+    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0], *reader(fork))
+    genesis = genesis["genesis_hash"]
     dataset = fork.folder / "dataset"
     dataset.mkdir()
     (dataset / "station-7.csv").write_text("2026-12-01T10:00,pm2.5,12\n")
