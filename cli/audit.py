@@ -25,20 +25,11 @@ from cli.chain_sources import (
     replay_export,
     replay_home,
 )
-from cli.client import NodeClient
-from cli.common import (
-    EXIT_REFUSED,
-    CliError,
-    emit,
-    json_option,
-    keystore_option,
-    load_signing_key,
-    node_option,
-    parse_hex_id,
-    password_option,
-)
+from cli.client import NodeClient, ReadSigner, load_reader, reader_options
+from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
 from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import Advance, progress
+from cli.signature_prefetch import SignaturePrefetch, default_workers
 from danangchain.address import compute_address, encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.checkpoint import Cosignature, InvalidCosignature
@@ -113,18 +104,30 @@ def read_pinned_hash(genesis_hash: str | None, genesis_file: Path | None) -> byt
     type=click.Path(dir_okay=False, path_type=Path),
     help="An export file made by 'chain export'.",
 )
+@reader_options
 @genesis_pin_options
 @witness_options
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes that check signatures ahead of the replay (default: one per core; "
+    "1: none). The result is the same for any number.",
+)
 @json_option
 def audit_verify(
     home: Path | None,
     node_url: str | None,
     export_file: Path | None,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
     genesis_hash: str | None,
     genesis_file: Path | None,
     witness_pins: tuple[str, ...],
     min_witnesses: int | None,
     checkpoints_file: Path | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Replay a whole chain from its genesis and check every block, signature, rule,
@@ -140,7 +143,8 @@ def audit_verify(
     pinned = read_pinned_hash(genesis_hash, genesis_file)
     witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
     witnessed = None if witnesses is None else (witnesses.requirement, witnesses.fetch())
-    report = run_verification(home, node_url, export_file, pinned, witnessed)
+    signer = load_reader(from_key, keystore_dir, password_file) if node_url else None
+    report = run_verification(home, node_url, export_file, pinned, witnessed, workers, signer)
     emit(as_json, report, describe_report(report))
     if not report["valid"]:
         sys.exit(EXIT_REFUSED)
@@ -152,6 +156,8 @@ def run_verification(
     export_file: Path | None,
     pinned: bytes | None,
     witnessed: tuple[WitnessRequirement, list[Cosignature]] | None = None,
+    workers: int | None = None,
+    signer: ReadSigner | None = None,
 ) -> dict[str, Any]:
     """Verify the chain of one source (and, if asked, its agreement with pinned
     witnesses); return the report (valid or not)."""
@@ -166,7 +172,7 @@ def run_verification(
                 check = ChainWitnessCheck(genesis.chain_id, *witnessed)
             except InvalidCosignature as exc:
                 raise CliError(str(exc)) from None
-        return ChainAuditor(genesis, pinned)
+        return ChainAuditor(genesis, pinned, prefetch.is_verified)
 
     def on_block(checked: CheckedBlock, advance: Advance) -> None:
         advance(1)
@@ -174,24 +180,31 @@ def run_verification(
             check.observe(checked.tip)
 
     agreement: WitnessAgreement | None = None
+    prefetch = SignaturePrefetch(default_workers() if workers is None else workers)
     try:
         if home is not None:
             with open_home(home) as (genesis, store):
                 auditor = start(genesis)
                 with progress(get_stored_height(store), _("verifying")) as advance:
-                    summary = replay_home(store, auditor, lambda c: on_block(c, advance))
+                    summary = replay_home(store, auditor, lambda c: on_block(c, advance), prefetch)
         else:
             source = (
-                open_export_file(export_file) if export_file else open_node_export(str(node_url))
+                open_export_file(export_file)
+                if export_file
+                else open_node_export(str(node_url), signer)
             )
             with source as reader:
                 auditor = start(reader.header.genesis)
                 with progress(reader.header.height, _("verifying")) as advance:
-                    summary = replay_export(reader, auditor, lambda c: on_block(c, advance))
+                    summary = replay_export(
+                        reader, auditor, lambda c: on_block(c, advance), prefetch
+                    )
         if check is not None:
             agreement = check.finish(summary.tip)
     except AuditFailure as failure:
         return make_report(auditor, None, failure, pinned, started)
+    finally:
+        prefetch.close()
     report = make_report(auditor, summary, None, pinned, started)
     if agreement is not None:
         report["witnesses"] = agreement.to_json()
@@ -314,9 +327,7 @@ def describe_report(report: dict[str, Any]) -> list[str]:
     help="The record's document: checked, and for a sealed record its salt is kept in "
     "the proof (needs --from, the creator's key).",
 )
-@click.option("--from", "from_key", default=None, help="The record creator's key (name or file).")
-@keystore_option
-@password_option
+@reader_options
 @witness_options
 @json_option
 def audit_prove(
@@ -340,7 +351,8 @@ def audit_prove(
     """
     parse_hex_id(tx_id, _("transaction id"))
     witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
-    document = NodeClient(node_url).get(f"/proofs/tx/{tx_id}")
+    signer = load_reader(from_key, keystore_dir, password_file)
+    document = NodeClient(node_url, signer=signer).get(f"/proofs/tx/{tx_id}")
     try:
         proof = decode_proof_json(json.dumps(document))
         proven = check_inclusion_proof(proof, proof.genesis.hash)
@@ -353,7 +365,7 @@ def audit_prove(
         raise CliError(_("the node sent the proof of another transaction"), EXIT_REFUSED)
     text = encode_proof_json(proof)
     if doc_file is not None:
-        key = None if from_key is None else load_signing_key(keystore_dir, from_key, password_file)
+        key = None if signer is None else signer.key
         text = add_document_salt(text, proven.transaction, doc_file, key)
     if witnesses is not None:
         text = attach_proof_witnesses(text, gather_witnesses(node_url, proof.header, witnesses))

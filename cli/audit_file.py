@@ -17,6 +17,13 @@ from typing import Any, NoReturn
 import click
 
 from cli.audit import audit, genesis_pin_options, read_pinned_hash
+from cli.audit_witnesses import (
+    check_proof_witnesses,
+    describe_agreement,
+    gather_witnesses,
+    parse_witness_options,
+    witness_options,
+)
 from cli.client import NodeClient
 from cli.common import EXIT_REFUSED, CliError, emit, hash_file, json_option, node_option
 from cli.i18n import TranslatedCommand, _
@@ -36,6 +43,7 @@ from danangchain.dataset import (
 from danangchain.errors import DecodeError
 from danangchain.proof import InvalidProof, check_inclusion_proof, decode_proof_json
 from danangchain.transaction import AnchorBody
+from danangchain.witness_check import WitnessCheckFailed, attach_proof_witnesses
 
 
 @click.command("prove-file", cls=TranslatedCommand)
@@ -58,6 +66,7 @@ from danangchain.transaction import AnchorBody
     "--index", type=click.IntRange(0), help="A stream's reading: its index in the window."
 )
 @node_option
+@witness_options
 @json_option
 def audit_prove_file(
     file: Path | None,
@@ -66,15 +75,21 @@ def audit_prove_file(
     reading: str | None,
     index: int | None,
     node_url: str,
+    witness_pins: tuple[str, ...],
+    min_witnesses: int | None,
+    checkpoints_file: Path | None,
     as_json: bool,
 ) -> None:
     """Make the offline proof of FILE, one file of an anchored dataset: its entry in the
     manifest, the dataset's root, the anchor transaction, its block and certificate. For
-    a stream's reading, give the window's manifest and --index N (or the reading).
+    a stream's reading, give the window's manifest and --index N (or the reading). With
+    --witness, add each witness's first checkpoint at or above the block and the headers
+    that link it to the block.
 
     Example: danangchain audit prove-file air-2026/station-7.csv --manifest air-2026.anchor.json
     --out station-7.proof
     """
+    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file)
     manifest = read_manifest(manifest_file)
     position = locate_entry(manifest, manifest_file, file, reading, index)
     if manifest.tx_id is None:
@@ -85,8 +100,11 @@ def audit_prove_file(
         proven = check_file_proof(proof, inclusion.genesis.hash)
     except InvalidProof as exc:
         raise CliError(f"the proof does not check: {exc}", EXIT_REFUSED) from None
+    text = encode_file_proof_json(proof)
+    if witnesses is not None:
+        text = attach_proof_witnesses(text, gather_witnesses(node_url, inclusion.header, witnesses))
     try:
-        out.write_text(encode_file_proof_json(proof), encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise CliError(
             _("cannot write {path}: {reason}").format(path=out, reason=exc.strerror)
@@ -236,17 +254,22 @@ def fetch_anchor_proof(client: NodeClient, manifest: Manifest) -> Any:
 @click.argument("arguments", nargs=-1, required=True, metavar="[FILE] PROOF")
 @click.option("--reading", help="A stream's reading as text (its UTF-8 bytes), instead of FILE.")
 @genesis_pin_options
+@witness_options
 @json_option
 def audit_check_file(
     arguments: tuple[str, ...],
     reading: str | None,
     genesis_hash: str | None,
     genesis_file: Path | None,
+    witness_pins: tuple[str, ...],
+    min_witnesses: int | None,
+    checkpoints_file: Path | None,
     as_json: bool,
 ) -> None:
     """Check offline that FILE (or a stream's --reading) is the one PROOF shows anchored,
     against a pinned genesis. Exit 0: valid, with the dataset, height and time; 1: the
-    file, its entry, its path or anything above differs; 2: usage error.
+    file, its entry, its path or anything above differs; 2: usage error. With --witness,
+    the anchor's block must also be cosigned by K pinned witnesses.
 
     Example: danangchain audit check-file station-7.csv station-7.proof --genesis-hash 3fa2...
     """
@@ -257,26 +280,38 @@ def audit_check_file(
         raise CliError(_("pin the genesis with --genesis-hash or --genesis"))
     file = None if reading is not None else Path(arguments[0])
     proof_file = Path(arguments[-1])
+    witnesses = parse_witness_options(witness_pins, min_witnesses, checkpoints_file, True)
     size, digest = read_content(file, reading) or hash_bytes(b"")
-    proof = read_file_proof(proof_file, as_json)
+    text = read_proof_text(proof_file)
+    proof = read_file_proof(text, as_json)
+    agreement = None
     try:
         proven = check_file_proof(proof, pinned)
         parts = None if file is None else file.absolute().parts
         verify_file_matches(proven, size, digest, parts)
-    except InvalidProof as exc:
+        if witnesses is not None:
+            agreement = check_proof_witnesses(text, proof.inclusion.header, witnesses)
+    except (InvalidProof, WitnessCheckFailed) as exc:
         refuse(as_json, str(exc))
     report = describe_proven(proven)
-    emit(as_json, report, describe_lines(report, proven.anchor))
+    if agreement is not None:
+        report["witnesses"] = agreement.to_json()
+    lines = describe_lines(report, proven.anchor) + describe_agreement(agreement)
+    emit(as_json, report, lines)
 
 
-def read_file_proof(path: Path, as_json: bool) -> FileProof:
-    """Read a file proof; an unreadable file is a usage error, a malformed one invalid."""
+def read_proof_text(path: Path) -> str:
+    """Read a proof file's text; an unreadable file is a usage error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(
             _("cannot read {path}: {reason}").format(path=path, reason=describe_os_error(exc))
         ) from None
+
+
+def read_file_proof(text: str, as_json: bool) -> FileProof:
+    """Decode a file proof; a malformed one is invalid (exit 1)."""
     try:
         return decode_file_proof_json(text)
     except DecodeError as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from cli.common import emit, json_option
-from cli.i18n import TranslatedCommand
+from cli.common import CliError, emit, json_option
+from cli.i18n import TranslatedCommand, _
 
 
 @click.command(cls=TranslatedCommand)
@@ -68,6 +70,26 @@ from cli.i18n import TranslatedCommand
     help="Submit sealed records (amount and memo encrypted, as 'tx record' makes them) "
     "instead of plain ones.",
 )
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Run one bench per offered rate (fractions of the bound, one fresh network each) and "
+    "print offered rate, committed, p50 and p99, and the highest rate whose p99 holds 1.5 s.",
+)
+@click.option(
+    "--sweep-fractions",
+    default=None,
+    help="The sweep's rates as fractions of the bound, comma-separated "
+    "(default: 0.1,0.15,...,0.5).",
+)
+@click.option(
+    "--plot",
+    "plot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --sweep: draw committed throughput and latency against the offered rate "
+    "to this PNG file.",
+)
 @json_option
 def bench(
     validators: int,
@@ -79,6 +101,9 @@ def bench(
     verify_only: bool,
     sync_only: bool,
     sealed: bool,
+    sweep: bool,
+    sweep_fractions: str | None,
+    plot_file: Path | None,
     as_json: bool,
 ) -> None:
     """Start a local network in a temporary folder, submit pre-signed transactions
@@ -87,6 +112,22 @@ def bench(
 
     Example: danangchain bench --txs 20000 --rate 1000 --json
     """
+    if not sweep and (sweep_fractions is not None or plot_file is not None):
+        raise CliError(_("--sweep-fractions and --plot go with --sweep"))
+    if sweep:
+        if rate is not None or verify_only or sync_only:
+            raise CliError(
+                _("--sweep chooses the rates itself: drop --rate, --verify-only, --sync-only")
+            )
+        from cli.bench_sweep import describe_sweep, parse_fractions, plot_sweep, run_sweep
+
+        fractions = parse_fractions(sweep_fractions)
+        result = run_sweep(validators, txs, min(senders, txs), concurrency, max_batch, fractions)
+        if plot_file is not None:
+            plot_sweep(result, plot_file)
+            result["plot"] = str(plot_file)
+        emit(as_json, result, describe_sweep(result))
+        return
     # The load generator, the node's verifier and aiohttp: loaded to run a bench only.
     from cli.bench_run import CHAIN_ID, run_bench
     from cli.localnet import temporary_network

@@ -32,6 +32,7 @@ from cli.localnet import (
     stop_node_process,
 )
 from cli.progress import progress
+from cli.signature_prefetch import default_workers
 from cli.testnet import start_all
 from danangchain import ed25519
 from danangchain.sealing import derive_encryption_key, encryption_public_key
@@ -130,8 +131,26 @@ async def _wait_for_sync(
 
 
 def measure_verify(home: Path, raw_core: float, raw_node: float) -> dict[str, Any]:
-    """Time `danangchain audit verify --home` of a stopped node, in its own process."""
+    """Time `danangchain audit verify --home` of a stopped node, in its own process: with
+    a signature worker per core (the default), and with none (`--workers 1`)."""
+    figures = _time_verify(home, raw_core, raw_node, None)
+    alone = _time_verify(home, raw_core, raw_node, 1)
+    figures.update(
+        verify_workers=default_workers(),
+        verify_txs_per_s_without_workers=alone["verify_txs_per_s"],
+        verify_ratio_to_node_raw_times_cores=round(
+            figures["verify_txs_per_s"] / (raw_node * (os.cpu_count() or 1)), 3
+        ),
+    )
+    return figures
+
+
+def _time_verify(
+    home: Path, raw_core: float, raw_node: float, workers: int | None
+) -> dict[str, Any]:
     command = [sys.executable, "-m", "cli.main", "audit", "verify", "--home", str(home), "--json"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     try:
         report = json.loads(done.stdout)
@@ -223,4 +242,9 @@ def run_bench(
         raw_verify_per_s_core=round(raw_core, 1),
         bound_ratio=round(compute_bound_ratio(figures["committed_tps"], cores, raw, validators), 3),
     )
+    if rate is not None:
+        # The offered rate as a fraction of the same bound (committed / bound is bound_ratio).
+        figures["offered_fraction_of_bound"] = round(
+            compute_bound_ratio(rate, cores, raw, validators), 3
+        )
     return figures

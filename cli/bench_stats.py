@@ -116,3 +116,10 @@ def compute_bound_ratio(
 ) -> float:
     """Return committed throughput over the bound cores × raw rate ÷ validators."""
     return committed_tps / (cores * raw_rate / validators)
+
+
+def find_highest_holding(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Return the sweep row with the highest offered rate that held its target (p99 and
+    the share committed), or None if none did."""
+    holding = [row for row in rows if row["holds"]]
+    return max(holding, key=lambda row: row["offered_rate"], default=None)

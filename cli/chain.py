@@ -11,6 +11,7 @@ from typing import BinaryIO
 import click
 
 from cli.chain_sources import open_export_file, open_node_export, replay_export
+from cli.client import ReadSigner, load_reader, reader_options
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
 from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import progress
@@ -49,21 +50,31 @@ def chain() -> None:
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write."
 )
+@reader_options
 @json_option
-def chain_export(node_url: str | None, home: Path | None, out: Path, as_json: bool) -> None:
+def chain_export(
+    node_url: str | None,
+    home: Path | None,
+    out: Path,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
     """Write the whole chain (genesis, blocks, certificates, tip) to one file, streaming.
 
     Example: danangchain chain export --node http://127.0.0.1:26657 --out chain.dnx
     """
     if (node_url is None) == (home is None):
         raise CliError(_("give exactly one of --node URL or --home DIR"))
+    signer = load_reader(from_key, keystore_dir, password_file) if node_url else None
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     try:
         with partial.open("wb") as stream:
             if home is not None:
                 genesis, tip = write_home_export(home, stream)
             else:
-                genesis, tip = copy_node_export(str(node_url), stream)
+                genesis, tip = copy_node_export(str(node_url), stream, signer)
             stream.flush()
             os.fsync(stream.fileno())
         partial.replace(out)
@@ -95,10 +106,12 @@ def chain_export(node_url: str | None, home: Path | None, out: Path, as_json: bo
     )
 
 
-def copy_node_export(node_url: str, stream: BinaryIO) -> tuple[Genesis, ChainTip]:
+def copy_node_export(
+    node_url: str, stream: BinaryIO, signer: ReadSigner | None = None
+) -> tuple[Genesis, ChainTip]:
     """Copy a node's export stream to a file, record by record, checking its framing."""
     try:
-        with open_node_export(node_url) as reader:
+        with open_node_export(node_url, signer) as reader:
             header = reader.header
             stream.write(encode_export_header(header.genesis, header.height))
             with progress(header.height, _("exporting")) as advance:

@@ -10,15 +10,18 @@ becomes an AuditFailure (exit 1); a source that cannot be read at all is a CliEr
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
+from cli.client import NodeClient, ReadSigner, describe_read_refusal
 from cli.common import CliError
 from cli.i18n import _, describe_error
+from cli.signature_prefetch import SignaturePrefetch
 from danangchain.address import encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.encoding import pack
@@ -61,18 +64,23 @@ def open_export_file(path: Path) -> Iterator[ExportReader]:
 
 
 @contextmanager
-def open_node_export(node_url: str) -> Iterator[ExportReader]:
-    """Stream a live node's chain export; a node that cannot be reached is a usage error."""
+def open_node_export(node_url: str, signer: ReadSigner | None = None) -> Iterator[ExportReader]:
+    """Stream a live node's chain export, the read signed by an auditor's or a witness's
+    key; a node that cannot be reached or refuses the read is a usage error."""
     url = node_url.rstrip("/") + EXPORT_PATH
     if not url.startswith(("http://", "https://")):
         raise CliError(
             _("node URL {url} must start with http:// or https://").format(url=repr(node_url))
         )
+    headers = NodeClient(node_url, signer=signer).authorization(EXPORT_PATH)
     # Straight to the node, as the other commands go: no proxy from the environment.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        response = opener.open(url, timeout=30)
+        response = opener.open(urllib.request.Request(url, headers=headers), timeout=30)
     except urllib.error.HTTPError as exc:
+        refusal = describe_read_refusal(exc.code, read_error_document(exc))
+        if refusal is not None:
+            raise CliError(refusal) from None
         raise CliError(
             _("the node at {url} answered {status} to {path}").format(
                 url=node_url, status=exc.code, path=EXPORT_PATH
@@ -91,6 +99,15 @@ def open_node_export(node_url: str) -> Iterator[ExportReader]:
             raise CliError(
                 _("the stream from {url} broke: {reason}").format(url=node_url, reason=reason)
             ) from None
+
+
+def read_error_document(error: urllib.error.HTTPError) -> dict[str, Any]:
+    """Return the JSON error a node answered with, or an empty one."""
+    try:
+        document = json.loads(error.read(64 * 1024))
+    except (ValueError, OSError):
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _start_reading(read: Callable[[int], bytes], name: str) -> ExportReader:
@@ -126,9 +143,15 @@ def open_home(home: Path) -> Iterator[tuple[Genesis, Store]]:
 # Replaying
 
 
-def replay_export(reader: ExportReader, auditor: ChainAuditor, on_block: OnBlock) -> AuditSummary:
-    """Check every block of an export, then its claimed tip."""
-    records = iter(reader)
+def replay_export(
+    reader: ExportReader,
+    auditor: ChainAuditor,
+    on_block: OnBlock,
+    prefetch: SignaturePrefetch | None = None,
+) -> AuditSummary:
+    """Check every block of an export, then its claimed tip (with `prefetch`, the
+    signatures ahead on other cores)."""
+    records = iter(reader) if prefetch is None else prefetch.run(reader, _block_bytes)
     while True:
         try:
             record = next(records, None)
@@ -142,25 +165,41 @@ def replay_export(reader: ExportReader, auditor: ChainAuditor, on_block: OnBlock
     return auditor.finish(reader.claimed_tip)
 
 
-def replay_home(store: Store, auditor: ChainAuditor, on_block: OnBlock) -> AuditSummary:
+def _block_bytes(record: Any) -> bytes:
+    return bytes(record.block_bytes)
+
+
+def replay_home(
+    store: Store,
+    auditor: ChainAuditor,
+    on_block: OnBlock,
+    prefetch: SignaturePrefetch | None = None,
+) -> AuditSummary:
     """Check every stored block, then the stored tip, state and indexes against the replay."""
     try:
         check_store_metadata(store, auditor.genesis)
         claimed_tip = store.read_tip()
     except StoreError as exc:  # corrupt, or no tip: not a chain that can be valid
         raise AuditFailure(0, str(exc)) from None
-    records_indexed = replay_stored_blocks(store, auditor, on_block)
+    records_indexed = replay_stored_blocks(store, auditor, on_block, prefetch)
     summary = auditor.finish(claimed_tip)
     check_stored_state(store, auditor.state, summary.tip.height)
     check_index_counts(store, summary, records_indexed)
     return summary
 
 
-def replay_stored_blocks(store: Store, auditor: ChainAuditor, on_block: OnBlock) -> int:
+def replay_stored_blocks(
+    store: Store,
+    auditor: ChainAuditor,
+    on_block: OnBlock,
+    prefetch: SignaturePrefetch | None = None,
+) -> int:
     """Check every stored block and the index entries it wrote; return how many record entries."""
     records_indexed = 0
+    stored = store.iter_block_bytes()
+    blocks = stored if prefetch is None else prefetch.run(stored, lambda entry: entry[1])
     try:
-        for height, block_bytes in store.iter_block_bytes():
+        for height, block_bytes in blocks:
             expected = auditor.next_height
             if height != expected:
                 found = "a malformed key" if height is None else f"height {height}"

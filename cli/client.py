@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_REFUSED, EXIT_USAGE, CliError
+import click
+
+from cli.common import (
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    CliError,
+    F,
+    keystore_option,
+    load_signing_key,
+    password_option,
+)
 from cli.i18n import _
+from danangchain import ed25519
+from danangchain.read_access import NONCE_SIZE, encode_authorization, sign_read
 
 MAX_WAIT_S = 30.0  # one long poll; the node allows up to 60
 
@@ -33,6 +47,64 @@ def translate_refusal(document: dict[str, Any]) -> str:
         return message
 
 
+class ReadSigner:
+    """Signs a member's reads with its key: the node learns who reads and logs it; the
+    key never leaves this machine."""
+
+    def __init__(self, key: ed25519.SigningKey) -> None:
+        self.key = key
+        self.chain_id: str | None = None
+
+    def authorization(self, method: str, path: str) -> str:
+        """Return the Authorization header of one request, signed now with a fresh nonce."""
+        if self.chain_id is None:
+            raise ValueError("ask the node for its chain id before signing a read")
+        time_ms = time.time_ns() // 1_000_000
+        nonce = os.urandom(NONCE_SIZE)
+        read = sign_read(self.key, self.chain_id, method, path, time_ms, nonce)
+        return encode_authorization(read)
+
+
+def reader_options(command: F) -> F:
+    """Add the options of a command that may sign its reads: --from, keystore, password."""
+    for option in (
+        click.option(
+            "--from",
+            "from_key",
+            default=None,
+            help="Sign the read with this key: a member reads its own data, an auditor all.",
+        ),
+        keystore_option,
+        password_option,
+    ):
+        command = option(command)
+    return command
+
+
+def load_reader(
+    from_key: str | None, keystore_dir: Path | None, password_file: Path | None
+) -> ReadSigner | None:
+    """Unlock the reader's key when --from was given."""
+    if from_key is None:
+        return None
+    return ReadSigner(load_signing_key(keystore_dir, from_key, password_file))
+
+
+def describe_read_refusal(status: int, document: dict[str, Any]) -> str | None:
+    """Return what to do about a refused read (401, 403), or None for other answers."""
+    code = document.get("error")
+    if status == 401 and code == "auth_required":
+        return _("this is a member's data: sign the read with --from KEY (the member's key)")
+    if status == 401:
+        return _("the node refused the signed read ({code}): {message}").format(
+            code=code, message=document.get("message", "")
+        )
+    if status == 403:
+        # The node's reason is one of a few sentences: shown in the user's language.
+        return _("not allowed: {reason}").format(reason=_(str(document.get("message", ""))))
+    return None
+
+
 class _Connection:
     """One event loop and one HTTP session, kept for the requests made inside a client's
     `with` block, so that a command makes one connection (kept alive), not one per call."""
@@ -54,13 +126,14 @@ class NodeClient:
     """Talk to one node's client API; every failure becomes a one-line CliError. Inside
     `with NodeClient(url) as client:` every request goes over one kept-alive connection."""
 
-    def __init__(self, url: str, timeout_s: float = 15.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 15.0, signer: ReadSigner | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise CliError(
                 _("node URL {url} must start with http:// or https://").format(url=repr(url))
             )
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.signer = signer
         self._connection: _Connection | None = None
 
     def __enter__(self) -> NodeClient:
@@ -88,6 +161,15 @@ class NodeClient:
             self._request("POST", "/txs", tx_bytes, "application/octet-stream")
         )
 
+    def authorization(self, path: str) -> dict[str, str]:
+        """Return the headers that sign a GET of `path` made by another client (a stream)."""
+        signer = self.signer
+        if signer is None:
+            return {}
+        if signer.chain_id is None:
+            signer.chain_id = str(self.get("/status").get("chain_id", ""))
+        return {"Authorization": signer.authorization("GET", path)}
+
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         """GET a JSON document and its HTTP status, whatever the status (e.g. /readiness)."""
         return self._run(self._fetch("GET", path, None, None))  # type: ignore[no-any-return]
@@ -106,6 +188,9 @@ class NodeClient:
         timeout_s: float | None = None,
     ) -> dict[str, Any]:
         status, document = await self._fetch(method, path, body, content_type, timeout_s)
+        refusal = describe_read_refusal(status, document) if method == "GET" else None
+        if refusal is not None:
+            raise CliError(refusal, EXIT_REFUSED if status == 403 else EXIT_USAGE)
         if status == 404:
             raise NotFound(_(document.get("message", "not found")))
         if status >= 400:
@@ -128,6 +213,12 @@ class NodeClient:
 
         timeout = aiohttp.ClientTimeout(total=timeout_s or self.timeout_s)
         headers = {"Content-Type": content_type} if content_type else {}
+        signer = self.signer
+        if signer is not None and method == "GET" and path != "/status":
+            if signer.chain_id is None:
+                _status, answer = await self._fetch("GET", "/status", None, None, timeout_s)
+                signer.chain_id = str(answer.get("chain_id", ""))
+            headers["Authorization"] = signer.authorization(method, path)
         connection = self._connection
         if connection is not None and connection.session is None:
             connection.session = aiohttp.ClientSession()

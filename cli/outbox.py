@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,9 +77,9 @@ class Outbox:
 
     def save(self, sent: Sent) -> None:
         """Write an entry durably (synced file, atomic rename, synced folder)."""
+        from node.keyfile import write_private_file  # the keystore's own safe write
+
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.folder / f"{sent.fingerprint}.json"
-        temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
         entry = {
             "chain_id": sent.chain_id,
             "kind": sent.kind,
@@ -91,20 +90,7 @@ class Outbox:
         if sent.sealed is not None:
             entry["sealed"] = sent.sealed.hex()
         text = json.dumps(entry, sort_keys=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-        folder = os.open(self.folder, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        write_private_file(self.folder / f"{sent.fingerprint}.json", text, replace=True)
 
     def forget(self, fingerprint: str) -> None:
         """Drop an entry: its transaction was refused, so a new one may be signed."""

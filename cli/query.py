@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, load_reader, reader_options
 from cli.common import (
     emit,
     json_option,
     keystore_option,
-    load_signing_key,
     node_option,
     parse_address,
     parse_hex_id,
@@ -89,15 +88,26 @@ def query_status(node_url: str, as_json: bool) -> None:
 @query.command("block")
 @click.argument("height", default="latest")
 @node_option
+@reader_options
 @json_option
-def query_block(height: str, node_url: str, as_json: bool) -> None:
-    """Show the block at HEIGHT (default: the latest).
+def query_block(
+    height: str,
+    node_url: str,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Show the block at HEIGHT (default: the latest); with --from, the private fields of
+    the records the key may read.
 
     Example: danangchain query block 12
     """
     if height != "latest" and not height.isdigit():
         raise click.BadParameter(_("HEIGHT must be a whole number or 'latest'"))
-    block = NodeClient(node_url).get(f"/blocks/{height}")
+    block = NodeClient(node_url, signer=load_reader(from_key, keystore_dir, password_file)).get(
+        f"/blocks/{height}"
+    )
     lines = [
         _("block {height} {hash}").format(height=block["height"], hash=block["hash"]),
         f"{_('Time')}: {format_time_ms(block['header']['time_ms'])}",
@@ -115,14 +125,25 @@ def query_block(height: str, node_url: str, as_json: bool) -> None:
 @query.command("tx")
 @click.argument("tx_id")
 @node_option
+@reader_options
 @json_option
-def query_tx(tx_id: str, node_url: str, as_json: bool) -> None:
-    """Show whether a transaction is pending, committed (where) or rejected (why).
+def query_tx(
+    tx_id: str,
+    node_url: str,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Show whether a transaction is pending, committed (where) or rejected (why); with
+    --from, the whole transaction, if it concerns the key's member (or it is an auditor's).
 
     Example: danangchain query tx 3f2a...
     """
     parse_hex_id(tx_id, _("transaction id"))
-    state = NodeClient(node_url).get(f"/txs/{tx_id}")
+    state = NodeClient(node_url, signer=load_reader(from_key, keystore_dir, password_file)).get(
+        f"/txs/{tx_id}"
+    )
     lines = labelled(state, TX_FIELDS)
     tx = state.get("tx")
     if tx is not None and tx["kind"] == "anchor":
@@ -135,14 +156,25 @@ def query_tx(tx_id: str, node_url: str, as_json: bool) -> None:
 @query.command("account")
 @click.argument("address")
 @node_option
+@reader_options
 @json_option
-def query_account(address: str, node_url: str, as_json: bool) -> None:
-    """Show a member's role, nonce and records.
+def query_account(
+    address: str,
+    node_url: str,
+    from_key: str | None,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Show a member's role, nonce and records: the member's own key or an auditor's
+    signs the read (--from).
 
-    Example: danangchain query account dn1...
+    Example: danangchain query account dn1... --from my-house
     """
     parse_address(address)
-    account = NodeClient(node_url).get(f"/accounts/{address}")
+    account = NodeClient(node_url, signer=load_reader(from_key, keystore_dir, password_file)).get(
+        f"/accounts/{address}"
+    )
     lines = labelled(account, ACCOUNT_FIELDS)
     if account.get("revoked") and account.get("revoked_height") is None:
         lines.append(f"{_('Revoked')}: {format_yes(True)}")
@@ -153,34 +185,28 @@ def query_account(address: str, node_url: str, as_json: bool) -> None:
 
 @query.command("record")
 @click.argument("record_id")
-@click.option(
-    "--from",
-    "from_key",
-    default=None,
-    help="Your key (name or file): opens a sealed record's amount and memo on this "
-    "machine, if you are its creator, its counterparty or an auditor.",
-)
 @node_option
-@keystore_option
-@password_option
+@reader_options
 @json_option
 def query_record(
     record_id: str,
-    from_key: str | None,
     node_url: str,
+    from_key: str | None,
     keystore_dir: Path | None,
     password_file: Path | None,
     as_json: bool,
 ) -> None:
-    """Show a record and whether its counterparty endorsed it.
+    """Show a record and whether its counterparty endorsed it: the key of its creator,
+    of its counterparty or of an auditor signs the read (--from).
 
-    Example: danangchain query record 3f2a...
+    Example: danangchain query record 3f2a... --from my-house
     """
     parse_hex_id(record_id, _("record id"))
-    key = None if from_key is None else load_signing_key(keystore_dir, from_key, password_file)
-    record = NodeClient(node_url).get(f"/records/{record_id}")
-    if key is not None:
-        record = open_record(record, key)
+    signer = load_reader(from_key, keystore_dir, password_file)
+    record = NodeClient(node_url, signer=signer).get(f"/records/{record_id}")
+    if signer is not None:
+        # The reader's own key opens a sealed record's amount and memo, on this machine.
+        record = open_record(record, signer.key)
     # A sealed record's doc_hash is the salted commitment, not the document's SHA-256.
     fields = SEALED_RECORD_FIELDS if isinstance(record.get("sealed"), dict) else RECORD_FIELDS
     lines = labelled(record, fields)
@@ -272,4 +298,56 @@ def query_nodes(node_url: str, as_json: bool) -> None:
         f"  {n['name']} ({n['role']}) {n['public_key'][:16]}… {' '.join(n['p2p_urls'])}"
         for n in answer["nodes"]
     ]
+    emit(as_json, answer, lines)
+
+
+ACCESS_FIELDS: list[Field] = [
+    ("time_ms", "Time", format_time_ms),
+    ("reader", "Reader", None),
+    ("reader_role", "Role", _status),
+    ("route", "Read", None),
+    ("target", "What", None),
+]
+
+
+@query.command("access-log")
+@node_option
+@click.option(
+    "--from",
+    "from_key",
+    required=True,
+    help="Name or file of the member's key: whose data.",
+)
+@keystore_option
+@password_option
+@json_option
+def query_access_log(
+    node_url: str,
+    from_key: str,
+    keystore_dir: Path | None,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Show who read your data through this node, what and when, newest first: every
+    signed read by another member (an auditor, a counterparty); your own are not logged.
+
+    Example: danangchain query access-log --from my-house
+    """
+    signer = load_reader(from_key, keystore_dir, password_file)
+    answer = NodeClient(node_url, signer=signer).get("/access-log")
+    lines = [
+        _("{count} reads of the data of {address}").format(
+            count=answer["count"], address=answer["address"]
+        )
+    ]
+    for entry in answer["entries"]:
+        lines.append(
+            _("  {time} {reader} ({role}) read {route} {target}").format(
+                time=format_time_ms(entry["time_ms"]),
+                reader=entry["reader"],
+                role=_(str(entry["reader_role"])),
+                route=_(str(entry["route"])),
+                target=entry["target"],
+            )
+        )
     emit(as_json, answer, lines)

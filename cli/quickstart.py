@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cli.client import NodeClient
+from cli.client import NodeClient, ReadSigner
 from cli.common import EXIT_REFUSED, CliError, emit, json_option
 from cli.i18n import TranslatedCommand
 from cli.localnet import TemporaryNetwork, stop_node_process, temporary_network
@@ -81,7 +81,9 @@ def run_story(network: TemporaryNetwork, keep_running: bool, validators: int) ->
             "household endorses the invoice",
             steps,
         )
-        endorsed = clients[0].get(f"/records/{record['tx_id']}")
+        # The household reads its own record: a member's data is read signed.
+        reading = NodeClient(processes[0][0], signer=ReadSigner(household))
+        endorsed = reading.get(f"/records/{record['tx_id']}")
         agreed = wait_for_agreement(clients, steps[-1]["height"])
     finally:
         if not keep_running:

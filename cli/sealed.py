@@ -53,7 +53,7 @@ def find_recipients(
     if counterparty is not None:
         address = encode_address(counterparty)
         try:
-            account = client.get(f"/accounts/{address}")
+            account = client.get(f"/encryption-keys/{address}")
         except NotFound:
             raise CliError(
                 _("counterparty {address} is not a member").format(address=address), EXIT_REFUSED
@@ -76,7 +76,7 @@ def find_recipients(
 def make_record_sealer(
     fields: PrivateFields,
     category: str,
-    doc_hash: bytes,
+    doc_hash: bytes | None,
     counterparty: bytes | None,
     reference: bytes | None,
     reference_kind: str | None,
@@ -85,7 +85,11 @@ def make_record_sealer(
 
     def make(client: NodeClient, key: ed25519.SigningKey) -> Sealer:
         recipients = find_recipients(client, key, counterparty)
-        commitment = compute_document_commitment(document_salt(key, doc_hash), doc_hash)
+        commitment = (
+            None
+            if doc_hash is None
+            else compute_document_commitment(document_salt(key, doc_hash), doc_hash)
+        )
 
         def sealer(chain_id: str, address: str, nonce: int) -> tuple[SealedRecordBody, bytes]:
             binding = Binding(chain_id, decode_address(address), nonce, KIND_SEALED_RECORD)

@@ -74,12 +74,17 @@ def sign_next(client: NodeClient, key: ed25519.SigningKey, body: Body) -> Transa
 
 
 def post_signed(
-    client: NodeClient, tx: Transaction, wait: bool, timeout_s: float = 60.0
+    client: NodeClient,
+    tx: Transaction,
+    wait: bool,
+    timeout_s: float = 60.0,
+    sealed: bytes | None = None,
 ) -> dict[str, Any]:
-    """Post a signed transaction, and wait for its outcome when asked."""
+    """Post a signed transaction (a sealed record with its encrypted content beside it),
+    and wait for its outcome when asked."""
     tx_bytes = encode_transaction(tx)
     try:
-        answer = client.post_tx(tx_bytes)
+        answer = client.post_tx(tx_bytes, sealed)
     except KeyboardInterrupt:
         raise interrupted(compute_tx_id(tx_bytes).hex()) from None
     result: dict[str, Any] = {
@@ -125,19 +130,11 @@ def submit(
     if outbox is not None:
         outbox.save(Sent(fingerprint, chain_id, tx.kind, tx_id, tx_bytes, outbox.now_ms, sealed))
     try:
-        answer = client.post_tx(tx_bytes, sealed)
-    except KeyboardInterrupt:
-        raise interrupted(tx_id) from None
+        result = post_signed(client, tx, wait=False, sealed=sealed)
     except CliError as exc:
         if outbox is not None and exc.exit_code == EXIT_REFUSED:
             outbox.forget(fingerprint)  # refused: a corrected command signs anew
         raise
-    result: dict[str, Any] = {
-        "tx_id": answer["tx_id"],
-        "status": answer["status"],
-        "nonce": tx.nonce,
-        "kind": tx.kind,
-    }
     if wait:
         result.update(wait_for_outcome(client, tx_id, timeout_s))
     return result

@@ -12,7 +12,14 @@ from cli.i18n import TranslatedGroup, _
 from cli.sealed import make_record_sealer
 from cli.submit import sign_submit_and_report, submission_options
 from danangchain.sealing import PrivateFields
-from danangchain.transaction import CATEGORIES, MAX_MEMO_SIZE, EndorseBody, EraseBody, RecordBody
+from danangchain.transaction import (
+    CATEGORIES,
+    CATEGORIES_WITHOUT_DOCUMENT,
+    MAX_MEMO_SIZE,
+    EndorseBody,
+    EraseBody,
+    RecordBody,
+)
 
 
 def hash_document(path: Path) -> bytes:
@@ -36,7 +43,7 @@ def tx() -> None:
     "--doc",
     "doc_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The document; only its SHA-256 goes on the ledger.",
+    help="The document; only its SHA-256 goes on the ledger (a payment may have none).",
 )
 @click.option("--doc-hash", help="The document's SHA-256 in hex, instead of --doc.")
 @click.option("--amount", type=click.IntRange(0, 10**18), help="Amount in VND (whole dong).")
@@ -68,8 +75,15 @@ def tx_record(
     Example: danangchain tx record --from shop --category invoice --doc inv.pdf
     --amount 1500000 --counterparty dn1... --wait
     """
-    if (doc_file is None) == (doc_hash is None):
+    if doc_file is not None and doc_hash is not None:
         raise CliError(_("give exactly one of --doc FILE or --doc-hash HEX"))
+    if doc_file is None and doc_hash is None and category not in CATEGORIES_WITHOUT_DOCUMENT:
+        raise CliError(
+            _(
+                "a record of category {category} needs its document: "
+                "give --doc FILE or --doc-hash HEX"
+            ).format(category=category)
+        )
     if amends and cancels:
         raise CliError(_("give at most one of --amends or --cancels"))
     if len(memo.encode()) > MAX_MEMO_SIZE:
@@ -79,7 +93,13 @@ def tx_record(
                 "a Vietnamese letter with a diacritic takes 2 or 3 bytes)"
             ).format(length=len(memo.encode()), size=MAX_MEMO_SIZE, characters=len(memo))
         )
-    digest = hash_document(doc_file) if doc_file else parse_hex_id(doc_hash or "", "--doc-hash")
+    digest = (
+        hash_document(doc_file)
+        if doc_file
+        else parse_hex_id(doc_hash, "--doc-hash")
+        if doc_hash is not None
+        else None
+    )
     reference = amends or cancels
     body = RecordBody(
         category=category,

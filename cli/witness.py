@@ -152,7 +152,7 @@ def witness_start(
     pinned = read_pinned_hash(genesis_hash, genesis_file)
     key = load_signing_key(keystore_dir, key_name, password_file)
     # The witness's server and follower: loaded only by the command that runs one.
-    from node.witness.feed import open_node_feed
+    from node.witness.feed import make_node_feed
     from node.witness.follower import SigningPolicy, Witness
     from node.witness.journal import JournalError, open_journal
     from node.witness.server import run_witness_until_signalled
@@ -164,7 +164,7 @@ def witness_start(
         raise CliError(str(exc)) from None
     try:
         try:
-            genesis = find_genesis(journal, sources[0], pinned)
+            genesis = find_genesis(journal, sources[0], pinned, key)
             journal.bind(genesis, key.public_key)
         except (CliError, JournalError):
             if created:  # a first start that fails leaves no half-made home behind
@@ -173,7 +173,8 @@ def witness_start(
             raise
         policy = SigningPolicy(every_blocks, every_seconds)
         submitter = make_submitter(sources[0], key)
-        witness_state = Witness(key, genesis, journal, sources, policy, open_node_feed, submitter)
+        feed = make_node_feed(key, genesis.chain_id)
+        witness_state = Witness(key, genesis, journal, sources, policy, feed, submitter)
         if witness_state.halted:
             log.critical("WITNESS HALTED by an earlier run: see %s/evidence.json", home)
         run_witness_until_signalled(witness_state, host, port, poll_seconds)
@@ -185,14 +186,16 @@ def witness_start(
         journal.close()
 
 
-def find_genesis(journal: WitnessJournal, node_url: str, pinned: bytes | None) -> Genesis:
+def find_genesis(
+    journal: WitnessJournal, node_url: str, pinned: bytes | None, key: ed25519.SigningKey
+) -> Genesis:
     """Return the genesis the home follows, or on first start the node's; check the pin."""
     from node.witness.feed import FeedError
 
     genesis = journal.read_genesis()
     if genesis is None:
         try:
-            genesis = fetch_genesis(node_url)
+            genesis = fetch_genesis(node_url, key)
         except FeedError as exc:
             raise CliError(str(exc)) from None
     if pinned is not None and genesis.hash != pinned:
@@ -204,13 +207,14 @@ def find_genesis(journal: WitnessJournal, node_url: str, pinned: bytes | None) -
     return genesis
 
 
-def fetch_genesis(node_url: str) -> Genesis:
+def fetch_genesis(node_url: str, key: ed25519.SigningKey) -> Genesis:
     """Read the genesis a node's export stream opens with (first start of a witness)."""
     from node.witness.feed import open_node_feed
 
-    height = int(NodeClient(node_url).get("/status")["height"])
+    status = NodeClient(node_url).get("/status")
+    height, chain_id = int(status["height"]), str(status["chain_id"])
     try:
-        with open_node_feed(node_url, height + 1) as reader:
+        with open_node_feed(node_url, height + 1, key, chain_id) as reader:
             return reader.header.genesis
     except DecodeError as exc:
         raise CliError(f"{node_url}: the export stream is malformed: {exc}") from None

@@ -23,6 +23,7 @@ from danangchain.genesis import Genesis, compute_genesis_writes
 from danangchain.ledger import (
     BlockResult,
     ChainTip,
+    IsVerified,
     apply_block,
     get_genesis_tip,
     get_tip_after,
@@ -87,8 +88,17 @@ def check_genesis_hash(genesis: Genesis, pinned_hash: bytes | None) -> None:
 class ChainAuditor:
     """Replay a chain block by block from its genesis; raise AuditFailure at the first fault."""
 
-    def __init__(self, genesis: Genesis, pinned_hash: bytes | None = None) -> None:
+    def __init__(
+        self,
+        genesis: Genesis,
+        pinned_hash: bytes | None = None,
+        is_verified: IsVerified = lambda tx_id: False,
+    ) -> None:
+        """`is_verified` names transactions whose signatures were already found valid
+        (checked ahead on other cores by the same strict verifier); every other
+        transaction's signature is checked here."""
         check_genesis_hash(genesis, pinned_hash)
+        self.is_verified = is_verified
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.state = DictState()
@@ -190,7 +200,7 @@ class ChainAuditor:
     def _apply(self, block: Block) -> BlockResult:
         """Run apply_block (signatures verified once, here) and name the faulty transaction."""
         try:
-            return apply_block(self.state, self.tip, self.chain_id, block)
+            return apply_block(self.state, self.tip, self.chain_id, block, self.is_verified)
         except DanangChainError as exc:
             raise _describe_block_failure(self.next_height, exc) from None
 

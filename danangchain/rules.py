@@ -118,11 +118,13 @@ def get_document_key(view: StateView, tx: Transaction) -> bytes | None:
     other transaction). Nodes refuse a second record with the same key while the first
     stands; `view` is the state the transaction is checked against."""
     body = tx.body
-    if isinstance(body, SealedRecordBody) and body.reference is None:
+    if isinstance(body, SealedRecordBody):
+        if body.reference is not None or body.doc_commitment is None:
+            return None
         # The commitment is deterministic per member and document (danangchain/sealing.py).
         return get_sender_address(view, tx.sender) + body.doc_commitment + body.category.encode()
-    if not isinstance(body, RecordBody) or body.reference is not None:
-        return None
+    if not isinstance(body, RecordBody) or body.reference is not None or body.doc_hash is None:
+        return None  # two payments without a document may well be two payments
     return get_sender_address(view, tx.sender) + body.doc_hash + body.category.encode()
 
 

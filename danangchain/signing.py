@@ -20,6 +20,7 @@ DOMAIN_PROPOSAL = "danangchain/proposal/v1"
 DOMAIN_PEER = "danangchain/peer/v1"
 DOMAIN_NODE_CARD = "danangchain/node-card/v1"
 DOMAIN_CHECKPOINT = "danangchain/checkpoint/v1"
+DOMAIN_READ = "danangchain/read/v1"
 
 
 def compute_tx_signing_bytes(
@@ -67,3 +68,11 @@ def compute_checkpoint_signing_bytes(
 ) -> bytes:
     """Return the bytes a witness cosigns: this chain's block at a height and its state root."""
     return pack([DOMAIN_CHECKPOINT, chain_id, height, block_hash, state_root])
+
+
+def compute_read_signing_bytes(
+    chain_id: str, method: str, path: str, time_ms: int, nonce: bytes
+) -> bytes:
+    """Return the bytes a member signs to read its data through a node's client API: the
+    request (method, and path with its query) at a time, with a nonce that makes it one."""
+    return pack([DOMAIN_READ, chain_id, method, path, time_ms, nonce])

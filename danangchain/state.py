@@ -76,7 +76,7 @@ class Record:
 
     creator: bytes
     category: str
-    doc_hash: bytes
+    doc_hash: bytes | None  # None: a payment recorded without a document
     amount: int | None
     counterparty: bytes | None
     memo: str
@@ -197,7 +197,7 @@ def decode_record(data: bytes) -> Record:
     return Record(
         creator=expect_bytes(creator, "creator", size=ADDRESS_SIZE),
         category=expect_str(category, "category", MAX_CATEGORY_SIZE),
-        doc_hash=expect_bytes(doc_hash, "doc_hash", size=HASH_SIZE),
+        doc_hash=expect_optional_bytes(doc_hash, "doc_hash", HASH_SIZE),
         amount=None if amount is None else expect_int(amount, "amount"),
         counterparty=expect_optional_bytes(counterparty, "counterparty", ADDRESS_SIZE),
         memo=expect_str(memo, "memo", MAX_MEMO_SIZE),

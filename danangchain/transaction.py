@@ -76,6 +76,9 @@ CATEGORIES = (
     "other",
 )
 REFERENCE_KINDS = ("amends", "cancels")
+# A payment may stand on its own (rent paid in cash, a transfer with no invoice attached):
+# its record needs no document. Every other category records a document's digest.
+CATEGORIES_WITHOUT_DOCUMENT = ("payment",)
 ROLES = ("household", "business", "auditor", "registrar", "witness")
 # The role of a body outside the validator set that cosigns checkpoints of the chain it
 # checked (danangchain/checkpoint.py); given by a registrar like the other roles.
@@ -103,7 +106,7 @@ class RecordBody:
     """A household's or business's record of a document or transaction."""
 
     category: str
-    doc_hash: bytes
+    doc_hash: bytes | None  # None only for CATEGORIES_WITHOUT_DOCUMENT
     amount: int | None = None
     counterparty: bytes | None = None
     memo: str = ""
@@ -205,7 +208,7 @@ class SealedRecordBody:
     and a hiding commitment to the document digest instead of the digest itself."""
 
     category: str
-    doc_commitment: bytes
+    doc_commitment: bytes | None  # None only for CATEGORIES_WITHOUT_DOCUMENT
     content_hash: bytes
     counterparty: bytes | None = None
     reference: bytes | None = None
@@ -398,9 +401,14 @@ def _decode_sealed_kinds(kind: str, fields: Any) -> Body:
         raise DecodeError(f"reference kind {reference_kind!r} is not one of amends, cancels")
     if (reference is None) != (reference_kind is None):
         raise DecodeError("a reference and its kind (amends or cancels) go together")
+    if commitment is None and category not in CATEGORIES_WITHOUT_DOCUMENT:
+        raise DecodeError(
+            f"a {category} record names its document ("
+            f"{', '.join(CATEGORIES_WITHOUT_DOCUMENT)} records may have none)"
+        )
     return SealedRecordBody(
         category=category,
-        doc_commitment=expect_bytes(commitment, "doc_commitment", size=HASH_SIZE),
+        doc_commitment=expect_optional_bytes(commitment, "doc_commitment", HASH_SIZE),
         content_hash=expect_bytes(content_hash, "content_hash", size=HASH_SIZE),
         counterparty=expect_optional_bytes(counterparty, "counterparty", ADDRESS_SIZE),
         reference=expect_optional_bytes(reference, "reference", HASH_SIZE),
@@ -526,9 +534,14 @@ def _decode_record_body(fields: Any) -> RecordBody:
         raise DecodeError(f"reference kind {reference_kind!r} is not one of amends, cancels")
     if (reference is None) != (reference_kind is None):
         raise DecodeError("a reference and its kind (amends or cancels) go together")
+    if doc_hash is None and category not in CATEGORIES_WITHOUT_DOCUMENT:
+        raise DecodeError(
+            f"a record of category {category} needs its document's SHA-256 (only "
+            f"{', '.join(CATEGORIES_WITHOUT_DOCUMENT)} records may have none)"
+        )
     return RecordBody(
         category=category,
-        doc_hash=expect_bytes(doc_hash, "doc_hash", size=HASH_SIZE),
+        doc_hash=expect_optional_bytes(doc_hash, "doc_hash", HASH_SIZE),
         amount=amount,
         counterparty=expect_optional_bytes(counterparty, "counterparty", ADDRESS_SIZE),
         memo=expect_str(memo, "memo", MAX_MEMO_SIZE),

@@ -24,9 +24,10 @@ def generate_signing_key() -> ed25519.SigningKey:
     return ed25519.signing_key_from_seed(os.urandom(ed25519.SEED_SIZE))
 
 
-def write_private_file(path: Path, text: str) -> None:
-    """Write a file readable by its owner only, atomically, refusing to overwrite one."""
-    if path.exists():
+def write_private_file(path: Path, text: str, replace: bool = False) -> None:
+    """Write a file readable by its owner only, atomically (synced, then put in place);
+    refuse to overwrite one unless `replace` (then the folder is synced too)."""
+    if not replace and path.exists():
         raise KeystoreError(f"{path} already exists; refusing to overwrite a key")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -36,9 +37,22 @@ def write_private_file(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.link(temporary, path)  # fails if path appeared meanwhile: never overwrite a key
+        if replace:
+            os.replace(temporary, path)
+            _sync_folder(path.parent)
+        else:
+            os.link(temporary, path)  # fails if path appeared meanwhile: never overwrite a key
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Sync a folder, so that a file renamed into it survives a power cut."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def save_key(

@@ -39,6 +39,7 @@ from danangchain.transaction import (
     decode_transaction,
 )
 from danangchain.validators import CommitCertificate, ValidatorSet
+from node.chain.access_log import AccessLog
 from node.chain.events import BlockCommitted, Subscribers, TxAdmitted
 from node.chain.mempool import Mempool, MempoolFull
 from node.chain.reads import ChainReader
@@ -95,6 +96,7 @@ class NodeLedger:
         # Refusals and other events by name (peer messages refused, evidence, ...).
         self.counters: dict[str, int] = {}
         self.reads = ChainReader(self, store)
+        self.access_log = AccessLog(store)
         self.started_ms = clock()
         self._unsaved: list[tuple[bytes, bytes]] | None = None
         self._unsaved_sealed: list[tuple[bytes, bytes]] | None = None

@@ -15,15 +15,27 @@ from danangchain.encoding import unpack
 from danangchain.errors import AddressError, DanangChainError, DecodeError, InvalidTransaction
 from danangchain.export import encode_block_record, encode_end_record, encode_export_header
 from danangchain.proof import encode_proof_json
-from danangchain.rules import get_sender_address
+from danangchain.read_access import (
+    AUTH_SCHEME,
+    Reader,
+    can_read_chain,
+    get_record_parties,
+    is_entitled,
+    is_private,
+)
+from danangchain.rules import get_concerned_addresses, get_sender_address
 from danangchain.sealing import MAX_ENVELOPE_SIZE, decode_gossip
-from danangchain.transaction import MAX_TX_SIZE
+from danangchain.state import StateView
+from danangchain.transaction import MAX_TX_SIZE, Transaction
+from node.chain.access_log import MAX_ACCESS_LIST
 from node.chain.ledger import NodeLedger
 from node.chain.mempool import MempoolFull
 from node.chain.reads import StoreError
+from node.http.access import READS, ReadAccess, RequestRefused
 from node.http.health import parse_count
 from node.http.operator import add_operator_routes
 from node.http.views import (
+    render_access_entry,
     render_block,
     render_evidence,
     render_key,
@@ -84,6 +96,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return json_error(exc.status, exc.code, str(exc))
+    except RequestRefused as exc:
+        response = json_error(exc.status, exc.code, str(exc))
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = f'{AUTH_SCHEME} realm="members"'
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -213,20 +230,25 @@ def submit_one(ledger: NodeLedger, tx_bytes: bytes, sealed: bytes | None = None)
 
 async def get_tx(request: web.Request) -> web.Response:
     """GET /txs/{id}[?wait=S]: pending, committed (height, index), rejected, or unknown;
-    with `wait`, the answer comes once the transaction is final or S seconds have passed."""
+    with `wait`, the answer comes once the transaction is final or S seconds have passed;
+    the transaction itself, with its private fields only for the members it concerns
+    and auditors (signed)."""
     ledger = request.app[LEDGER]
     tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
     seconds = parse_wait(request.query.get("wait"))
+    reader = request.app[READS].reader_of(request)
     status = await wait_until_final(ledger, request.app[TICKS], tx_id, seconds)
     committed = status.committed
     if committed is not None:
+        view = ledger.get_committed_view()
+        public = not may_read_tx(request, reader, view, committed.tx, "tx", tx_id.hex())
         return web.json_response(
             {
                 "status": "committed",
                 "height": committed.height,
                 "index": committed.index,
                 "block_hash": committed.block.hash.hex(),
-                "tx": render_transaction(committed.tx, tx_id, ledger.get_committed_view()),
+                "tx": render_transaction(committed.tx, tx_id, view, public),
             }
         )
     if status.state == "pending":
@@ -236,6 +258,25 @@ async def get_tx(request: web.Request) -> web.Response:
             {"status": "rejected", "tx_id": tx_id.hex(), "reason": status.reason}
         )
     return json_error(404, "not_found", "no such transaction", status="unknown", tx_id=tx_id.hex())
+
+
+def may_read_tx(
+    request: web.Request,
+    reader: Reader | None,
+    view: StateView,
+    tx: Transaction,
+    route: str,
+    target: str,
+) -> bool:
+    """Tell whether a reader sees a whole transaction (no: unsigned); a record's reader
+    must be a member it concerns or an auditor (else 403), and the read is logged."""
+    if reader is None:
+        return False
+    if is_private(tx):
+        concerned = get_concerned_addresses(view, tx)
+        request.app[READS].check_entitled(reader, concerned)
+        request.app[READS].log_read(reader, concerned, route, target)
+    return True
 
 
 def parse_wait(text: str | None) -> float:
@@ -252,8 +293,10 @@ def parse_wait(text: str | None) -> float:
 
 
 async def get_block(request: web.Request) -> web.Response:
-    """GET /blocks/{height} or /blocks/latest: a block with its transactions."""
+    """GET /blocks/{height} or /blocks/latest: a block with its transactions; a record's
+    private fields only for the members it concerns and auditors (signed)."""
     ledger = request.app[LEDGER]
+    reader = request.app[READS].reader_of(request)
     text = request.match_info["height"]
     height = ledger.tip.height if text == "latest" else parse_height(text)
     if height == 0 and text == "latest":
@@ -263,18 +306,35 @@ async def get_block(request: web.Request) -> web.Response:
         return json_error(
             404, "not_found", f"no block at height {height} (tip {ledger.tip.height})"
         )
-    return web.json_response(
-        render_block(block, ledger.reads.certificate(height), ledger.get_committed_view())
-    )
+    view = ledger.get_committed_view()
+    shown: set[bytes] = set()
+
+    def is_shown(tx: Transaction) -> bool:
+        if reader is None or not is_private(tx):
+            return reader is not None
+        concerned = get_concerned_addresses(view, tx)
+        if not is_entitled(reader, concerned):
+            return False
+        shown.update(concerned)
+        return True
+
+    answer = render_block(block, ledger.reads.certificate(height), view, is_shown)
+    if reader is not None and shown:
+        request.app[READS].log_read(reader, frozenset(shown), "block", str(height))
+    return web.json_response(answer)
 
 
 async def get_account(request: web.Request) -> web.Response:
-    """GET /accounts/{address}: a member's role, nonces and records."""
+    """GET /accounts/{address}: a member's role, nonces and records (signed: the member
+    itself or an auditor)."""
     ledger = request.app[LEDGER]
     try:
         address = decode_address(request.match_info["address"])
     except AddressError as exc:
         return json_error(400, "bad_address", str(exc))
+    access = request.app[READS]
+    reader = access.require_reader(request)
+    access.check_entitled(reader, frozenset({address}))
     member = ledger.get_committed_view().get_member(address)
     if member is None:
         return json_error(404, "not_found", f"{encode_address(address)} is not a member")
@@ -282,6 +342,7 @@ async def get_account(request: web.Request) -> web.Response:
     account["records"] = [rid.hex() for rid in ledger.reads.records_of(address)]
     encryption_key = ledger.get_committed_view().get_encryption_key(address)
     account["encryption_key"] = None if encryption_key is None else encryption_key.hex()
+    access.log_read(reader, frozenset({address}), "account", encode_address(address))
     return web.json_response(account)
 
 
@@ -296,6 +357,23 @@ async def get_key(request: web.Request) -> web.Response:
     member = view.get_member(address)
     pending = None if member is None else ledger.get_pending_member(address)
     return web.json_response(render_key(public_key, address, ledger.chain_id, member, pending))
+
+
+async def get_encryption_key(request: web.Request) -> web.Response:
+    """GET /encryption-keys/{address}: the X25519 key a member's sealed records are
+    encrypted to (a public key, open to anyone, as membership is), or null."""
+    ledger = request.app[LEDGER]
+    try:
+        address = decode_address(request.match_info["address"])
+    except AddressError as exc:
+        return json_error(400, "bad_address", str(exc))
+    view = ledger.get_committed_view()
+    if view.get_member(address) is None:
+        return json_error(404, "not_found", f"{encode_address(address)} is not a member")
+    key = view.get_encryption_key(address)
+    return web.json_response(
+        {"address": encode_address(address), "encryption_key": None if key is None else key.hex()}
+    )
 
 
 async def get_validators(request: web.Request) -> web.Response:
@@ -330,26 +408,38 @@ async def get_nodes(request: web.Request) -> web.Response:
 
 
 async def get_record(request: web.Request) -> web.Response:
-    """GET /records/{id}: a committed record and whether it was endorsed."""
+    """GET /records/{id}: a committed record and whether it was endorsed (signed: by its
+    creator, its counterparty or an auditor)."""
     ledger = request.app[LEDGER]
     record_id = parse_hash(request.match_info["record_id"], "record id")
+    access = request.app[READS]
+    reader = access.require_reader(request)
     record = ledger.get_committed_view().get_record(record_id)
     if record is None:
         return json_error(404, "not_found", "no such record")
+    parties = get_record_parties(record)
+    access.check_entitled(reader, parties)
     amended_by = ledger.reads.amendments_of(record_id, record)
+    access.log_read(reader, parties, "record", record_id.hex())
     envelope = ledger.get_sealed(record_id) if record.content_hash is not None else None
     return web.json_response(render_record(record_id, record, amended_by, envelope))
 
 
 async def get_tx_proof(request: web.Request) -> web.Response:
-    """GET /proofs/tx/{id}: the inclusion proof of a committed transaction (JSON)."""
+    """GET /proofs/tx/{id}: the inclusion proof of a committed transaction (JSON); it holds
+    the whole transaction, so a record's is signed: by a member it concerns or an auditor."""
     ledger = request.app[LEDGER]
     tx_id = parse_hash(request.match_info["tx_id"], "transaction id")
+    reader = request.app[READS].reader_of(request)
     committed = ledger.reads.committed_tx(tx_id)
     if committed is None:
         pending = tx_id in ledger.mempool
         message = "the transaction is pending, not committed" if pending else "no such transaction"
         return json_error(404, "not_found", message, tx_id=tx_id.hex())
+    view = ledger.get_committed_view()
+    if is_private(committed.tx) and reader is None:
+        raise request.app[READS].unsigned()
+    may_read_tx(request, reader, view, committed.tx, "proof", tx_id.hex())
     proof = ledger.reads.prove(committed)
     return web.Response(text=encode_proof_json(proof), content_type="application/json")
 
@@ -373,14 +463,25 @@ async def get_evidence(request: web.Request) -> web.Response:
 
 async def get_chain_export(request: web.Request) -> web.StreamResponse:
     """GET /chain/export[?from=H]: the chain up to the current tip as an export stream, in
-    chunks; from H, only blocks H.. follow the header (a follower's next blocks)."""
+    chunks; from H, only blocks H.. follow the header (a follower's next blocks). Every
+    member's data: signed by an auditor, a witness or a node's own key."""
     ledger = request.app[LEDGER]
+    access = request.app[READS]
+    reader = access.require_reader(request)
+    if not can_read_chain(reader):
+        raise RequestRefused(
+            403,
+            "not_allowed",
+            "only auditors, witnesses and the nodes' own keys may export the whole chain",
+        )
     tip = ledger.tip
     first = parse_height(request.query.get("from", "1"))
     if not 1 <= first <= tip.height + 1:
         raise ApiError(
             400, "bad_height", f"from must be between 1 and {tip.height + 1} (the tip + 1)"
         )
+    if first <= tip.height:
+        access.log_export(reader, first, tip.height)
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     await response.prepare(request)
     chunk = bytearray(encode_export_header(ledger.genesis, tip.height))
@@ -403,11 +504,31 @@ async def get_chain_export(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def get_access_log(request: web.Request) -> web.Response:
+    """GET /access-log[?limit=N]: who read the signing member's data through this node,
+    what and when, newest first (its own reads are not logged)."""
+    ledger = request.app[LEDGER]
+    reader = request.app[READS].require_reader(request)
+    try:
+        limit = parse_count(request, "limit", MAX_ACCESS_LIST)
+    except ValueError as exc:
+        return json_error(400, "bad_query", str(exc))
+    entries = ledger.access_log.entries_of(reader.address, min(limit, MAX_ACCESS_LIST))
+    return web.json_response(
+        {
+            "address": encode_address(reader.address),
+            "count": len(entries),
+            "entries": [render_access_entry(entry) for entry in entries],
+        }
+    )
+
+
 def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application:
     """Build the client API application around a node's ledger."""
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_REQUEST_SIZE)
     app[LEDGER] = ledger
     app[NODE_INFO] = node_info
+    app[READS] = ReadAccess(ledger)
     app.router.add_get("/status", get_status)
     app.router.add_post("/txs", post_tx)
     app.router.add_post("/txs/batch", post_tx_batch)
@@ -418,9 +539,11 @@ def create_app(ledger: NodeLedger, node_info: dict[str, Any]) -> web.Application
     app.router.add_get("/validators", get_validators)
     app.router.add_get("/nodes", get_nodes)
     app.router.add_get("/keys/{public_key}", get_key)
+    app.router.add_get("/encryption-keys/{address}", get_encryption_key)
     app.router.add_get("/proofs/tx/{tx_id}", get_tx_proof)
     app.router.add_get("/evidence", get_evidence)
     app.router.add_get("/chain/export", get_chain_export)
+    app.router.add_get("/access-log", get_access_log)
     app[TICKS] = CommitTicks()
     app.cleanup_ctx.append(lambda app: follow_commits(app, ledger))
     add_operator_routes(app, ledger, node_info)

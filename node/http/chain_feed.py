@@ -23,7 +23,8 @@ from aiohttp import web
 
 from danangchain.address import encode_address
 from danangchain.block import Block, Header, compute_header_hash
-from danangchain.rules import get_concerned_addresses
+from danangchain.read_access import is_private
+from danangchain.rules import get_concerned_addresses, get_sender_address
 from danangchain.state import StateView
 from danangchain.transaction import (
     Transaction,
@@ -299,7 +300,10 @@ def render_tx_event(
     concerned: frozenset[bytes],
     view: StateView,
 ) -> dict[str, Any]:
-    """Render the event of a committed transaction."""
+    """Render the event of a committed transaction: a record's private fields withheld
+    and, of the addresses it concerns, only its sender's (its counterparty is private)."""
+    if is_private(tx):
+        concerned = frozenset({get_sender_address(view, tx.sender)})
     return {
         "type": "tx",
         "height": summary.height,
@@ -308,5 +312,5 @@ def render_tx_event(
         "time_ms": summary.time_ms,
         "tx_id": tx_id.hex(),
         "addresses": sorted(encode_address(a) for a in concerned),
-        "tx": render_transaction(tx, tx_id, view),
+        "tx": render_transaction(tx, tx_id, view, public=True),
     }

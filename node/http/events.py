@@ -2,8 +2,11 @@
 
 Without a filter a client hears every block and every transaction; `?types=block` (or
 `tx`) picks one kind; with `?address=dn1...` only the transactions that concern that
-address (its own, and those naming it). A client too slow to keep up is disconnected
-(close code 1013) rather than letting its queue grow without bound.
+address (its own, and those naming it): who deals with whom is the member's own, so that
+subscription is signed by the member or an auditor. Records come with their private
+fields withheld, and name only their sender among the addresses. A client too slow to
+keep up is disconnected (close code 1013) rather than letting its queue grow without
+bound.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from aiohttp import WSCloseCode, web
 
 from danangchain.address import decode_address, encode_address
 from danangchain.errors import AddressError
+from node.http.access import READS
 from node.http.chain_feed import EVENT_KINDS, ChainFeed, Subscription
 
 FEED = web.AppKey("chain_feed", ChainFeed)
@@ -30,6 +34,11 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
         address = None if text is None else decode_address(text)
     except AddressError as exc:
         return web.json_response({"error": "bad_address", "message": str(exc)}, status=400)
+    if address is not None:
+        access = request.app[READS]
+        reader = access.require_reader(request)
+        access.check_entitled(reader, frozenset({address}))
+        access.log_read(reader, frozenset({address}), "events", encode_address(address))
     kinds = frozenset(request.query.get("types", "block,tx").split(","))
     if not kinds <= EVENT_KINDS:
         message = "types must be block, tx or block,tx"

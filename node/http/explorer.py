@@ -22,7 +22,7 @@ from danangchain.address import compute_address, decode_address, encode_address
 from danangchain.errors import AddressError, DanangChainError
 from danangchain.proof import check_inclusion_proof
 from danangchain.state import Record
-from danangchain.transaction import RecordBody
+from danangchain.transaction import RecordBody, SealedRecordBody
 from node.chain.reads import CommittedTx
 from node.http.chain_feed import ChainFeed
 from node.http.events import FEED
@@ -190,7 +190,7 @@ async def page_block(request: web.Request) -> web.Response:
     certificate = ledger.reads.certificate(height)
     view = ledger.get_committed_view()
     txs = [
-        render_transaction(tx, None, view) | {"index": index}
+        render_transaction(tx, None, view, public=True) | {"index": index}
         for index, tx in enumerate(block.transactions)
     ]
     return render_page(
@@ -230,11 +230,10 @@ async def page_tx(request: web.Request) -> web.Response:
     return render_page(
         request,
         "tx.html",
-        tx=render_transaction(tx, tx_id, view),
-        is_record=isinstance(tx.body, RecordBody),
+        tx=render_transaction(tx, tx_id, view, public=True),
+        is_record=isinstance(tx.body, RecordBody | SealedRecordBody),
         record=record,
         amended_by=[a.hex() for a in ledger.reads.amendments_of(tx_id, record)] if record else [],
-        counterparty=_address_text(record.counterparty) if record else None,
         tx_height=block.height,
         index=index,
         block_hash=block.hash.hex(),

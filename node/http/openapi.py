@@ -28,6 +28,30 @@ from node.http.openapi_schemas import (
     ref,
 )
 
+SECURITY_SCHEMES = {
+    "signedRead": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "DanangChain key=<public key hex>, time=<ms>, nonce=<16 to 64 hex>, "
+        'signature=<Ed25519 over the canonical msgpack of ["danangchain/read/v1", chain id, '
+        "method, path with query, time, nonce]>; the key signs for an active member, the time "
+        "is within 60 s of the node's clock and the nonce is not used twice. See "
+        "docs/privacy.md.",
+    }
+}
+SIGNED_READ: list[dict[str, list[str]]] = [{"signedRead": []}]
+OPTIONAL_SIGNED_READ: list[dict[str, list[str]]] = [{}, {"signedRead": []}]
+UNSIGNED = answer(
+    "Not signed (`auth_required`), or a signed read refused: `bad_signature`, "
+    "`stale_request`, `replayed_request`, `unknown_key`, `revoked_key`."
+)
+BAD_SIGNED_READ = answer(
+    "A signed read refused: `bad_signature`, `stale_request`, `replayed_request`, "
+    "`unknown_key`, `revoked_key`."
+)
+NOT_ALLOWED = answer("Signed by a member it does not concern, not an auditor (`not_allowed`).")
+
 
 def _paths() -> dict[str, Any]:
     return {
@@ -97,6 +121,10 @@ def _paths() -> dict[str, Any]:
         "/txs/{tx_id}": {
             "get": {
                 "summary": "Whether a transaction is committed, pending or rejected.",
+                "description": "Open to anyone, but a record's private fields (amount, "
+                "counterparty, doc_hash, memo) are `withheld` unless the read is signed by a "
+                "member the record concerns or an auditor (anyone else signed: 403).",
+                "security": OPTIONAL_SIGNED_READ,
                 "parameters": [
                     TX_ID,
                     query_param(
@@ -107,6 +135,8 @@ def _paths() -> dict[str, Any]:
                     ),
                 ],
                 "responses": {
+                    "401": BAD_SIGNED_READ,
+                    "403": NOT_ALLOWED,
                     "200": answer("Its status.", ref("TxStatus")),
                     "400": answer("The id is not 64 hex characters, or `wait` is not 0 to 60."),
                     "404": NOT_FOUND,
@@ -116,6 +146,9 @@ def _paths() -> dict[str, Any]:
         "/blocks/{height}": {
             "get": {
                 "summary": "A block with its transactions and certificates.",
+                "description": "Open to anyone; each record's private fields are `withheld` "
+                "except for a signed reader the record concerns, or an auditor.",
+                "security": OPTIONAL_SIGNED_READ,
                 "parameters": [
                     path_param(
                         "height",
@@ -124,6 +157,7 @@ def _paths() -> dict[str, Any]:
                     )
                 ],
                 "responses": {
+                    "401": BAD_SIGNED_READ,
                     "200": answer("The block.", ref("Block")),
                     "400": answer("Not a height."),
                     "404": NOT_FOUND,
@@ -133,8 +167,12 @@ def _paths() -> dict[str, Any]:
         "/accounts/{address}": {
             "get": {
                 "summary": "A member's role, nonces and records.",
+                "description": "Signed by the member itself or an auditor.",
+                "security": SIGNED_READ,
                 "parameters": [path_param("address", ADDRESS, "A dn1... address.")],
                 "responses": {
+                    "401": UNSIGNED,
+                    "403": NOT_ALLOWED,
                     "200": answer("The account.", ref("Account")),
                     "400": answer("Not an address."),
                     "404": answer("Not a member."),
@@ -144,8 +182,13 @@ def _paths() -> dict[str, Any]:
         "/records/{record_id}": {
             "get": {
                 "summary": "A committed record and whether it was endorsed.",
+                "description": "Signed by its creator, its counterparty or an auditor; "
+                "each read by another member is in the parties' access log.",
+                "security": SIGNED_READ,
                 "parameters": [path_param("record_id", HEX32, "A record id (64 hex).")],
                 "responses": {
+                    "401": UNSIGNED,
+                    "403": NOT_ALLOWED,
                     "200": answer("The record.", ref("Record")),
                     "400": BAD_ID,
                     "404": NOT_FOUND,
@@ -201,11 +244,31 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/encryption-keys/{address}": {
+            "get": {
+                "summary": "The X25519 key a member's sealed records are encrypted to (null if "
+                "none was published); open to anyone, as membership is.",
+                "parameters": [path_param("address", ADDRESS, "A member's address.")],
+                "responses": {
+                    "200": answer(
+                        "The member's encryption key.",
+                        obj({"address": ADDRESS, "encryption_key": {**HEX32, "nullable": True}}),
+                    ),
+                    "400": answer("Not an address (`bad_address`)."),
+                    "404": answer("Not a member."),
+                },
+            }
+        },
         "/proofs/tx/{tx_id}": {
             "get": {
                 "summary": "The inclusion proof of a committed transaction.",
+                "description": "It holds the whole transaction: a record's proof is signed by "
+                "a member the record concerns or an auditor; other kinds' are open.",
+                "security": OPTIONAL_SIGNED_READ,
                 "parameters": [TX_ID],
                 "responses": {
+                    "401": UNSIGNED,
+                    "403": NOT_ALLOWED,
                     "200": answer("The proof.", ref("Proof")),
                     "400": BAD_ID,
                     "404": answer("Pending or unknown."),
@@ -215,13 +278,18 @@ def _paths() -> dict[str, Any]:
         "/chain/export": {
             "get": {
                 "summary": "The chain up to the tip as an export stream.",
-                "description": "With `from=H`, only blocks H up to the tip follow the header "
+                "security": SIGNED_READ,
+                "description": "Every member's data: signed by an auditor, a witness or a "
+                "node's own key (a validator's, an admitted full node's: online backups). "
+                "With `from=H`, only blocks H up to the tip follow the header "
                 "(which still names the tip's height): how a follower such as a witness reads "
                 "the blocks it has not seen yet.",
                 "parameters": [
                     query_param("from", {"type": "string"}, "The first block's height (default 1).")
                 ],
                 "responses": {
+                    "401": UNSIGNED,
+                    "403": NOT_ALLOWED,
                     "400": answer("A height that is not a whole number from 1 to the tip + 1."),
                     "200": {
                         "description": "Header, blocks with certificates, trailer.",
@@ -277,9 +345,12 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "A websocket of new blocks and committed transactions (JSON texts).",
                 "description": (
-                    "Messages: `hello` first, then `block` and `tx` events. With `address` "
-                    "only the transactions concerning that address are sent."
+                    "Messages: `hello` first, then `block` and `tx` events, a record's private "
+                    "fields withheld and only its sender among its `addresses`. With `address` "
+                    "only the transactions concerning that address are sent: signed by that "
+                    "member or an auditor."
                 ),
+                "security": OPTIONAL_SIGNED_READ,
                 "parameters": [
                     query_param("address", ADDRESS, "Only this address's transactions."),
                     query_param(
@@ -289,7 +360,29 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "101": {"description": "Switching to the websocket protocol."},
                     "400": answer("Not a websocket request, a bad address or bad types."),
+                    "401": UNSIGNED,
+                    "403": NOT_ALLOWED,
                     "503": answer("Too many subscribers."),
+                },
+            }
+        },
+        "/access-log": {
+            "get": {
+                "summary": "Who read the signing member's data through this node, newest first.",
+                "description": "Each signed read of the member's records, account, "
+                "transactions or proofs by another member, and every chain export (all "
+                "members' data), as this node served them; the member's own reads are not "
+                "logged.",
+                "security": SIGNED_READ,
+                "parameters": [
+                    query_param(
+                        "limit", {"type": "string"}, "At most this many entries (default 1000)."
+                    )
+                ],
+                "responses": {
+                    "200": answer("The member's access log.", ref("AccessLog")),
+                    "400": answer("A limit that is not a whole number."),
+                    "401": UNSIGNED,
                 },
             }
         },
@@ -315,7 +408,7 @@ def build_openapi() -> dict[str, Any]:
             ),
         },
         "paths": _paths(),
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

@@ -209,7 +209,11 @@ SCHEMAS: dict[str, Any] = {
             "record_id": HEX32,
             "creator": ADDRESS,
             "category": STRING,
-            "doc_hash": HEX32,
+            "doc_hash": {
+                **HEX32,
+                "nullable": True,
+                "description": "None: a payment without a document.",
+            },
             "amount": NULL_INT,
             "counterparty": {**ADDRESS, "nullable": True},
             "memo": STRING,
@@ -242,6 +246,39 @@ SCHEMAS: dict[str, Any] = {
                 "to open; null once erased. See docs/privacy.md.",
             }
         },
+    ),
+    "AccessLog": obj(
+        {
+            "address": ADDRESS,
+            "count": INT,
+            "entries": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "reader": ADDRESS,
+                        "reader_role": STRING,
+                        "route": {
+                            "type": "string",
+                            "enum": [
+                                "record",
+                                "account",
+                                "tx",
+                                "block",
+                                "proof",
+                                "chain_export",
+                                "events",
+                            ],
+                        },
+                        "target": {
+                            "type": "string",
+                            "description": "The record or transaction id, address, height, or "
+                            "the exported heights (first-last).",
+                        },
+                        "time_ms": INT,
+                    }
+                ),
+            },
+        }
     ),
     "Validators": obj(
         {

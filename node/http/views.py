@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from danangchain import ed25519
@@ -39,6 +40,7 @@ from danangchain.validators import (
     ValidatorSet,
     Vote,
 )
+from node.chain.access_log import AccessEntry
 
 
 @functools.lru_cache(maxsize=4096)
@@ -56,13 +58,27 @@ def _hex_or_none(value: bytes | None) -> str | None:
     return None if value is None else value.hex()
 
 
-def render_body(tx: Transaction) -> dict[str, Any]:
-    """Render a transaction body's fields."""
+# The fields of a record that are a member's personal data: only the parties and auditors
+# read them (danangchain/read_access.py); everyone sees the rest.
+PRIVATE_RECORD_FIELDS = ("amount", "counterparty", "doc_hash", "memo")
+# A sealed record holds no amount or memo; its counterparty and commitments are withheld.
+PRIVATE_SEALED_FIELDS = ("content_hash", "counterparty", "doc_commitment")
+
+
+def render_body(tx: Transaction, public: bool = False) -> dict[str, Any]:
+    """Render a transaction body's fields; `public`: a record's without its private ones."""
     body = tx.body
+    if isinstance(body, RecordBody) and public:
+        return {
+            "category": body.category,
+            "reference": _hex_or_none(body.reference),
+            "reference_kind": body.reference_kind,
+            "withheld": list(PRIVATE_RECORD_FIELDS),
+        }
     if isinstance(body, RecordBody):
         return {
             "category": body.category,
-            "doc_hash": body.doc_hash.hex(),
+            "doc_hash": _hex_or_none(body.doc_hash),
             "amount": body.amount,
             "counterparty": _address_or_none(body.counterparty),
             "memo": body.memo,
@@ -106,11 +122,18 @@ def render_body(tx: Transaction) -> dict[str, Any]:
             "state_root": body.state_root.hex(),
             "signature": body.signature.hex(),
         }
-    if isinstance(body, SealedRecordBody):
-        # Public fields only: the amount and memo are sealed off the block.
+    if isinstance(body, SealedRecordBody) and public:
         return {
             "category": body.category,
-            "doc_commitment": body.doc_commitment.hex(),
+            "reference": _hex_or_none(body.reference),
+            "reference_kind": body.reference_kind,
+            "withheld": list(PRIVATE_SEALED_FIELDS),
+        }
+    if isinstance(body, SealedRecordBody):
+        # The amount and memo are sealed off the block: only commitments are here.
+        return {
+            "category": body.category,
+            "doc_commitment": _hex_or_none(body.doc_commitment),
             "content_hash": body.content_hash.hex(),
             "counterparty": _address_or_none(body.counterparty),
             "reference": _hex_or_none(body.reference),
@@ -164,10 +187,13 @@ def render_node(public_key: bytes, entry: NodeEntry) -> dict[str, Any]:
     }
 
 
-def render_transaction(tx: Transaction, tx_id: bytes | None, view: StateView) -> dict[str, Any]:
+def render_transaction(
+    tx: Transaction, tx_id: bytes | None, view: StateView, public: bool = False
+) -> dict[str, Any]:
     """Render a signed transaction; `sender` is the member it signs for (after a key
     rotation not the key's own address, which is `key_address`), resolved in `view`.
-    Key bindings are never undone, so the committed state answers for every old block."""
+    Key bindings are never undone, so the committed state answers for every old block.
+    `public`: a record's private fields are withheld."""
     if tx_id is None:
         tx_id = compute_tx_id(encode_transaction(tx))
     key_address = compute_address_text(tx.sender)
@@ -180,7 +206,7 @@ def render_transaction(tx: Transaction, tx_id: bytes | None, view: StateView) ->
         "key_address": key_address,
         "sender_public_key": tx.sender.hex(),
         "nonce": tx.nonce,
-        "body": render_body(tx),
+        "body": render_body(tx, public),
         "signature": tx.signature.hex(),
     }
 
@@ -196,11 +222,16 @@ def render_certificate(cert: CommitCertificate | None) -> dict[str, Any] | None:
 
 
 def render_block(
-    block: Block, certificate: CommitCertificate | None, view: StateView
+    block: Block,
+    certificate: CommitCertificate | None,
+    view: StateView,
+    is_shown: Callable[[Transaction], bool] = lambda tx: False,
 ) -> dict[str, Any]:
-    """Render a block with its transactions and, when known, its own certificate."""
+    """Render a block with its transactions and, when known, its own certificate; the
+    private fields of each record are withheld unless `is_shown` says the reader may see
+    them."""
     txs = [
-        render_transaction(tx, compute_tx_id(raw), view)
+        render_transaction(tx, compute_tx_id(raw), view, public=not is_shown(tx))
         for tx, raw in zip(block.transactions, block.tx_bytes, strict=True)
     ]
     return {
@@ -285,7 +316,7 @@ def render_record(
         "record_id": record_id.hex(),
         "creator": encode_address(record.creator),
         "category": record.category,
-        "doc_hash": record.doc_hash.hex(),
+        "doc_hash": _hex_or_none(record.doc_hash),
         "amount": record.amount,
         "counterparty": _address_or_none(record.counterparty),
         "memo": record.memo,
@@ -334,4 +365,15 @@ def render_evidence(encoded: bytes, chain_id: str) -> dict[str, Any]:
         "round": first.round,
         "vote_type": first.vote_type,
         "votes": [render_vote(first), render_vote(second)],
+    }
+
+
+def render_access_entry(entry: AccessEntry) -> dict[str, Any]:
+    """Render one read of a member's data: who read (address, role), what, and when."""
+    return {
+        "reader": encode_address(entry.reader),
+        "reader_role": entry.role,
+        "route": entry.route,
+        "target": entry.target,
+        "time_ms": entry.time_ms,
     }

@@ -12,6 +12,8 @@ Tables are one leading byte; heights are big-endian, so keys sort in height orde
   b"d" address doc category -> record id (a member's standing record of a document)
   b"x" tx_id                -> a sealed record's encrypted content (kept beside the chain,
                                deleted when an erase commits)
+  b"l" owner time seq       -> access log: who read the owner's data, what and when (not
+                               consensus state: each node logs the reads it served)
   b"m" name                 -> metadata: schema version, genesis hash, tip, signing record
 """
 
@@ -34,6 +36,9 @@ TABLE_ADDRESS_RECORD = b"a"
 TABLE_EVIDENCE = b"e"
 TABLE_DOCUMENT = b"d"
 TABLE_SEALED = b"x"
+TABLE_ACCESS_LOG = b"l"
+# The access log's owner of reads of every member's data at once (a chain export).
+EVERY_MEMBER = bytes(20)
 
 META_SCHEMA = b"mschema"
 META_GENESIS = b"mgenesis"
@@ -100,6 +105,16 @@ def document_key(document: bytes) -> bytes:
 def sealed_key(tx_id: bytes) -> bytes:
     """Return the key of a sealed record's encrypted content."""
     return TABLE_SEALED + tx_id
+
+
+def access_log_prefix(owner: bytes) -> bytes:
+    """Return the prefix of every access log entry of an owner (an address, EVERY_MEMBER)."""
+    return TABLE_ACCESS_LOG + owner
+
+
+def access_log_key(owner: bytes, time_ms: int, sequence: int) -> bytes:
+    """Return the key of one access log entry: by owner, then in time order."""
+    return access_log_prefix(owner) + _height(time_ms) + struct.pack(">I", sequence & 0xFFFFFFFF)
 
 
 def evidence_key(height: int, digest: bytes) -> bytes:

@@ -87,6 +87,33 @@ class Store:
             found.append(value)
         return found
 
+    # The access log: reads of a member's data served by this node (not consensus state)
+
+    def put_access(
+        self,
+        owners: Sequence[bytes],
+        time_ms: int,
+        sequence: int,
+        entry: bytes,
+        replaces: tuple[int, int] | None = None,
+    ) -> None:
+        """Log one read under each owner whose data it served, synced before the answer;
+        `replaces` (time, sequence) names the owners' entry it extends, deleted at once."""
+        with self._db.write_batch(sync=True) as batch:
+            for owner in owners:
+                if replaces is not None:
+                    batch.delete(schema.access_log_key(owner, *replaces))
+                batch.put(schema.access_log_key(owner, time_ms, sequence), entry)
+
+    def list_access(self, owner: bytes, limit: int) -> list[bytes]:
+        """Return the last `limit` access log entries of an owner, newest first."""
+        found: list[bytes] = []
+        for _, value in self._db.iterate(prefix=schema.access_log_prefix(owner), reverse=True):
+            if len(found) >= limit:
+                break
+            found.append(value)
+        return found
+
     # The mempool's copy on disk
 
     def put_pending(self, admitted: Sequence[tuple[bytes, bytes]]) -> None:
@@ -177,7 +204,7 @@ class Store:
         chosen: dict[bytes, tuple[bool, int, bytes]] = {}
         for key, value in self.scan_state(PREFIX_RECORD):
             record = decode_record(value)
-            if record.reference is not None:
+            if record.reference is not None or record.doc_hash is None:
                 continue
             rank = (record.cancelled_height is not None, record.height, key[len(PREFIX_RECORD) :])
             document = record.creator + record.doc_hash + record.category.encode()

@@ -101,10 +101,33 @@ class LocalNode:
         return process
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run a CLI command against this node; signing commands get its keystore too."""
-        signing = args[0] in ("tx", "member")
+        """Run a CLI command against this node; signing commands (and reads signed with
+        --from) get its keystore too."""
+        signing = args[0] in ("tx", "member") or "--from" in args
         extra = ["--keystore", str(self.keystore), "--password-file", str(self.password_file)]
         return run_cli(*args, "--node", self.url, *(extra if signing else []))
+
+    def signing_options(self, name: str) -> list[str]:
+        """Return the options that sign a command (or a read) with this keystore's `name`."""
+        return [
+            "--from", name, "--keystore", str(self.keystore), "--password-file",
+            str(self.password_file),
+        ]  # fmt: skip
+
+    def admit(self, name: str, role: str) -> str:
+        """Make a key `name` in the keystore and have the registrar admit it with a role;
+        return its address."""
+        from danangchain.address import compute_address, encode_address
+        from node.keyfile import generate_signing_key, save_key
+
+        key = generate_signing_key()
+        save_key(self.keystore / f"{name}.json", name, key, PASSWORD, kdf_n=2**10)
+        address = encode_address(compute_address(key.public_key))
+        admitted = self.cli(
+            "member", "admit", address, "--role", role, "--from", "registrar", "--wait"
+        )
+        assert admitted.returncode == 0, admitted.stderr
+        return address
 
 
 @pytest.fixture
@@ -206,6 +229,24 @@ class Network:
         self.nonces[key.public_key] = nonce
         tx = sign_transaction(key, self.chain_id, nonce, body)
         return str(self.clients[index].post_tx(encode_transaction(tx))["tx_id"])
+
+    def admit_auditor(self, index: int = 0) -> list[str]:
+        """Make an auditor's key in the network's keystore, have the registrar admit it
+        through node `index`, wait for it; return the options that sign reads with it."""
+        from danangchain.address import compute_address
+        from danangchain.transaction import MemberAdmitBody
+        from node.keyfile import generate_signing_key, save_key
+
+        key = generate_signing_key()
+        keystore = Path(self.made["keystore"])
+        save_key(keystore / "auditor.json", "auditor", key, PASSWORD, kdf_n=2**10)
+        body = MemberAdmitBody(compute_address(key.public_key), "auditor")
+        tx_id = self.submit(index, self.registrar, body)
+        wait_for(lambda: self.committed(index, tx_id), 30, "the auditor's admission")
+        return [
+            "--from", "auditor", "--keystore", str(keystore), "--password-file",
+            str(self.password_file),
+        ]  # fmt: skip
 
     def committed(self, index: int, tx_id: str) -> bool:
         try:

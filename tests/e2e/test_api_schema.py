@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from node.keyfile import generate_signing_key, save_key
 from tests.e2e.conftest import PASSWORD, LocalNode
@@ -40,6 +41,7 @@ ID_ROUTES = {
     "/proofs/tx/{tx_id}": "tx_id",
     "/records/{record_id}": "record_id",
     "/accounts/{address}": "address",
+    "/encryption-keys/{address}": "address",
     "/blocks/{height}": "height",
     "/keys/{public_key}": "public_key",
 }
@@ -122,6 +124,14 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     local_node: LocalNode, tmp_path: Path
 ) -> None:
     known = commit_known_ids(local_node)
+    # Schemathesis reads as an auditor: every GET is signed (tests/e2e/schemathesis_hooks.py).
+    auditor = ed25519.signing_key_from_seed(os.urandom(32))
+    admitted = local_node.cli(
+        "member", "admit", encode_address(compute_address(auditor.public_key)),
+        "--role", "auditor", "--from", "registrar", "--wait",
+    )  # fmt: skip
+    assert admitted.returncode == 0, admitted.stderr
+    reader = f"{local_node.made['chain_id']} {auditor.seed.hex()}"
     config = tmp_path / "schemathesis.toml"
     write_config(config, known)
     log_path = tmp_path / "requests.jsonl"
@@ -141,6 +151,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
             "PYTHONPATH": str(ROOT),
             LOG_VARIABLE: str(log_path),
+            "DANANGCHAIN_SCHEMATHESIS_READER": reader,
         },
         stdin=subprocess.DEVNULL,
     )  # fmt: skip

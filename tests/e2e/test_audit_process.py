@@ -81,13 +81,31 @@ def test_audit_a_real_node_from_every_source(local_node: LocalNode, tmp_path: Pa
     height, tip_hash = status["height"], status["latest_block_hash"]
     assert height >= 4
 
+    local_node.admit("auditor", "auditor")  # who reads the whole chain
+    auditor = local_node.signing_options("auditor")
     export = tmp_path / "chain.dnx"
-    made = ok(run_cli("chain", "export", "--node", local_node.url, "--out", str(export), "--json"))
-    assert made["height"] == height and made["tip_hash"] == tip_hash
+    made = ok(
+        run_cli(
+            "chain", "export", "--node", local_node.url, *auditor, "--out", str(export), "--json"
+        )
+    )
+    assert made["height"] > height  # the auditor's admission committed since
+    height, tip_hash = made["height"], made["tip_hash"]
 
     reports = [
         ok(run_cli("audit", "verify", "--file", str(export), "--genesis-hash", pin, "--json")),
-        ok(run_cli("audit", "verify", "--node", local_node.url, "--genesis-hash", pin, "--json")),
+        ok(
+            run_cli(
+                "audit",
+                "verify",
+                "--node",
+                local_node.url,
+                *auditor,
+                "--genesis-hash",
+                pin,
+                "--json",
+            )
+        ),
     ]
 
     # A running node holds its data folder: refused in one line.
@@ -98,7 +116,15 @@ def test_audit_a_real_node_from_every_source(local_node: LocalNode, tmp_path: Pa
     proof = tmp_path / "invoice.proof"
     ok(
         run_cli(
-            "audit", "prove", tx_ids[1], "--node", local_node.url, "--out", str(proof), "--json"
+            "audit",
+            "prove",
+            tx_ids[1],
+            "--node",
+            local_node.url,
+            *auditor,
+            "--out",
+            str(proof),
+            "--json",
         )
     )
     checked = ok(run_cli("audit", "check-proof", str(proof), "--genesis-hash", pin, "--json"))
@@ -118,7 +144,7 @@ def test_audit_a_real_node_from_every_source(local_node: LocalNode, tmp_path: Pa
     for report in reports:
         assert report["valid"] is True and report["genesis_pinned"] is True
         assert report["heights_checked"] == height and report["tip_hash"] == tip_hash
-        assert report["transactions_checked"] == 5
+        assert report["transactions_checked"] == 6
 
     document = json.loads(proof.read_text())
     document["merkle_path"] = ["00" * 32, *document["merkle_path"][1:]]
@@ -152,7 +178,20 @@ def test_audit_a_four_validator_network(tmp_path: Path) -> None:
         admit = network.submit(
             0, network.registrar, MemberAdmitBody(compute_address(sender.public_key), "business")
         )
+        # The auditor who reads the chain: its own key, admitted with the role auditor.
+        auditor_key = generate_signing_key()
+        keystore = tmp_path / "auditor-keys"
+        keystore.mkdir()
+        save_key(keystore / "auditor.json", "auditor", auditor_key, PASSWORD, kdf_n=2**10)
+        (tmp_path / "auditor-password").write_text(PASSWORD + "\n")
+        auditor = ["--from", "auditor", "--keystore", str(keystore), "--password-file"]
+        auditor.append(str(tmp_path / "auditor-password"))
+        auditor_address = compute_address(auditor_key.public_key)
+        admit_auditor = network.submit(
+            0, network.registrar, MemberAdmitBody(auditor_address, "auditor")
+        )
         wait_for(lambda: network.committed(0, admit), 30, "the admission")
+        wait_for(lambda: network.committed(0, admit_auditor), 30, "the auditor's admission")
         txs = [network.submit(0, sender, record(n)) for n in range(12)]
         wait_for(
             lambda: all(network.committed(i, t) for i in range(4) for t in txs),
@@ -163,7 +202,14 @@ def test_audit_a_four_validator_network(tmp_path: Path) -> None:
         for node in network.made["nodes"][:4]:
             report = ok(
                 run_cli(
-                    "audit", "verify", "--node", node["api_url"], "--genesis-hash", pin, "--json"
+                    "audit",
+                    "verify",
+                    "--node",
+                    node["api_url"],
+                    *auditor,
+                    "--genesis-hash",
+                    pin,
+                    "--json",
                 )
             )
             assert report["valid"] and report["validators_seen"] == 4
@@ -175,6 +221,7 @@ def test_audit_a_four_validator_network(tmp_path: Path) -> None:
                 txs[5],
                 "--node",
                 network.made["nodes"][2]["api_url"],
+                *auditor,
                 "--out",
                 str(proof),
                 "--json",

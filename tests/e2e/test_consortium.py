@@ -371,7 +371,7 @@ def admit_household(net: Consortium, registrar: Registrar) -> Household:
     for org in net.orgs[:NEWCOMER]:
         wait_for(lambda org=org: org.committed(recorded["tx_id"]), 20, f"{org.name} to commit")
     key = unlock_key(read_keystore(keystore / "household.json"), PASSWORD)
-    account = net.orgs[0].client.get(f"/accounts/{made['address']}")
+    account = net.orgs[0].client.get(f"/keys/{key.public_key.hex()}")
     return Household(key, made["address"], int(account["next_nonce"]))
 
 

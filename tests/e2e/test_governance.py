@@ -96,9 +96,11 @@ def test_validator_added_then_removed_while_transactions_flow(tmp_path: Path) ->
         times = [net.clients[0].get(f"/blocks/{h}")["header"]["time_ms"] for h in range(2, top + 1)]
         longest_pause_s = max(b - a for a, b in zip(times, times[1:], strict=False)) / 1000
         assert longest_pause_s < 8, f"commits paused for {longest_pause_s:.1f}s"
+        auditor = net.admit_auditor()
         audit = run_cli(
-            "audit", "verify", "--node", net.made["nodes"][0]["api_url"], "--json", timeout=120
-        )
+            "audit", "verify", "--node", net.made["nodes"][0]["api_url"], *auditor, "--json",
+            timeout=120,
+        )  # fmt: skip
         assert audit.returncode == 0, audit.stdout + audit.stderr
         assert json.loads(audit.stdout)["valid"] is True
         # A record committed after both changes is provable offline from the genesis: the
@@ -108,7 +110,9 @@ def test_validator_added_then_removed_while_transactions_flow(tmp_path: Path) ->
             json.loads(audit.stdout)["genesis_hash"],
         )
         proof_file = tmp_path / "last.proof"
-        proved = run_cli("audit", "prove", sent[-1], "--node", url, "--out", str(proof_file))
+        proved = run_cli(
+            "audit", "prove", sent[-1], "--node", url, *auditor, "--out", str(proof_file)
+        )
         assert proved.returncode == 0, proved.stderr
         assert len(json.loads(proof_file.read_text())["handovers"]) == 2
         checked = run_cli(

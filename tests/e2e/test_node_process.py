@@ -75,7 +75,8 @@ def test_household_and_business_record_and_endorse_through_the_cli(local_node: L
         "tx", "endorse", record["tx_id"], "--from", "household", "--wait", "--json"
     )
     assert endorsed.returncode == 0, endorsed.stderr
-    shown = json.loads(local_node.cli("query", "record", record["tx_id"], "--json").stdout)
+    shown = local_node.cli("query", "record", record["tx_id"], "--from", "household", "--json")
+    shown = json.loads(shown.stdout)
     assert shown["endorsed"] is True and shown["counterparty"] == household
     status = json.loads(run_cli("query", "status", "--node", local_node.url, "--json").stdout)
     assert {"chain_id", "height", "latest_block_hash"} <= status.keys()

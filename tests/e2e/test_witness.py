@@ -50,9 +50,8 @@ class Fork:
         self.homes = [first, second]
         self.urls = [f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 2}"]
         self.witness_url = f"http://127.0.0.1:{base + 4}"
-        self.registrar = unlock_key(
-            read_keystore(Path(made["keystore"]) / "registrar.json"), PASSWORD
-        )
+        self.keystore = Path(made["keystore"])
+        self.registrar = unlock_key(read_keystore(self.keystore / "registrar.json"), PASSWORD)
         self.nonces = [0, 0]
         self.tx_ids: list[list[str]] = [[], []]
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -96,6 +95,14 @@ def start_witness(fork: Fork, home: Path, *node_urls: str) -> subprocess.Popen[b
     return process
 
 
+def reader(fork: Fork) -> list[str]:
+    """Return the options that sign a read with the witness's key (the export needs it)."""
+    return [
+        "--from", "inspectorate", "--keystore", str(fork.folder / "keys"),
+        "--password-file", str(fork.password_file),
+    ]  # fmt: skip
+
+
 def witness_status(fork: Fork) -> dict[str, Any]:
     return NodeClient(fork.witness_url, timeout_s=5).get("/status")
 
@@ -124,17 +131,30 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
     fork.start(0)
     fork.start(1)
     home = fork.folder / "witness"
+    # The witness is a member of the first chain: it reads the chain's export with its key
+    # and its checkpoints go on chain too. On the fork its key is an auditor's: it reads
+    # the export there (to catch the fork) but submits nothing.
+    fork.admit(0, compute_address(bytes.fromhex(witness_key)), "witness")
+    fork.admit(1, compute_address(bytes.fromhex(witness_key)), "auditor")
     witness = start_witness(fork, home, fork.urls[0])
     try:
-        # The witness is a member of the first chain: its checkpoints go on chain too.
-        fork.admit(0, compute_address(bytes.fromhex(witness_key)), "witness")
         for number in range(3):
             fork.admit(0, bytes([1, number]) * 10)
             fork.admit(1, bytes([2, number]) * 10)
-        wait_for(lambda: witness_status(fork)["height"] >= 4, 30, "the witness to check 4 blocks")
-        status = witness_status(fork)
+        # Blocks that hold only the witness's own checkpoints are not cosigned: wait for a
+        # checkpoint at or above the last admission's height, whichever blocks those are.
+        last = int(NodeClient(fork.urls[0]).get(f"/txs/{fork.tx_ids[0][-1]}")["height"])
+        status = wait_for(
+            lambda: (
+                (s := witness_status(fork))["latest_checkpoint"]
+                and s["latest_checkpoint"]["height"] >= last
+                and s
+            ),
+            30,
+            "the witness to cosign the last admission's block",
+        )
         assert status["halted"] is False and status["evidence"] is None
-        assert status["latest_checkpoint"]["height"] >= 4
+        assert status["height"] >= last >= 4
         latest = NodeClient(fork.witness_url).get("/checkpoints/latest")
         assert NodeClient(fork.witness_url).get(f"/checkpoints/{latest['height']}") == latest
         on_chain = wait_for(lambda: checkpoint_txs(fork), 30, "a checkpoint on chain")
@@ -144,7 +164,9 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
         exports = []
         for index in (0, 1):
             out = fork.folder / f"chain{index}.dnx"
-            run_cli_json("chain", "export", "--node", fork.urls[index], "--out", str(out))
+            run_cli_json(
+                "chain", "export", "--node", fork.urls[index], *reader(fork), "--out", str(out)
+            )
             exports.append(out)
             assert run_cli("audit", "verify", "--file", str(out)).returncode == 0
         pin = f"{witness_key}@{fork.witness_url}"
@@ -163,6 +185,7 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
         assert first_line.startswith("INVALID at height 1: block 1 "), first_line
         assert "is not the block witness" in first_line
         check_proofs(fork, witness_key, pin)
+        check_file_proofs(fork, witness_key, pin)
         signed_before = witness_status(fork)["checkpoints"]
         assert stop(witness) == 0
 
@@ -196,7 +219,8 @@ def test_a_witness_catches_a_fork_signed_by_the_same_validator_keys(fork: Fork) 
 def check_proofs(fork: Fork, witness_key: str, pin: str) -> None:
     """A proof from the witnessed chain carries and passes the witness's cosignature; one
     from the fork is refused when made and when checked."""
-    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0])["genesis_hash"]
+    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0], *reader(fork))
+    genesis = genesis["genesis_hash"]
     proof = fork.folder / "first.proof"
     made = run_cli(
         "audit", "prove", fork.tx_ids[0][1], "--node", fork.urls[0], "--out", str(proof),
@@ -229,6 +253,56 @@ def check_proofs(fork: Fork, witness_key: str, pin: str) -> None:
         "audit", "check-proof", str(proof), "--genesis-hash", genesis, "--witness", "ab@x"
     )  # fmt: skip
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def check_file_proofs(fork: Fork, witness_key: str, pin: str) -> None:
+    """A file anchored on the witnessed chain checks with the witness required; the same
+    file anchored on the fork does not. (The registrar's anchor bumps its nonce on each
+    chain: the Fork's own counters follow.)"""
+    genesis = run_cli_json("audit", "verify", "--node", fork.urls[0], *reader(fork))
+    genesis = genesis["genesis_hash"]
+    dataset = fork.folder / "dataset"
+    dataset.mkdir()
+    (dataset / "station-7.csv").write_text("2026-12-01T10:00,pm2.5,12\n")
+    signing = ["--keystore", str(fork.keystore), "--password-file", str(fork.password_file)]
+    proofs = []
+    for index in (0, 1):
+        manifest = fork.folder / f"air-{index}.anchor.json"
+        made = run_cli_json(
+            "anchor", str(dataset), "--from", "registrar", "--name", f"air-{index}",
+            "--manifest", str(manifest), "--node", fork.urls[index], "--wait", *signing,
+        )  # fmt: skip
+        fork.nonces[index] += 1
+        if index == 0:
+            wait_for_checkpoint(fork, int(made["height"]))
+        proof = fork.folder / f"air-{index}.proof"
+        witnessed = ["--witness", pin] if index == 0 else []
+        made = run_cli(
+            "audit", "prove-file", str(dataset / "station-7.csv"), "--manifest", str(manifest),
+            "--out", str(proof), "--node", fork.urls[index], *witnessed,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        proofs.append(proof)
+    checked = run_cli(
+        "audit", "check-file", str(dataset / "station-7.csv"), str(proofs[0]),
+        "--genesis-hash", genesis, "--witness", witness_key, "--json",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert witness_key in json.loads(checked.stdout)["witnesses"]["witnesses"]
+    forged = run_cli(
+        "audit", "check-file", str(dataset / "station-7.csv"), str(proofs[1]),
+        "--genesis-hash", genesis, "--witness", pin, "--min-witnesses", "1",
+    )  # fmt: skip
+    assert forged.returncode == 1 and forged.stdout.startswith("INVALID proof: "), forged.stdout
+
+
+def wait_for_checkpoint(fork: Fork, height: int) -> None:
+    """Wait until the witness has cosigned a checkpoint at or above a height."""
+    wait_for(
+        lambda: (c := witness_status(fork)["latest_checkpoint"]) and c["height"] >= height,
+        30,
+        f"a checkpoint at or above height {height}",
+    )
 
 
 def checkpoint_txs(fork: Fork) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ own precommit, as the consensus driver does for a network of one."""
 from __future__ import annotations
 
 import itertools
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from danangchain.genesis import Genesis, make_genesis
+from danangchain.read_access import encode_authorization, sign_read
 from danangchain.transaction import Body, MemberAdmitBody, encode_transaction, sign_transaction
 from danangchain.validators import PRECOMMIT, Validator, make_certificate, sign_vote
 from node.chain.ledger import Limits, NodeLedger
 from node.http.api import create_app
+from node.keyfile import save_key
 from node.storage.store import Store
 
 CHAIN_ID = "danang-integration"
@@ -31,6 +35,7 @@ VALIDATOR_SEED = 1
 REGISTRAR_SEED = 2
 HOUSEHOLD_SEED = 3
 BUSINESS_SEED = 4
+AUDITOR_SEED = 7
 OUTSIDER_SEED = 9
 
 OCTET_STREAM = {"Content-Type": "application/octet-stream"}
@@ -55,16 +60,18 @@ VALIDATOR = make_key(VALIDATOR_SEED)
 REGISTRAR = make_key(REGISTRAR_SEED)
 HOUSEHOLD = make_key(HOUSEHOLD_SEED)
 BUSINESS = make_key(BUSINESS_SEED)
+AUDITOR = make_key(AUDITOR_SEED)
 OUTSIDER = make_key(OUTSIDER_SEED)
 
 
 def make_test_genesis(chain_id: str = CHAIN_ID) -> Genesis:
-    """Return a genesis with the node's key as the one validator and one registrar."""
+    """Return a genesis with the node's key as the one validator, one registrar and one
+    auditor (who reads every member's data: the tests read as the auditor by default)."""
     return make_genesis(
         chain_id,
         GENESIS_TIME_MS,
         [Validator(VALIDATOR.public_key, "validator-0")],
-        [(address_of(REGISTRAR), "registrar")],
+        [(address_of(REGISTRAR), "registrar"), (address_of(AUDITOR), "auditor")],
     )
 
 
@@ -102,14 +109,22 @@ class Node:
         response = await self.client.post("/txs", json=document)
         return response.status, await response.json()
 
-    async def get(self, path: str) -> tuple[int, Any]:
-        """GET a path; return status and JSON."""
-        response = await self.client.get(path)
+    def sign_read(self, path: str, key: ed25519.SigningKey, method: str = "GET") -> dict[str, str]:
+        """Return the Authorization header of a read signed by `key` now."""
+        now_ms = time.time_ns() // 1_000_000
+        read = sign_read(key, self.genesis.chain_id, method, path, now_ms, os.urandom(16))
+        return {"Authorization": encode_authorization(read)}
+
+    async def get(self, path: str, as_key: ed25519.SigningKey | None = AUDITOR) -> tuple[int, Any]:
+        """GET a path, signed by `as_key` (default: the auditor; None: unsigned); return
+        status and JSON."""
+        headers = {} if as_key is None else self.sign_read(path, as_key)
+        response = await self.client.get(path, headers=headers)
         return response.status, await response.json()
 
-    async def get_ok(self, path: str) -> Any:
+    async def get_ok(self, path: str, as_key: ed25519.SigningKey | None = AUDITOR) -> Any:
         """GET a path that must answer 200; return its JSON."""
-        status, document = await self.get(path)
+        status, document = await self.get(path, as_key)
         assert status == 200, document
         return document
 
@@ -189,3 +204,36 @@ async def members_node(node: Node) -> Node:
     node.produce_block()
     assert node.ledger.tip.height == 1
     return node
+
+
+@dataclass(frozen=True)
+class Keystore:
+    """A keystore folder with the test keys saved in it, and the file of their password."""
+
+    folder: Path
+    password_file: Path
+
+    def options(self, name: str) -> list[str]:
+        """Return the CLI options that sign as the key `name`."""
+        return [
+            "--from",
+            name,
+            "--keystore",
+            str(self.folder),
+            "--password-file",
+            str(self.password_file),
+        ]
+
+
+@pytest.fixture
+def keystore(tmp_path: Path) -> Keystore:
+    """A keystore holding the auditor's, the household's, the business's and the
+    outsider's keys (cheap scrypt), and their password file."""
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    password_file = tmp_path / "password"
+    password_file.write_text("correct horse battery staple\n")
+    keys = {"auditor": AUDITOR, "household": HOUSEHOLD, "business": BUSINESS, "outsider": OUTSIDER}
+    for name, key in keys.items():
+        save_key(folder / f"{name}.json", name, key, "correct horse battery staple", kdf_n=2**10)
+    return Keystore(folder, password_file)

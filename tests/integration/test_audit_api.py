@@ -19,7 +19,17 @@ from danangchain.proof import check_inclusion_proof, decode_proof_json
 from danangchain.transaction import MemberAdmitBody
 from tests.unit.audit_fixtures import audit_export
 
-from .conftest import BUSINESS, HOUSEHOLD, REGISTRAR, Node, address_of, encode_signed
+from .conftest import (
+    AUDITOR,
+    BUSINESS,
+    HOUSEHOLD,
+    OUTSIDER,
+    REGISTRAR,
+    Keystore,
+    Node,
+    address_of,
+    encode_signed,
+)
 from .test_api import make_record_body
 
 
@@ -34,8 +44,10 @@ async def commit_records(node: Node, count: int) -> list[str]:
 
 
 async def fetch_export(node: Node) -> bytes:
-    """GET /chain/export and return the whole body."""
-    response = await node.client.get("/chain/export")
+    """GET /chain/export as the auditor and return the whole body."""
+    response = await node.client.get(
+        "/chain/export", headers=node.sign_read("/chain/export", AUDITOR)
+    )
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/octet-stream"
     return await response.read()
@@ -64,13 +76,15 @@ async def test_chain_export_from_a_height_streams_only_the_blocks_from_there(
 ) -> None:
     await commit_records(members_node, 3)
     whole = list(ExportReader(io.BytesIO(await fetch_export(members_node)).read))
-    response = await members_node.client.get("/chain/export?from=3")
+    path = "/chain/export?from=3"
+    response = await members_node.client.get(path, headers=members_node.sign_read(path, AUDITOR))
     assert response.status == 200
     reader = ExportReader(io.BytesIO(await response.read()).read, first_height=3)
     assert list(reader) == whole[2:]
     assert reader.claimed_tip == members_node.ledger.tip
     for bad in ("0", "6", "x"):
-        answer = await members_node.client.get(f"/chain/export?from={bad}")
+        path = f"/chain/export?from={bad}"
+        answer = await members_node.client.get(path, headers=members_node.sign_read(path, AUDITOR))
         assert answer.status == 400
         assert (await answer.json())["error"] == "bad_height"
 
@@ -95,7 +109,8 @@ async def test_chain_export_in_small_chunks_is_the_same_stream(
 
 async def test_proof_of_a_committed_transaction_checks_offline(members_node: Node) -> None:
     tx_ids = await commit_records(members_node, 2)
-    response = await members_node.client.get(f"/proofs/tx/{tx_ids[1]}")
+    path = f"/proofs/tx/{tx_ids[1]}"
+    response = await members_node.client.get(path, headers=members_node.sign_read(path, HOUSEHOLD))
     assert response.status == 200
     proof = decode_proof_json(await response.text())
     proven = check_inclusion_proof(proof, members_node.genesis.hash)
@@ -117,11 +132,19 @@ async def test_proof_of_an_unknown_or_pending_transaction_is_not_found(node: Nod
 # The CLI against the node
 
 
-async def test_verify_from_a_live_node(members_node: Node) -> None:
+async def test_verify_from_a_live_node(members_node: Node, keystore: Keystore) -> None:
     await commit_records(members_node, 2)
     pin = members_node.genesis.hash.hex()
+    url = url_of(members_node)
     result = await run_cli(
-        "audit", "verify", "--node", url_of(members_node), "--genesis-hash", pin, "--json"
+        "audit",
+        "verify",
+        "--node",
+        url,
+        *keystore.options("auditor"),
+        "--genesis-hash",
+        pin,
+        "--json",
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -130,11 +153,14 @@ async def test_verify_from_a_live_node(members_node: Node) -> None:
 
 
 async def test_export_from_a_live_node_then_verify_the_file(
-    members_node: Node, tmp_path: Path
+    members_node: Node, tmp_path: Path, keystore: Keystore
 ) -> None:
     await commit_records(members_node, 2)
     out = tmp_path / "chain.dnx"
-    made = await run_cli("chain", "export", "--node", url_of(members_node), "--out", str(out))
+    url = url_of(members_node)
+    made = await run_cli(
+        "chain", "export", "--node", url, *keystore.options("auditor"), "--out", str(out)
+    )
     assert made.exit_code == 0, made.output
     assert not (tmp_path / "chain.dnx.partial").exists()
     verified = await run_cli("audit", "verify", "--file", str(out), "--json")
@@ -142,12 +168,20 @@ async def test_export_from_a_live_node_then_verify_the_file(
 
 
 async def test_prove_then_check_the_proof_and_a_tampered_copy(
-    members_node: Node, tmp_path: Path
+    members_node: Node, tmp_path: Path, keystore: Keystore
 ) -> None:
     (tx_id,) = await commit_records(members_node, 1)
     proof_file = tmp_path / "record.proof"
+    url = url_of(members_node)
     made = await run_cli(
-        "audit", "prove", tx_id, "--node", url_of(members_node), "--out", str(proof_file)
+        "audit",
+        "prove",
+        tx_id,
+        "--node",
+        url,
+        *keystore.options("household"),
+        "--out",
+        str(proof_file),
     )
     assert made.exit_code == 0, made.output
     pin = members_node.genesis.hash.hex()
@@ -165,3 +199,47 @@ async def test_prove_then_check_the_proof_and_a_tampered_copy(
 
     wrong_pin = await run_cli("audit", "check-proof", str(proof_file), "--genesis-hash", "zz")
     assert wrong_pin.exit_code == 2 and "64 hex" in wrong_pin.stderr
+
+
+async def test_the_export_and_a_records_proof_need_a_signed_read_by_one_entitled(
+    members_node: Node, tmp_path: Path, keystore: Keystore
+) -> None:
+    (tx_id,) = await commit_records(members_node, 1)
+    status, document = await members_node.get("/chain/export", as_key=None)
+    assert (status, document["error"]) == (401, "auth_required")
+    status, document = await members_node.get("/chain/export", as_key=HOUSEHOLD)
+    assert (status, document["error"]) == (403, "not_allowed")
+    status, document = await members_node.get(f"/proofs/tx/{tx_id}", as_key=None)
+    assert (status, document["error"]) == (401, "auth_required")
+    url = url_of(members_node)
+    unsigned = await run_cli("chain", "export", "--node", url, "--out", str(tmp_path / "c.dnx"))
+    assert unsigned.exit_code == 2 and "--from" in unsigned.stderr
+    household = await run_cli("audit", "verify", "--node", url, *keystore.options("household"))
+    assert household.exit_code == 2 and "not allowed" in household.stderr
+    outsider = await run_cli(
+        "audit",
+        "prove",
+        tx_id,
+        "--node",
+        url,
+        *keystore.options("outsider"),
+        "--out",
+        str(tmp_path / "p"),
+    )
+    assert outsider.exit_code == 2 and "unknown_key" in outsider.stderr, outsider.output
+    await members_node.submit_ok(
+        encode_signed(REGISTRAR, 3, MemberAdmitBody(address_of(OUTSIDER), "household"))
+    )
+    members_node.produce_block()
+    third = await run_cli(
+        "audit",
+        "prove",
+        tx_id,
+        "--node",
+        url,
+        *keystore.options("outsider"),
+        "--out",
+        str(tmp_path / "p"),
+    )
+    assert third.exit_code == 1 and "not allowed" in third.stderr, third.output
+    assert not (tmp_path / "p").exists()

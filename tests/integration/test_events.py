@@ -17,10 +17,12 @@ from danangchain.transaction import RecordBody
 from node.http.events import FEED
 
 from .conftest import (
+    AUDITOR,
     BUSINESS,
     CHAIN_ID,
     HOUSEHOLD,
     REGISTRAR,
+    Keystore,
     Node,
     address_of,
     encode_signed,
@@ -77,14 +79,18 @@ async def test_events_announce_each_block_and_its_transactions(members_node: Nod
         assert tx["type"] == "tx"
         assert tx["tx_id"] == tx_id
         assert tx["height"] == 2
-        assert tx["tx"]["body"]["memo"] == "<b>rice</b>"
-        assert text_address_of(HOUSEHOLD) in tx["addresses"]
+        # Events are public: a record's category, never its memo or amount.
+        assert tx["tx"]["body"]["category"] == "invoice"
+        assert not {"memo", "amount", "counterparty", "doc_hash"} & set(tx["tx"]["body"])
+        # Of the addresses, only the sender's: whom a record names is private.
+        assert tx["addresses"] == [text_address_of(BUSINESS)]
 
 
 async def test_events_filtered_by_address_carry_only_its_transactions(members_node: Node) -> None:
     node = members_node
     household = text_address_of(HOUSEHOLD)
-    async with node.client.ws_connect(f"/events?address={household}") as socket:
+    path = f"/events?address={household}"
+    async with node.client.ws_connect(path, headers=node.sign_read(path, HOUSEHOLD)) as socket:
         assert (await receive(socket))["address"] == household
         await node.submit_ok(encode_signed(REGISTRAR, 3, record_body("not about the household")))
         about = await node.submit_ok(
@@ -143,12 +149,28 @@ async def test_watch_prints_events_as_json_lines(members_node: Node) -> None:
     assert lines[1]["tx_id"] == tx_id
 
 
-async def test_watch_prints_readable_lines_for_people(members_node: Node) -> None:
+async def test_following_an_address_needs_its_members_or_an_auditors_signature(
+    members_node: Node,
+) -> None:
+    node = members_node
+    path = f"/events?address={text_address_of(HOUSEHOLD)}"
+    assert (await node.get(path, as_key=None))[1]["error"] == "auth_required"
+    assert (await node.get(path, as_key=BUSINESS))[1]["error"] == "not_allowed"
+    async with node.client.ws_connect(path, headers=node.sign_read(path, AUDITOR)) as socket:
+        assert (await receive(socket))["type"] == "hello"
+    [entry] = (await node.get_ok("/access-log", as_key=HOUSEHOLD))["entries"]
+    assert (entry["route"], entry["reader_role"]) == ("events", "auditor")
+
+
+async def test_watch_prints_readable_lines_for_people(
+    members_node: Node, keystore: Keystore
+) -> None:
     node = members_node
     url = str(node.client.make_url("/")).rstrip("/")
     household = text_address_of(HOUSEHOLD)
     runner = CliRunner()
     arguments = ["watch", "--node", url, "--address", household, "--count", "1"]
+    arguments += keystore.options("household")
     watching = asyncio.create_task(asyncio.to_thread(runner.invoke, cli, arguments))
     await wait_for_subscribers(node, 1)
     await node.submit_ok(
@@ -158,7 +180,8 @@ async def test_watch_prints_readable_lines_for_people(members_node: Node) -> Non
     result = await asyncio.wait_for(watching, RECEIVE_TIMEOUT_S)
     assert result.exit_code == 0, result.output
     assert "record from" in result.stdout
-    assert "'tea, 3 boxes'" in result.stdout
+    assert "record from" in result.stdout and ": invoice" in result.stdout
+    assert "tea, 3 boxes" not in result.stdout
 
 
 def test_watch_refuses_a_node_url_without_http() -> None:

@@ -150,3 +150,16 @@ async def test_a_waiting_request_for_an_id_the_node_never_saw_answers_at_once(
     waiting = members_node.get(f"/txs/{'ab' * 32}?wait=60")
     status, answer = await asyncio.wait_for(waiting, 5)
     assert (status, answer["status"]) == (404, "unknown")
+
+
+async def test_two_payments_without_a_document_are_two_records(members_node: Node) -> None:
+    node = members_node
+    rent = RecordBody("payment", None, 3_000_000, None, "rent, December")
+    first = await node.submit_ok(encode_signed(BUSINESS, 1, rent))
+    second = await node.submit_ok(encode_signed(BUSINESS, 2, rent))
+    node.produce_block()
+    for record_id in (first, second):
+        record = await node.get_ok(f"/records/{record_id}")
+        assert record["doc_hash"] is None and record["amount"] == 3_000_000
+    status, refusal = await node.post_tx(encode_signed(BUSINESS, 3, RecordBody("invoice", None)))
+    assert (status, refusal["error"]) == (400, "bad_encoding")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from danangchain.transaction import RecordBody
 
-from .conftest import BUSINESS, Node, encode_signed, text_address_of
+from .conftest import BUSINESS, Keystore, Node, encode_signed, text_address_of
 
 INVOICE = RecordBody("invoice", hashlib.sha256(b"invoice 7").digest(), 1_500_000, None, "rice")
 
@@ -23,7 +23,9 @@ async def commit(node: Node, nonce: int, body: RecordBody) -> str:
     return tx_id
 
 
-async def test_an_amended_then_cancelled_record_says_so_everywhere(members_node: Node) -> None:
+async def test_an_amended_then_cancelled_record_says_so_everywhere(
+    members_node: Node, keystore: Keystore
+) -> None:
     node = members_node
     original = await commit(node, 1, INVOICE)
     amends = replace(INVOICE, amount=1_600_000, reference=bytes.fromhex(original))
@@ -39,7 +41,9 @@ async def test_an_amended_then_cancelled_record_says_so_everywhere(members_node:
 
     url = str(node.client.make_url("")).rstrip("/")
     shown = await asyncio.to_thread(
-        CliRunner().invoke, cli, ["query", "record", original, "--node", url]
+        CliRunner().invoke,
+        cli,
+        ["query", "record", original, "--node", url, *keystore.options("business")],
     )
     assert shown.exit_code == 0, shown.output
     assert f"cancelled at height {record['cancelled_height']}" in shown.output

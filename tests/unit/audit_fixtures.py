@@ -3,16 +3,20 @@ LevelDB store, and rebuilt as a tamperer would rebuild them."""
 
 from __future__ import annotations
 
+import atexit
+import concurrent.futures
 import hashlib
 import io
+import multiprocessing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cli.signature_prefetch import SignaturePrefetch
 from danangchain import ed25519
-from danangchain.audit import AuditSummary, ChainAuditor
+from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor
 from danangchain.block import Block, compute_tx_root, encode_block
-from danangchain.errors import InvalidTransaction
+from danangchain.errors import DanangChainError, InvalidTransaction
 from danangchain.export import (
     ExportReader,
     encode_block_record,
@@ -126,12 +130,49 @@ def export_of(chain: BuiltChain) -> bytes:
     return encode_export(chain.genesis, chain.blocks, chain.certificates, chain.tip)
 
 
-def audit_export(data: bytes, pinned: bytes | None = None) -> AuditSummary:
-    """Verify export bytes as `audit verify --file` does; raise AuditFailure or DecodeError."""
+def audit_export(
+    data: bytes, pinned: bytes | None = None, with_workers: bool = True
+) -> AuditSummary:
+    """Verify export bytes as `audit verify --file` does; raise AuditFailure or DecodeError.
+
+    Every chain is verified twice: alone, and with its signatures checked ahead by worker
+    processes (a chunk per block); both must give the same summary or the same failure."""
     from cli.chain_sources import replay_export
 
-    reader = ExportReader(io.BytesIO(data).read)
-    return replay_export(reader, ChainAuditor(reader.header.genesis, pinned), lambda _: None)
+    def verify(prefetch: SignaturePrefetch | None) -> AuditSummary:
+        reader = ExportReader(io.BytesIO(data).read)
+        is_verified = (lambda tx_id: False) if prefetch is None else prefetch.is_verified
+        auditor = ChainAuditor(reader.header.genesis, pinned, is_verified)
+        return replay_export(reader, auditor, lambda _: None, prefetch)
+
+    if not with_workers:
+        return verify(None)
+    alone = _outcome(lambda: verify(None))
+    prefetch = SignaturePrefetch(2, chunk_bytes=1, serial_below_bytes=0, pool=_shared_pool())
+    assert _outcome(lambda: verify(prefetch)) == alone, "workers changed the audit's result"
+    return verify(None)
+
+
+def _outcome(run: Callable[[], AuditSummary]) -> object:
+    """Return a verification's summary, or its failure's type, height, reason and tx id."""
+    try:
+        return run()
+    except AuditFailure as failure:
+        return ("failure", failure.height, failure.reason, failure.tx_id)
+    except DanangChainError as error:
+        return (type(error).__name__, str(error))
+
+
+_POOL: list[concurrent.futures.Executor] = []
+
+
+def _shared_pool() -> concurrent.futures.Executor:
+    """Return the signature workers every audit test shares (started once)."""
+    if not _POOL:
+        context = multiprocessing.get_context("spawn")
+        _POOL.append(concurrent.futures.ProcessPoolExecutor(2, mp_context=context))
+        atexit.register(_POOL[0].shutdown)
+    return _POOL[0]
 
 
 def write_store(chain: BuiltChain, folder: Path) -> None:

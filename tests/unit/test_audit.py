@@ -128,7 +128,7 @@ def test_every_signature_is_verified_exactly_once(
         return real(public_key, message, signature)
 
     monkeypatch.setattr(ed25519, "is_valid_signature", counting)
-    summary = audit_export(export_of(chain))
+    summary = audit_export(export_of(chain), with_workers=False)
     # Every transaction once, every block's certificate once (as the next block's last
     # commit, or the tip's own).
     assert len(calls) == summary.transactions_checked + len(chain.blocks)
@@ -469,3 +469,29 @@ def test_removed_validator_cannot_sign_after_its_removal(governed_chain: BuiltCh
     certificates[-1] = certify(governed_chain.blocks[-1], FOUR_VALIDATORS)
     failure = failure_of(governed_chain, certificates=certificates)
     assert failure.height == tip and "not a validator" in failure.reason
+
+
+def test_with_workers_the_auditor_checks_only_what_they_did_not_accept(
+    chain: BuiltChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from cli.chain_sources import replay_export
+    from cli.signature_prefetch import SignaturePrefetch
+    from danangchain.export import ExportReader
+
+    calls: list[bytes] = []
+    real = ed25519.is_valid_signature
+
+    def counting(public_key: bytes, message: bytes, signature: bytes) -> bool:
+        calls.append(signature)
+        return real(public_key, message, signature)
+
+    monkeypatch.setattr(ed25519, "is_valid_signature", counting)
+    reader = ExportReader(io.BytesIO(export_of(chain)).read)
+    with SignaturePrefetch(2, chunk_bytes=1, serial_below_bytes=0) as prefetch:
+        auditor = ChainAuditor(reader.header.genesis, None, prefetch.is_verified)
+        summary = replay_export(reader, auditor, lambda _: None, prefetch)
+    # The workers (other processes) checked the transactions; here only certificates.
+    assert summary.transactions_checked > 0
+    assert len(calls) == len(chain.blocks)

@@ -109,3 +109,42 @@ def test_bad_options_are_one_line_and_exit_2(args: list[str], message: str) -> N
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert message in result.stderr
+
+
+def test_the_highest_holding_rate_is_the_highest_row_that_held() -> None:
+    from cli.bench_stats import find_highest_holding
+
+    rows = [
+        {"offered_rate": 100.0, "holds": True},
+        {"offered_rate": 300.0, "holds": False},
+        {"offered_rate": 200.0, "holds": True},
+    ]
+    assert find_highest_holding(rows) == rows[2]
+    assert find_highest_holding([{"offered_rate": 1.0, "holds": False}]) is None
+
+
+def test_sweep_fractions_are_parsed_sorted_and_bounded() -> None:
+    import pytest
+
+    from cli.bench_sweep import SWEEP_FRACTIONS, parse_fractions
+    from cli.common import CliError
+
+    assert parse_fractions(None) == SWEEP_FRACTIONS
+    assert parse_fractions("0.3,0.1,0.3") == (0.1, 0.3)
+    for bad in ("", "0", "-0.1", "3", "a,b", "0.1,,0.2"):
+        with pytest.raises(CliError):
+            parse_fractions(bad)
+
+
+def test_a_sweep_is_drawn_to_a_png(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cli.bench_sweep import plot_sweep
+
+    rows = [
+        {"offered_rate": r, "committed_tps": r * 0.99, "latency_p50_s": 0.1 * i,
+         "latency_p99_s": 0.3 * i, "holds": i < 3, "offered_fraction": 0.1 * i}
+        for i, r in enumerate((500.0, 1000.0, 1500.0, 2000.0), start=1)
+    ]  # fmt: skip
+    result = {"sweep": rows, "validators": 4, "cores": 2, "bound_tps": 8000.0, "p99_target_s": 1.5}
+    out = tmp_path / "sweep.png"
+    plot_sweep(result, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

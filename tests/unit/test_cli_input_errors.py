@@ -68,3 +68,14 @@ def test_keys_new_shows_the_encryption_key_a_registrar_publishes(tmp_path: Path)
     shown = CliRunner().invoke(cli, ["keys", "show", "home", "--keystore", keystore, "--json"])
     key = json.loads(shown.output)["encryption_key"]
     assert len(bytes.fromhex(key)) == 32 and f"encryption key: {key}" in made.output
+
+
+def test_a_record_without_a_document_is_refused_unless_it_is_a_payment() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["tx", "record", "--category", "invoice", "--from", "shop", "--node", "http://127.0.0.1:9"],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: a record of category invoice needs its document: give --doc FILE or --doc-hash HEX"
+    )
