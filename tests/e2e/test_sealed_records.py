@@ -2,11 +2,16 @@
 household with a memo holding a unique marker; the marker reaches no file under either
 node's data folder and no export, the household and the auditor read it with their own
 keys, the proof file with its salt shows the document is the one recorded, and after
-`tx erase` nobody reads it while `audit verify` of an export still passes."""
+`tx erase` nobody reads it while `audit verify` of an export still passes. Unsigned
+reads get 401, a third member 403, the household's access log lists the auditor's read,
+and the explorer's pages show neither the memo nor the amount: issue 13's whole list on
+one sealed record."""
 
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +34,15 @@ def two_validators(tmp_path: Path) -> Iterator[Network]:
         yield net
     finally:
         net.stop_all()
+
+
+def fetch(url: str) -> tuple[int, str]:
+    """GET a URL without credentials; return the status and the body's text."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def files_holding(folders: list[Path], needle: bytes) -> list[Path]:
@@ -60,7 +74,7 @@ def test_a_sealed_invoice_is_private_readable_by_its_parties_and_erasable(
 
     members = {}
     roles = [("shop", "business"), ("home", "household"), ("auditor", "auditor"),
-             ("other-auditor", "auditor")]  # fmt: skip
+             ("other-auditor", "auditor"), ("neighbour", "household")]  # fmt: skip
     for name, role in roles:
         made = run_cli("keys", "new", name, *signing, "--json")
         assert made.returncode == 0, made.stderr
@@ -99,6 +113,23 @@ def test_a_sealed_invoice_is_private_readable_by_its_parties_and_erasable(
     for reader in ("home", "auditor", "shop"):
         opened = ok("query", "record", record_id, "--from", reader, node=second)
         assert (opened["memo"], opened["amount"]) == (marker, 1500000)
+    # Unsigned: 401. A third member: 403, in one line. The household's access log on that
+    # node lists the auditor's read (its own reads are not logged).
+    status, body = fetch(f"{first}/records/{record_id}")
+    assert status == 401 and json.loads(body)["error"] == "auth_required"
+    code, out, err = cli("query", "record", record_id, "--from", "neighbour")
+    assert code == 1 and "not allowed" in err and len(err.strip().splitlines()) == 1
+    log = ok("query", "access-log", "--from", "home", node=second)
+    readers_logged = {(e["reader"], e["route"], e["target"]) for e in log["entries"]}
+    assert (members["auditor"]["address"], "record", record_id) in readers_logged
+    assert all(e["reader"] != members["home"]["address"] for e in log["entries"])
+    # The explorer's front, block and record pages show neither the memo nor the amount.
+    height = int(recorded["height"])
+    for page in ("/", f"/explorer/blocks/{height}", f"/explorer/txs/{record_id}"):
+        status, html = fetch(first + page)
+        assert status == 200, page
+        for private in (marker, "1500000", "1,500,000", "1.500.000"):
+            assert private not in html, (page, private)
     # An auditor may read the record, but its key is not an audit key: one line, exit 1.
     code, out, err = cli("query", "record", record_id, "--from", "other-auditor")
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
