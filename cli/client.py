@@ -22,7 +22,6 @@ from cli.common import (
 )
 from cli.i18n import _
 from danangchain import ed25519
-from danangchain.read_access import NONCE_SIZE, encode_authorization, sign_read
 
 MAX_WAIT_S = 30.0  # one long poll; the node allows up to 60
 
@@ -59,6 +58,9 @@ class ReadSigner:
         """Return the Authorization header of one request, signed now with a fresh nonce."""
         if self.chain_id is None:
             raise ValueError("ask the node for its chain id before signing a read")
+        # Loaded by the commands that sign reads: it brings the core's rules with it.
+        from danangchain.read_access import NONCE_SIZE, encode_authorization, sign_read
+
         time_ms = time.time_ns() // 1_000_000
         nonce = os.urandom(NONCE_SIZE)
         read = sign_read(self.key, self.chain_id, method, path, time_ms, nonce)

@@ -19,7 +19,6 @@ from cli.common import (
 )
 from cli.i18n import TranslatedGroup, _
 from cli.output import Field, format_amount, format_time_ms, format_yes, labelled
-from cli.sealed import open_record
 
 
 @click.group(cls=TranslatedGroup)
@@ -205,6 +204,8 @@ def query_record(
     signer = load_reader(from_key, keystore_dir, password_file)
     record = NodeClient(node_url, signer=signer).get(f"/records/{record_id}")
     if signer is not None:
+        from cli.sealed import open_record  # its crypto is loaded when a record is opened
+
         # The reader's own key opens a sealed record's amount and memo, on this machine.
         record = open_record(record, signer.key)
     # A sealed record's doc_hash is the salted commitment, not the document's SHA-256.

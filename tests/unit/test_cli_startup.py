@@ -110,3 +110,9 @@ def test_node_lists_the_commands_of_both_its_modules() -> None:
     assert {"start", "wait-synced", "init", "join", "announce", "admit", "remove"} <= set(
         node.list_commands(click.Context(node))
     )
+
+
+def test_a_query_loads_neither_the_read_signing_nor_the_sealing_code() -> None:
+    modules = loaded_modules("import cli.query")
+    for name in ("danangchain.read_access", "danangchain.rules", "cli.sealed", "cli.submit"):
+        assert name not in modules, name
