@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cli.common import CliError, hash_file
+from cli.common import CliError, hash_document
 from cli.i18n import _
 from danangchain import ed25519
 from danangchain.sealing import (
@@ -19,16 +19,6 @@ from danangchain.sealing import (
     derive_salt_key,
 )
 from danangchain.transaction import RecordBody, SealedRecordBody, Transaction
-
-
-def hash_document(path: Path) -> bytes:
-    """Return the SHA-256 of a document; one that cannot be read is a usage error."""
-    try:
-        return hash_file(path)[1]
-    except OSError as exc:
-        raise CliError(
-            _("cannot read document {path}: {reason}").format(path=path, reason=exc.strerror)
-        ) from None
 
 
 def add_document_salt(

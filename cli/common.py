@@ -245,6 +245,17 @@ def hash_file(path: Path, buffer: bytearray | None = None) -> tuple[int, bytes]:
     return size, digest.digest()
 
 
+def hash_document(path: Path) -> bytes:
+    """Return the SHA-256 of a document, read in chunks; one that cannot be read is a usage
+    error."""
+    try:
+        return hash_file(path)[1]
+    except OSError as exc:
+        raise CliError(
+            _("cannot read document {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from None
+
+
 def emit(as_json: bool, data: Any, lines: list[str]) -> None:
     """Print data as JSON for scripts, or as readable lines for people."""
     if as_json:

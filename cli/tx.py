@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.common import CliError, hash_file, parse_address, parse_hex_id
+from cli.common import CliError, hash_document, parse_address, parse_hex_id
 from cli.i18n import TranslatedGroup, _
 from cli.sealed import make_record_sealer
 from cli.submit import sign_submit_and_report, submission_options
@@ -20,16 +20,6 @@ from danangchain.transaction import (
     EraseBody,
     RecordBody,
 )
-
-
-def hash_document(path: Path) -> bytes:
-    """Return the SHA-256 of a file, read in chunks."""
-    try:
-        return hash_file(path)[1]
-    except OSError as exc:
-        raise CliError(
-            _("cannot read document {path}: {reason}").format(path=path, reason=exc.strerror)
-        ) from None
 
 
 @click.group(cls=TranslatedGroup)

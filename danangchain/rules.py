@@ -254,31 +254,24 @@ def process_record(
             )
         if body.reference_kind == "cancels":
             view.put_record(body.reference, replace(earlier, cancelled_height=height))
+    # A sealed record keeps its document's commitment where a plain one keeps its digest;
+    # its amount and memo are not in state at all, only the hash of their sealed content.
     if isinstance(body, SealedRecordBody):
-        record = Record(
-            creator=sender,
-            category=body.category,
-            doc_hash=body.doc_commitment,
-            amount=None,
-            counterparty=body.counterparty,
-            memo="",
-            reference=body.reference,
-            reference_kind=body.reference_kind,
-            height=height,
-            content_hash=body.content_hash,
-        )
+        doc_hash, amount, memo, content_hash = body.doc_commitment, None, "", body.content_hash
     else:
-        record = Record(
-            creator=sender,
-            category=body.category,
-            doc_hash=body.doc_hash,
-            amount=body.amount,
-            counterparty=body.counterparty,
-            memo=body.memo,
-            reference=body.reference,
-            reference_kind=body.reference_kind,
-            height=height,
-        )
+        doc_hash, amount, memo, content_hash = body.doc_hash, body.amount, body.memo, None
+    record = Record(
+        creator=sender,
+        category=body.category,
+        doc_hash=doc_hash,
+        amount=amount,
+        counterparty=body.counterparty,
+        memo=memo,
+        reference=body.reference,
+        reference_kind=body.reference_kind,
+        height=height,
+        content_hash=content_hash,
+    )
     view.put_record(tx_id, record)
 
 

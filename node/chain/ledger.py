@@ -29,7 +29,7 @@ from danangchain.ledger import (
     get_validator_set,
     make_candidate,
 )
-from danangchain.rules import get_document_key, get_sender_address
+from danangchain.rules import get_sender_address
 from danangchain.sealing import compute_content_hash, decode_envelope
 from danangchain.state import Member, StateView
 from danangchain.transaction import (
@@ -88,6 +88,7 @@ class NodeLedger:
             limits.mempool_max_txs,
             limits.mempool_max_bytes,
             self.signatures.verify_transaction,
+            self._refuse_recorded_document,
         )
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
@@ -158,7 +159,6 @@ class NodeLedger:
         candidate = make_candidate(tx, tx_bytes)
         if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
-        self._refuse_recorded_document(tx)
         self._check_sealed_content(tx, sealed, required=not from_peer)
         self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
         if sealed is not None:
@@ -235,14 +235,13 @@ class NodeLedger:
         record = self.get_committed_view().get_record(tx_id)
         return None if record is not None and record.erased_height is not None else envelope
 
-    def _refuse_recorded_document(self, tx: Transaction) -> None:
-        """Refuse a record of a document its creator already recorded, while that record
-        stands (not cancelled): sending the same record twice, from any client, makes one.
-        This is the node's admission policy, not a ledger rule, so state is unchanged."""
-        view = self.get_committed_view()
-        document = get_document_key(view, tx)
-        earlier = None if document is None else self._store.find_document(document)
-        record = None if earlier is None else view.get_record(earlier)
+    def _refuse_recorded_document(self, document: bytes) -> None:
+        """Refuse a record of a document its creator already recorded (the mempool gives
+        the record's document key), while that record stands (not cancelled): sending the
+        same record twice, from any client, makes one. This is the node's admission
+        policy, not a ledger rule, so state is unchanged."""
+        earlier = self._store.find_document(document)
+        record = None if earlier is None else self.get_committed_view().get_record(earlier)
         if earlier is not None and record is not None and record.cancelled_height is None:
             raise InvalidTransaction.of(
                 "the same member already recorded this document: record {record_id} "

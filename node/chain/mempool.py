@@ -54,9 +54,13 @@ class Mempool:
         max_txs: int,
         max_bytes: int,
         verify: Callable[[Transaction], None] = verify_transaction,
+        refuse_recorded: Callable[[bytes], None] = lambda document: None,
     ) -> None:
+        """`refuse_recorded` raises InvalidTransaction for a record's document key
+        (creator, digest, category) that is already recorded and committed."""
         self.chain_id = chain_id
         self.verify = verify
+        self.refuse_recorded = refuse_recorded
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._entries: OrderedDict[bytes, Candidate] = OrderedDict()
@@ -92,13 +96,15 @@ class Mempool:
         """Check a transaction against state plus pending ones and keep it; raise if refused."""
         if candidate.tx_id in self._entries:
             raise InvalidTransaction.of("transaction is already pending", rule="duplicate")
+        pending = self.pending_view(state)
+        document = get_document_key(pending, candidate.tx)
+        if document is not None:
+            self.refuse_recorded(document)
         if (
             len(self._entries) >= self.max_txs
             or self._bytes + len(candidate.tx_bytes) > self.max_bytes
         ):
             raise MempoolFull(f"mempool is full ({len(self._entries)} transactions)")
-        pending = self.pending_view(state)
-        document = get_document_key(pending, candidate.tx)
         if document is not None and document in self._documents:
             raise InvalidTransaction.of(
                 "the same member already sent a record of this document: "

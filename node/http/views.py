@@ -68,12 +68,13 @@ PRIVATE_SEALED_FIELDS = ("content_hash", "counterparty", "doc_commitment")
 def render_body(tx: Transaction, public: bool = False) -> dict[str, Any]:
     """Render a transaction body's fields; `public`: a record's without its private ones."""
     body = tx.body
-    if isinstance(body, RecordBody) and public:
+    if isinstance(body, RecordBody | SealedRecordBody) and public:
+        withheld = PRIVATE_RECORD_FIELDS if isinstance(body, RecordBody) else PRIVATE_SEALED_FIELDS
         return {
             "category": body.category,
             "reference": _hex_or_none(body.reference),
             "reference_kind": body.reference_kind,
-            "withheld": list(PRIVATE_RECORD_FIELDS),
+            "withheld": list(withheld),
         }
     if isinstance(body, RecordBody):
         return {
@@ -121,13 +122,6 @@ def render_body(tx: Transaction, public: bool = False) -> dict[str, Any]:
             "block_hash": body.block_hash.hex(),
             "state_root": body.state_root.hex(),
             "signature": body.signature.hex(),
-        }
-    if isinstance(body, SealedRecordBody) and public:
-        return {
-            "category": body.category,
-            "reference": _hex_or_none(body.reference),
-            "reference_kind": body.reference_kind,
-            "withheld": list(PRIVATE_SEALED_FIELDS),
         }
     if isinstance(body, SealedRecordBody):
         # The amount and memo are sealed off the block: only commitments are here.

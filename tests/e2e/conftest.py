@@ -293,3 +293,15 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     from tests.e2e.netfault import delete_leftover_tables
 
     delete_leftover_tables()
+
+
+@pytest.fixture
+def two_validators(tmp_path: Path) -> Iterator[Network]:
+    """Two validators of one network, both running (quorum: both)."""
+    net = Network(tmp_path, validators=2, full_nodes=0)
+    try:
+        net.start(0)
+        net.start(1)
+        yield net
+    finally:
+        net.stop_all()

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ from node.keyfile import read_keystore, unlock_key
 from tests.e2e.conftest import PASSWORD, Network, run_cli, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def two_validators(tmp_path: Path) -> Iterator[Network]:
-    net = Network(tmp_path, validators=2, full_nodes=0)
-    try:
-        net.start(0)
-        net.start(1)
-        yield net
-    finally:
-        net.stop_all()
 
 
 def test_ctrl_c_during_wait_then_the_same_command_again_leaves_one_record(

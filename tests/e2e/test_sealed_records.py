@@ -13,7 +13,6 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,6 @@ from node.keyfile import read_keystore, unlock_key
 from tests.e2e.conftest import PASSWORD, Network, run_cli, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def two_validators(tmp_path: Path) -> Iterator[Network]:
-    net = Network(tmp_path, validators=2, full_nodes=0)
-    try:
-        net.start(0)
-        net.start(1)
-        yield net
-    finally:
-        net.stop_all()
 
 
 def fetch(url: str) -> tuple[int, str]:

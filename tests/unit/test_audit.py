@@ -117,9 +117,8 @@ def test_chain_with_no_blocks_passes_at_the_genesis_tip(chain: BuiltChain) -> No
     assert summary.heights_checked == 0 and summary.transactions_checked == 0
 
 
-def test_every_signature_is_verified_exactly_once(
-    chain: BuiltChain, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Return the list that each of this process's signature checks appends its signature to."""
     calls: list[bytes] = []
     real = ed25519.is_valid_signature
 
@@ -128,6 +127,13 @@ def test_every_signature_is_verified_exactly_once(
         return real(public_key, message, signature)
 
     monkeypatch.setattr(ed25519, "is_valid_signature", counting)
+    return calls
+
+
+def test_every_signature_is_verified_exactly_once(
+    chain: BuiltChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_signature_checks(monkeypatch)
     summary = audit_export(export_of(chain), with_workers=False)
     # Every transaction once, every block's certificate once (as the next block's last
     # commit, or the tip's own).
@@ -480,14 +486,7 @@ def test_with_workers_the_auditor_checks_only_what_they_did_not_accept(
     from cli.signature_prefetch import SignaturePrefetch
     from danangchain.export import ExportReader
 
-    calls: list[bytes] = []
-    real = ed25519.is_valid_signature
-
-    def counting(public_key: bytes, message: bytes, signature: bytes) -> bool:
-        calls.append(signature)
-        return real(public_key, message, signature)
-
-    monkeypatch.setattr(ed25519, "is_valid_signature", counting)
+    calls = count_signature_checks(monkeypatch)
     reader = ExportReader(io.BytesIO(export_of(chain)).read)
     with SignaturePrefetch(2, chunk_bytes=1, serial_below_bytes=0) as prefetch:
         auditor = ChainAuditor(reader.header.genesis, None, prefetch.is_verified)
