@@ -162,6 +162,7 @@ def bench(
             verify_only,
             sync_only,
             sealed,
+            sync_workers=workers,
         )
     emit(as_json, figures, [f"{name:<28} {value}" for name, value in figures.items()])
 

@@ -28,6 +28,7 @@ from cli.client import NodeClient
 from cli.common import CliError
 from cli.localnet import (
     TemporaryNetwork,
+    set_verify_workers,
     start_node_process,
     stop_node_process,
 )
@@ -108,9 +109,11 @@ def _peak_memory_mb(pid: int) -> float | None:
 
 
 def measure_sync(
-    home: Path, url: str, password_file: Path, tip: int, chain_txs: int
+    home: Path, url: str, password_file: Path, tip: int, chain_txs: int, workers: int
 ) -> dict[str, Any]:
-    """Start an empty full node and time how long it takes to reach the tip."""
+    """Start an empty full node with `workers` signature workers and time how long it
+    takes to reach the tip."""
+    set_verify_workers(home, workers)
     launched = time.perf_counter()
     process = start_node_process(home, password_file, home / "node.log")
     try:
@@ -128,6 +131,7 @@ def measure_sync(
         "sync_includes_startup": started == launched,
         "sync_blocks_per_s": round(tip / seconds, 1),
         "sync_txs_per_s": round(chain_txs / seconds, 1),
+        "sync_workers": workers,
     }
 
 
@@ -206,8 +210,11 @@ def run_bench(
     verify_only: bool,
     sync_only: bool,
     sealed: bool = False,
+    sync_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Load a network's validators and measure what was asked; return the figures."""
+    """Load a network's validators and measure what was asked; return the figures. The
+    node that catches up uses `sync_workers` signature workers (None: every core but one,
+    as a node alone on its machine does)."""
     made, password, password_file, homes = (
         network.made,
         network.password,
@@ -258,7 +265,8 @@ def run_bench(
             tip = int(NodeClient(plan.urls[0]).get("/status")["height"])
             chain_txs = senders + figures["transactions_committed"]
             url = made["nodes"][-1]["api_url"]
-            figures.update(measure_sync(homes[-1], url, password_file, tip, chain_txs))
+            workers = auto_workers() if sync_workers is None else sync_workers
+            figures.update(measure_sync(homes[-1], url, password_file, tip, chain_txs, workers))
     finally:
         for _, process in processes:
             stop_node_process(process)

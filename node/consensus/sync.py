@@ -69,11 +69,13 @@ class BlockSync:
 
     async def _fetch_from(self, peer: PeerLink, their_height: int) -> None:
         """Fetch, check and apply blocks up to a peer's height. The next range is asked
-        for, decoded and its signatures checked (on the pool's workers, if the node has
-        them) while this one is applied, so the peer and the workers prepare it in the
-        meantime."""
+        for and decoded while this one is applied, so the peer prepares it meanwhile;
+        each block's signatures are checked ahead on the pool's workers (if the node has
+        them) and the block goes to the machine as soon as they are, so the machine
+        applies one block while the workers check the next ones."""
         start = self.ledger.tip.height + 1
         fetching = asyncio.ensure_future(self._fetch_range(peer, start))
+        checks: list[asyncio.Task[None]] = []
         try:
             while True:
                 blocks, complete = await fetching
@@ -82,7 +84,12 @@ class BlockSync:
                 target = start + len(blocks) - 1
                 if complete and target < their_height:
                     fetching = asyncio.ensure_future(self._fetch_range(peer, target + 1))
-                for block, certificate in blocks:
+                checks = [
+                    asyncio.create_task(self.ledger.preverify(block.tx_bytes))
+                    for block, _ in blocks
+                ]
+                for (block, certificate), check in zip(blocks, checks, strict=True):
+                    await check
                     self.post(CertifiedBlockReceived(block, certificate))
                 if not complete or not await self._wait_for_tip(target):
                     return
@@ -91,27 +98,25 @@ class BlockSync:
                 start = target + 1
         finally:
             fetching.cancel()
+            for check in checks:
+                check.cancel()
 
     async def _fetch_range(
         self, peer: PeerLink, start: int
     ) -> tuple[list[tuple[Block, CommitCertificate]], bool]:
-        """Fetch [block, certificate] pairs from a height, decode them and check their
-        transactions' signatures ahead; return the pairs decoded and whether all were
-        (the blocks before a bad one are still applied)."""
+        """Fetch [block, certificate] pairs from a height and decode them; return the
+        pairs decoded and whether all were (the blocks before a bad one still apply)."""
         pairs = await peer.get(f"/p2p/blocks/{start}")
         if not isinstance(pairs, list):
             return [], False
         blocks = []
-        complete = True
         for pair in pairs:
             try:
                 blocks.append((decode_block(pair[0]), decode_certificate(pair[1])))
             except (DanangChainError, TypeError, IndexError):
                 self.ledger.count("refused: bad synced block")
-                complete = False
-                break
-        await self.ledger.preverify([raw for block, _ in blocks for raw in block.tx_bytes])
-        return blocks, complete
+                return blocks, False
+        return blocks, True
 
     async def _wait_for_tip(self, target: int) -> bool:
         """Wait until the tip reaches a height; False if it stops moving for SYNC_STALL_S."""
