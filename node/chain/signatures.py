@@ -15,6 +15,7 @@ two agree on the RFC 8032 vectors, on every malformed case and on every torsion 
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 
 from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_sign_open
 from nacl.exceptions import BadSignatureError
@@ -24,6 +25,7 @@ from danangchain.errors import InvalidTransaction
 from danangchain.transaction import Transaction, verify_transaction_signature
 
 KINDS = ("transaction", "vote", "peer_request")
+KEY_CACHE_SIZE = 65_536
 RESULTS = ("valid", "invalid")
 
 
@@ -36,9 +38,11 @@ def sodium_equation(public_key: bytes, message: bytes, signature: bytes) -> bool
     return True
 
 
+@lru_cache(maxsize=KEY_CACHE_SIZE)
 def sodium_key_check(public_key: bytes) -> bool:
     """Tell whether libsodium finds a 32-byte key canonical, on the curve, of prime order
-    and not of small order: the core's strict key test."""
+    and not of small order: the core's strict key test. Remembered per key (30 µs each,
+    most of a signature check's 45)."""
     return bool(crypto_core_ed25519_is_valid_point(public_key))
 
 
