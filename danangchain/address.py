@@ -34,7 +34,7 @@ def compute_address(public_key: bytes) -> bytes:
     return _address_of(bytes(public_key))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _address_of(public_key: bytes) -> bytes:
     # Remembered: the rules look up each transaction's sender by address several times.
     return hashlib.sha256(public_key).digest()[:ADDRESS_SIZE]
