@@ -223,7 +223,14 @@ def reading(height: int, entry: str, tx_id: bytes | None = None) -> Iterator[Non
     try:
         yield
     except StoreCorruption as exc:
-        raise AuditFailure(height, f"{entry} is unreadable: {exc}", tx_id) from None
+        raise unreadable(height, entry, exc, tx_id) from None
+
+
+def unreadable(
+    height: int, entry: str, error: StoreCorruption, tx_id: bytes | None = None
+) -> AuditFailure:
+    """Return the failure of an entry LevelDB cannot read, at the height it belongs to."""
+    return AuditFailure(height, f"{entry} is unreadable: {error}", tx_id)
 
 
 def fail(auditor: ChainAuditor, height: int, reason: str) -> NoReturn:
@@ -250,19 +257,27 @@ def check_block_indexes(store: Store, checked: CheckedBlock, after: StateView) -
     block = checked.result.block
     height = block.height
     records_indexed = 0
+    # Two lookups per transaction: the names in a failure are built only when one fails.
     for index, (tx, tx_id) in enumerate(
         zip(block.transactions, checked.result.tx_ids, strict=True)
     ):
-        with reading(height, f"the transaction index entry of transaction {index}", tx_id):
+        try:
             location = store.read_tx_location(tx_id)
+        except StoreCorruption as exc:
+            entry = f"the transaction index entry of transaction {index}"
+            raise unreadable(height, entry, exc, tx_id) from None
         if location != encode_tx_location(height, index):
             raise AuditFailure(
                 height, f"the transaction index does not place transaction {index} here", tx_id
             )
         for address in get_record_index_addresses(after, tx):
-            entry = f"the record index entry of {encode_address(address)} for transaction {index}"
-            with reading(height, entry, tx_id):
+            try:
                 record_id = store.read_address_record(address, height, index)
+            except StoreCorruption as exc:
+                entry = (
+                    f"the record index entry of {encode_address(address)} for transaction {index}"
+                )
+                raise unreadable(height, entry, exc, tx_id) from None
             if record_id != tx_id:
                 raise AuditFailure(
                     height,
