@@ -617,11 +617,14 @@ def sign_transaction(key: ed25519.SigningKey, chain_id: str, nonce: int, body: B
     return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))
 
 
+def compute_transaction_signing_bytes(tx: Transaction) -> bytes:
+    """Return the bytes a transaction's sender signed."""
+    return compute_tx_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body))
+
+
 def verify_transaction_signature(tx: Transaction, equation: ed25519.Equation | None = None) -> None:
     """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
-    message = compute_tx_signing_bytes(
-        tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body)
-    )
+    message = compute_transaction_signing_bytes(tx)
     if equation is None:
         valid = ed25519.is_valid_signature(tx.sender, message, tx.signature)
     else:

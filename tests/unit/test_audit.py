@@ -186,6 +186,41 @@ def test_changed_transaction_fails_on_its_signature(chain: BuiltChain) -> None:
     assert "transaction 0" in failure.reason and "signature does not verify" in failure.reason
 
 
+@pytest.fixture(scope="module")
+def long_chain() -> BuiltChain:
+    """Fifteen blocks, most of four transactions: the workers' tasks of two span blocks."""
+    return build_chain(10)
+
+
+@pytest.mark.parametrize("index", [0, 1, 3])
+def test_bad_signature_in_a_late_block_fails_there_with_or_without_workers(
+    long_chain: BuiltChain, index: int
+) -> None:
+    # audit_export checks the chain alone and with workers: the same failure both ways.
+    height = 13
+    original = long_chain.blocks[height - 1].transactions[index]
+    flipped = bytes([original.signature[0] ^ 1]) + original.signature[1:]
+    changed_bytes = encode_transaction(replace(original, signature=flipped))
+    blocks = forge_blocks(
+        long_chain, height, lambda txs: [*txs[:index], changed_bytes, *txs[index + 1 :]]
+    )
+    failure = failure_of(long_chain, blocks=blocks)
+    assert failure.height == height and failure.tx_id == compute_tx_id(changed_bytes)
+    assert failure.reason == f"transaction {index}: signature does not verify for the sender's key"
+
+
+def test_bad_state_root_in_a_late_block_fails_there_with_or_without_workers(
+    long_chain: BuiltChain,
+) -> None:
+    height = 14
+    blocks = list(long_chain.blocks)
+    header = blocks[height - 1].header
+    blocks[height - 1] = replace(blocks[height - 1], header=replace(header, state_root=bytes(32)))
+    failure = failure_of(long_chain, blocks=relink(long_chain.genesis, blocks, height))
+    assert failure.height == height
+    assert failure.reason == "state root does not match the result of the transactions"
+
+
 def test_removed_transaction_fails_on_the_certificate(chain: BuiltChain) -> None:
     blocks = forge_blocks(chain, 2, lambda txs: txs[:-1])
     assert blocks[1].header.tx_count == chain.blocks[1].header.tx_count - 1
