@@ -51,6 +51,9 @@ _SMALL_ORDER_ENCODINGS = frozenset(
 # The verification equation on a strict key and signature: (public key, message, signature)
 # -> whether [S]B = R + [h]A holds with R compared as encoded bytes (cofactorless).
 Equation = Callable[[bytes, bytes, bytes], bool]
+# A faster test of the strict rules on a 32-byte public key (the node's libsodium): it may
+# answer True only for keys those rules accept; on False they run and say what is wrong.
+KeyCheck = Callable[[bytes], bool]
 
 # A point in extended twisted Edwards coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, xy = T/Z.
 _Point = tuple[int, int, int, int]
@@ -100,13 +103,18 @@ def is_strict_public_key(public_key: bytes) -> bool:
 
 
 def verify_strict(
-    public_key: bytes, message: bytes, signature: bytes, equation: Equation | None = None
+    public_key: bytes,
+    message: bytes,
+    signature: bytes,
+    equation: Equation | None = None,
+    is_strict_key: KeyCheck | None = None,
 ) -> None:
     """Verify a signature strictly, or raise InvalidSignature saying what is wrong.
 
     `equation` checks the final equation once every strict check passed; by default
     `cryptography` does. Another implementation of the same cofactorless equation (the
-    node's libsodium) leaves what is accepted unchanged.
+    node's libsodium) leaves what is accepted unchanged, as does `is_strict_key`, another
+    implementation of the key's strict checks, tried before this module's own.
     """
     # Verify the sizes first: only 32-byte keys may enter the caches.
     if len(public_key) != PUBLIC_KEY_SIZE:
@@ -116,9 +124,10 @@ def verify_strict(
     public_key = bytes(public_key)
     signature = bytes(signature)
     # Verify the key: a small- or mixed-order key would accept forged signatures.
-    defect = _public_key_defect(public_key)
-    if defect is not None:
-        raise InvalidSignature(defect)
+    if is_strict_key is None or not is_strict_key(public_key):
+        defect = _public_key_defect(public_key)
+        if defect is not None:
+            raise InvalidSignature(defect)
     # Verify S < L, so that S + L cannot be a second valid signature.
     if int.from_bytes(signature[32:], "little") >= _L:
         raise InvalidSignature("signature scalar S is not below the group order")
@@ -129,11 +138,15 @@ def verify_strict(
 
 
 def is_valid_signature(
-    public_key: bytes, message: bytes, signature: bytes, equation: Equation | None = None
+    public_key: bytes,
+    message: bytes,
+    signature: bytes,
+    equation: Equation | None = None,
+    is_strict_key: KeyCheck | None = None,
 ) -> bool:
     """Tell whether verify_strict accepts a signature."""
     try:
-        verify_strict(public_key, message, signature, equation)
+        verify_strict(public_key, message, signature, equation, is_strict_key)
     except InvalidSignature:
         return False
     return True

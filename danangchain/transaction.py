@@ -622,13 +622,20 @@ def compute_transaction_signing_bytes(tx: Transaction) -> bytes:
     return compute_tx_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body))
 
 
-def verify_transaction_signature(tx: Transaction, equation: ed25519.Equation | None = None) -> None:
-    """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
+def verify_transaction_signature(
+    tx: Transaction,
+    equation: ed25519.Equation | None = None,
+    is_strict_key: ed25519.KeyCheck | None = None,
+) -> None:
+    """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails
+    (`equation`, `is_strict_key`: other implementations of the same checks)."""
     message = compute_transaction_signing_bytes(tx)
-    if equation is None:
+    if equation is None and is_strict_key is None:
         valid = ed25519.is_valid_signature(tx.sender, message, tx.signature)
     else:
-        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation)
+        valid = ed25519.is_valid_signature(
+            tx.sender, message, tx.signature, equation, is_strict_key
+        )
     if not valid:
         raise InvalidTransaction.of(
             "signature does not verify for the sender's key", rule="bad_signature"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from danangchain.ed25519 import (
     SEED_SIZE,
     SigningKey,
+    is_strict_public_key,
     sign,
     signing_key_from_seed,
     verify_strict,
@@ -39,9 +40,12 @@ Case = tuple[bytes, bytes, bytes]
 def refusals(case: Case) -> tuple[str | None, str | None]:
     """Return why the core, then the node, refuses a signature (None: accepted)."""
     answers: list[str | None] = []
-    for equation in (None, signatures.sodium_equation):
+    for equation, key_check in (
+        (None, None),
+        (signatures.sodium_equation, signatures.is_strict_public_key),
+    ):
         try:
-            verify_strict(*case, equation=equation)
+            verify_strict(*case, equation=equation, is_strict_key=key_check)
             answers.append(None)
         except InvalidSignature as error:
             answers.append(str(error))
@@ -128,3 +132,56 @@ def test_node_verifier_agrees_with_core_on_any_flipped_bit(
     if bit >= 0:
         signature = flip_bit(signature, bit)
     assert_same_verdict((signing_key.public_key, message, signature))
+
+
+# The key's strict checks: libsodium's and the core's accept the same keys
+
+
+def with_sign_bit(encoded: bytes, x_is_odd: bool) -> bytes:
+    """Return a point encoding with its sign bit set or cleared."""
+    return encoded[:31] + bytes([encoded[31] & 0x7F | (0x80 if x_is_odd else 0)])
+
+
+def assert_same_key_verdict(public_key: bytes) -> None:
+    assert signatures.is_strict_public_key(public_key) == is_strict_public_key(public_key), (
+        public_key.hex()
+    )
+
+
+def test_key_checks_agree_on_small_order_non_canonical_and_off_curve_keys(
+    key: SigningKey,
+) -> None:
+    cases = [with_sign_bit(t, odd) for t in EIGHT_TORSION for odd in (False, True)]
+    # y >= P (not canonical), y = 0, 1, P - 1, the smallest y off the curve; both signs.
+    ys = [*range(P, 2**255), 0, 1, P - 1, first_y_off_curve()]
+    cases += [encode_y(y, odd) for y in ys for odd in (False, True)]
+    # A prime-order key, its negation (also of prime order), and it plus each torsion point.
+    cases += [with_sign_bit(key.public_key, odd) for odd in (False, True)]
+    point = affine_decode(key.public_key)
+    cases += [affine_encode(affine_add(point, affine_decode(t))) for t in EIGHT_TORSION]
+    verdicts = [is_strict_public_key(case) for case in cases]
+    assert verdicts.count(True) == 3  # the key, its negation, the key plus the identity
+    for case in cases:
+        assert_same_key_verdict(case)
+
+
+@settings(max_examples=200, deadline=None)
+@given(public_key=st.binary(min_size=32, max_size=32))
+def test_key_checks_agree_on_any_32_bytes(public_key: bytes) -> None:
+    assert_same_key_verdict(public_key)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.binary(min_size=SEED_SIZE, max_size=SEED_SIZE),
+    torsion=st.sampled_from(EIGHT_TORSION),
+    x_is_odd=st.booleans(),
+)
+def test_key_checks_agree_on_keys_of_every_order(
+    seed: bytes, torsion: bytes, x_is_odd: bool
+) -> None:
+    public_key = signing_key_from_seed(seed).public_key
+    assert_same_key_verdict(with_sign_bit(public_key, x_is_odd))
+    mixed = affine_encode(affine_add(affine_decode(public_key), affine_decode(torsion)))
+    assert_same_key_verdict(mixed)
+    assert_same_key_verdict(with_sign_bit(mixed, not mixed[31] >> 7))
