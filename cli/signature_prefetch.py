@@ -45,6 +45,18 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def get_worker_context() -> multiprocessing.context.BaseContext:
+    """Return how to start workers: forked from a fork server that imported the verifier
+    once (each spawned worker would import it again, 0.1 s of CPU each), or spawned where
+    there is no fork server. Never forked from this process itself, which may hold
+    threads and sockets."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "node.chain.signatures"])
+    return context
+
+
 def accept_signatures(checks: list[SignatureCheck]) -> bytes:
     """(In a worker) return, for each check in order, 1 if the signature holds, else 0."""
     from node.chain.signatures import is_valid_signature  # the node's strict verifier
@@ -158,9 +170,9 @@ class SignaturePrefetch:
         if self._broken:
             return None
         if self._pool is None:
-            # Spawned, not forked: the auditor's process may hold threads and sockets.
-            context = multiprocessing.get_context("spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=get_worker_context()
+            )
         try:
             return self._pool.submit(accept_signatures, checks)
         except (concurrent.futures.process.BrokenProcessPool, RuntimeError, OSError):
