@@ -6,9 +6,13 @@ are checked ahead in worker processes. This process decodes each block once, ahe
 the replay, and hands the workers only what a signature check reads: the sender's key,
 the bytes it signed and the signature, in tasks of a few hundred transactions (a block
 may span several tasks, a task several blocks). The auditor then replays the decoded
-block, skips the check of a transaction the workers accepted, and checks again, itself,
-any they did not: so a bad signature is reported by the auditor with the same height and
-reason as without workers, and the result never depends on them.
+block; when it reaches a transaction it waits for that transaction's task only (so it
+replays the start of a block while the workers still check its end), skips the check
+of a transaction the workers accepted, and checks again, itself, any they did not: so a
+bad signature is reported by the auditor with the same height and reason as without
+workers, and the result never depends on them. A task no worker has started when the
+auditor needs it (while the workers start up, or when they fall behind) is taken back
+and checked here, with the same verifier.
 
 The workers run the core's strict checks with libsodium's equation, the node's verifier
 (node/chain/signatures.py), which accepts exactly what the core's own does.
@@ -90,8 +94,22 @@ class _Task:
     """Signatures sent to a worker, for the transactions at positions start, start + 1, ..."""
 
     future: concurrent.futures.Future[bytes] | None  # None: no worker could take it
-    tx_ids: list[bytes]
-    start: int
+    checks: list[SignatureCheck]
+    verdicts: bytes | None = None  # once known: 1 for each signature that holds, else 0
+
+    def get_verdicts(self) -> bytes | None:
+        """Return the task's verdicts, waiting for its worker, or running it here if no
+        worker has started it yet; None if no worker can give them."""
+        if self.verdicts is None:
+            if self.future is not None and self.future.cancel():
+                self.verdicts = accept_signatures(self.checks)
+            elif self.future is not None:
+                try:
+                    self.verdicts = self.future.result()
+                except (concurrent.futures.process.BrokenProcessPool, OSError):
+                    self.future = None  # the auditor checks these signatures itself
+            self.checks = []
+        return self.verdicts
 
 
 class SignaturePrefetch:
@@ -106,19 +124,26 @@ class SignaturePrefetch:
         task_txs: int = TASK_TXS,
     ) -> None:
         """`pool`: workers to use instead of starting some (kept open by the caller).
-        Blocks are read ahead up to `chunk_bytes` per worker (and at least one)."""
+        Blocks are read ahead up to 2 × `chunk_bytes` per worker (and at least one)."""
         self.workers = workers
         self.chunk_bytes = chunk_bytes
         self.serial_below_bytes = serial_below_bytes
         self.task_txs = max(1, task_txs)
-        self.accepted: set[bytes] = set()
+        # The transactions handed to workers and not yet replayed: their task and place.
+        self._task_of: dict[bytes, tuple[_Task, int]] = {}
         self._pool: concurrent.futures.Executor | None = pool
         self._owns_pool = pool is None
         self._broken = False
 
     def is_verified(self, tx_id: bytes) -> bool:
-        """Tell the auditor whether a worker accepted this transaction's signature."""
-        return tx_id in self.accepted
+        """Tell the auditor whether a worker accepted this transaction's signature
+        (waiting for the worker if it has not finished the task yet)."""
+        place = self._task_of.get(tx_id)
+        if place is None:
+            return False
+        task, position = place
+        verdicts = task.get_verdicts()
+        return verdicts is not None and verdicts[position] == 1
 
     def close(self) -> None:
         """Stop the workers."""
@@ -136,31 +161,33 @@ class SignaturePrefetch:
         self, records: Iterable[T], block_bytes: Callable[[T], bytes]
     ) -> Iterator[tuple[T, Block | bytes]]:
         """Yield each record in order with its block (decoded, or its bytes), once the
-        signatures of its transactions are checked. An error the source raises is raised
-        where it stands, after the records before it."""
+        signature checks of its transactions are handed to the workers. An error the
+        source raises is raised where it stands, after the records before it."""
         if self.workers <= 1:
             yield from ((entry, block_bytes(entry)) for entry in records)
             return
         run: _Run[T] = _Run(self, 2 * self.workers * self.chunk_bytes)
         source = iter(records)
         failure: BaseException | None = None
-        while True:
-            record: T | None
-            try:
-                record = next(source, None)
-            except Exception as exc:  # raised below, after every record before it
-                failure, record = exc, None
-            if record is None:
-                break
-            run.read(record, block_bytes(record))
-            if not run.started and run.ahead_bytes >= self.serial_below_bytes:
-                run.start()
-            while run.started and run.ahead_bytes > run.limit_bytes and len(run.ahead) > 1:
+        try:
+            while True:
+                record: T | None
+                try:
+                    record = next(source, None)
+                except Exception as exc:  # raised below, after every record before it
+                    failure, record = exc, None
+                if record is None:
+                    break
+                run.read(record, block_bytes(record))
+                if not run.started and run.ahead_bytes >= self.serial_below_bytes:
+                    run.start()
+                while run.started and run.ahead_bytes > run.limit_bytes and len(run.ahead) > 1:
+                    yield run.release()
+            # A chain that ended below serial_below_bytes never started the workers.
+            while run.ahead:
                 yield run.release()
-        # A chain that ended below serial_below_bytes never started the workers.
-        while run.ahead:
-            yield run.release()
-        self.accepted = set()
+        finally:
+            self._task_of.clear()
         if failure is not None:
             raise failure
 
@@ -179,22 +206,9 @@ class SignaturePrefetch:
             self._broken = True
             return None
 
-    def collect(self, task: _Task) -> Iterator[bytes]:
-        """Yield the ids of a task's transactions its worker accepted."""
-        if task.future is None:
-            return
-        try:
-            verdicts = task.future.result()
-        except (concurrent.futures.process.BrokenProcessPool, OSError):
-            self._broken = True  # no workers: the auditor checks every signature itself
-            return
-        for tx_id, verdict in zip(task.tx_ids, verdicts, strict=True):
-            if verdict:
-                yield tx_id
-
 
 class _Run(Generic[T]):
-    """One pass over a source: records read ahead, the tasks in flight and the one filling."""
+    """One pass over a source: records read ahead, and the task being filled."""
 
     def __init__(self, prefetch: SignaturePrefetch, limit_bytes: int) -> None:
         self.prefetch = prefetch
@@ -202,12 +216,10 @@ class _Run(Generic[T]):
         self.started = False  # whether workers are in use (not for a small chain)
         self.ahead: deque[_Ahead[T]] = deque()
         self.ahead_bytes = 0
-        self.tasks: deque[_Task] = deque()
         self.checks: list[SignatureCheck] = []  # the task being filled
         self.check_ids: list[bytes] = []
         self.read_txs = 0  # transactions read so far
         self.sent_txs = 0  # of which sent to workers
-        self.done_txs = 0  # of which collected
         self.released: list[bytes] = []
 
     def start(self) -> None:
@@ -234,25 +246,23 @@ class _Run(Generic[T]):
         """Send the queued checks to the workers in tasks of task_txs (and, unless
         full_only, the rest as a smaller task)."""
         size = self.prefetch.task_txs
+        task_of = self.prefetch._task_of
         while len(self.checks) >= size or (self.checks and not full_only):
             checks, self.checks = self.checks[:size], self.checks[size:]
             tx_ids, self.check_ids = self.check_ids[:size], self.check_ids[size:]
-            self.tasks.append(_Task(self.prefetch.submit(checks), tx_ids, self.sent_txs))
+            task = _Task(self.prefetch.submit(checks), checks)
+            for position, tx_id in enumerate(tx_ids):
+                task_of[tx_id] = (task, position)
             self.sent_txs += len(checks)
 
     def release(self) -> tuple[T, Block | bytes]:
-        """Return the oldest record once every signature of its block is checked, with
-        the workers' verdicts on them in the prefetch's accepted set."""
+        """Return the oldest record, every signature check of its block handed out."""
         entry = self.ahead.popleft()
         self.ahead_bytes -= entry.size
-        accepted = self.prefetch.accepted
-        accepted.difference_update(self.released)  # the auditor is done with those
+        task_of = self.prefetch._task_of
+        for tx_id in self.released:  # the auditor is done with those
+            task_of.pop(tx_id, None)
         self.released = entry.tx_ids
-        if self.started:
-            if self.sent_txs < entry.end:
-                self.send(full_only=False)
-            while self.done_txs < entry.end:
-                task = self.tasks.popleft()
-                accepted.update(self.prefetch.collect(task))
-                self.done_txs = task.start + len(task.tx_ids)
+        if self.started and self.sent_txs < entry.end:
+            self.send(full_only=False)
         return entry.record, entry.block

@@ -8,6 +8,7 @@ import concurrent.futures
 import hashlib
 import io
 import multiprocessing
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,6 +152,15 @@ def audit_export(
     alone = _outcome(lambda: verify(None))
     prefetch = small_task_prefetch(2, pool=_shared_pool())
     assert _outcome(lambda: verify(prefetch)) == alone, "workers changed the audit's result"
+    # Workers that start no task: the prefetch takes each one back and checks it itself.
+    gate = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as stalled:
+        stalled.submit(gate.wait)
+        try:
+            taken_back = _outcome(lambda: verify(small_task_prefetch(2, pool=stalled)))
+        finally:
+            gate.set()
+    assert taken_back == alone, "tasks taken back from the workers changed the audit's result"
     return verify(None)
 
 
