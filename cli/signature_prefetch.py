@@ -63,6 +63,17 @@ def get_worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def start_fork_server() -> None:
+    """Start the fork server now, if workers come from one, so that it has imported the
+    verifier by the time the first task is sent (a few milliseconds here)."""
+    context = get_worker_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with contextlib.suppress(OSError):  # then the pool starts it, or fails, later
+            forkserver.ensure_running()
+
+
 def yield_to_the_replay() -> None:
     """(In a worker) run at a lower priority than the auditor's process. The replay is
     the one part that runs in order: with a worker per core, the workers would take two
@@ -177,6 +188,8 @@ class SignaturePrefetch:
         if self.workers <= 1:
             yield from ((entry, block_bytes(entry)) for entry in records)
             return
+        if self._pool is None and not self._broken:
+            start_fork_server()  # it imports the verifier while the first blocks are read
         run: _Run[T] = _Run(self, 2 * self.workers * self.chunk_bytes)
         source = iter(records)
         failure: BaseException | None = None
