@@ -79,7 +79,8 @@ def yield_to_the_replay() -> None:
     the one part that runs in order: with a worker per core, the workers would take two
     thirds of its core from it and then, having checked everything read ahead, leave a
     core idle while it catches up. At a lower priority they use what it leaves."""
-    with contextlib.suppress(OSError):  # not permitted here: run at the same priority
+    # Not permitted, or no os.nice (Windows): run at the same priority.
+    with contextlib.suppress(OSError, AttributeError):
         os.nice(WORKER_NICENESS)
 
 
@@ -128,7 +129,7 @@ class _Task:
             elif self.future is not None:
                 try:
                     self.verdicts = self.future.result()
-                except (concurrent.futures.process.BrokenProcessPool, OSError):
+                except Exception:  # noqa: BLE001 - a lost worker, or one that failed
                     self.future = None  # the auditor checks these signatures itself
             self.checks = []
         return self.verdicts

@@ -534,3 +534,34 @@ def test_with_workers_the_auditor_checks_only_what_they_did_not_accept(
     # it took a task back); the auditor only the certificates.
     assert summary.transactions_checked > 0
     assert len(calls) == len(chain.blocks)
+
+
+def test_with_workers_that_died_the_auditor_checks_every_signature_itself(
+    long_chain: BuiltChain,
+) -> None:
+    import concurrent.futures
+    import io
+    import multiprocessing
+    import os
+
+    from cli.chain_sources import replay_export
+    from danangchain.export import ExportReader
+    from tests.unit.audit_fixtures import small_task_prefetch
+
+    height, index = 13, 1
+    original = long_chain.blocks[height - 1].transactions[index]
+    flipped = bytes([original.signature[0] ^ 1]) + original.signature[1:]
+    changed = encode_transaction(replace(original, signature=flipped))
+    blocks = forge_blocks(long_chain, height, lambda txs: [txs[0], changed, *txs[2:]])
+    data = encode_export(long_chain.genesis, blocks, long_chain.certificates, forged_tip(blocks))
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+            pool.submit(os._exit, 1).result()  # the pool's one worker is gone
+        reader = ExportReader(io.BytesIO(data).read)
+        prefetch = small_task_prefetch(2, pool=pool)
+        auditor = ChainAuditor(reader.header.genesis, None, prefetch.is_verified)
+        with pytest.raises(AuditFailure) as caught:
+            replay_export(reader, auditor, lambda _: None, prefetch)
+    assert caught.value.height == height and caught.value.tx_id == compute_tx_id(changed)
+    assert caught.value.reason == "transaction 1: signature does not verify for the sender's key"
