@@ -114,7 +114,7 @@ class _Ahead(Generic[T]):
 
 @dataclass(slots=True)
 class _Task:
-    """Signatures sent to a worker, for the transactions at positions start, start + 1, ..."""
+    """Signature checks sent to a worker together, in the order of their transactions."""
 
     future: concurrent.futures.Future[bytes] | None  # None: no worker could take it
     checks: list[SignatureCheck]
