@@ -151,15 +151,20 @@ def replay_export(
 ) -> AuditSummary:
     """Check every block of an export, then its claimed tip (with `prefetch`, the
     signatures ahead on other cores)."""
-    records = iter(reader) if prefetch is None else prefetch.run(reader, _block_bytes)
+    records = (
+        ((record, record.block_bytes) for record in reader)
+        if prefetch is None
+        else prefetch.run(reader, _block_bytes)
+    )
     while True:
         try:
-            record = next(records, None)
+            entry = next(records, None)
         except DecodeError as exc:
             fail(auditor, min(auditor.next_height, reader.header.height), str(exc))
-        if record is None:
+        if entry is None:
             break
-        on_block(auditor.check_block(record.block_bytes, record.certificate_bytes))
+        record, block = entry
+        on_block(auditor.check_block(block, record.certificate_bytes))
     if reader.claimed_tip is None:  # the iterator reads the end record before it stops
         raise AuditFailure(reader.header.height, "the export has no end record")
     return auditor.finish(reader.claimed_tip)
@@ -197,14 +202,18 @@ def replay_stored_blocks(
     """Check every stored block and the index entries it wrote; return how many record entries."""
     records_indexed = 0
     stored = store.iter_block_bytes()
-    blocks = stored if prefetch is None else prefetch.run(stored, lambda entry: entry[1])
+    blocks = (
+        ((entry, entry[1]) for entry in stored)
+        if prefetch is None
+        else prefetch.run(stored, lambda entry: entry[1])
+    )
     try:
-        for height, block_bytes in blocks:
+        for (height, _), block in blocks:
             expected = auditor.next_height
             if height != expected:
                 found = "a malformed key" if height is None else f"height {height}"
                 fail(auditor, expected, f"block {expected} is missing: the next is {found}")
-            checked = auditor.check_block(block_bytes, store.read_certificate_bytes(height))
+            checked = auditor.check_block(block, store.read_certificate_bytes(height))
             try:
                 records_indexed += check_block_indexes(store, checked, StateView(auditor.state))
             except AuditFailure:
@@ -223,7 +232,14 @@ def reading(height: int, entry: str, tx_id: bytes | None = None) -> Iterator[Non
     try:
         yield
     except StoreCorruption as exc:
-        raise AuditFailure(height, f"{entry} is unreadable: {exc}", tx_id) from None
+        raise unreadable(height, entry, exc, tx_id) from None
+
+
+def unreadable(
+    height: int, entry: str, error: StoreCorruption, tx_id: bytes | None = None
+) -> AuditFailure:
+    """Return the failure of an entry LevelDB cannot read, at the height it belongs to."""
+    return AuditFailure(height, f"{entry} is unreadable: {error}", tx_id)
 
 
 def fail(auditor: ChainAuditor, height: int, reason: str) -> NoReturn:
@@ -250,19 +266,27 @@ def check_block_indexes(store: Store, checked: CheckedBlock, after: StateView) -
     block = checked.result.block
     height = block.height
     records_indexed = 0
+    # Two lookups per transaction: the names in a failure are built only when one fails.
     for index, (tx, tx_id) in enumerate(
         zip(block.transactions, checked.result.tx_ids, strict=True)
     ):
-        with reading(height, f"the transaction index entry of transaction {index}", tx_id):
+        try:
             location = store.read_tx_location(tx_id)
+        except StoreCorruption as exc:
+            entry = f"the transaction index entry of transaction {index}"
+            raise unreadable(height, entry, exc, tx_id) from None
         if location != encode_tx_location(height, index):
             raise AuditFailure(
                 height, f"the transaction index does not place transaction {index} here", tx_id
             )
         for address in get_record_index_addresses(after, tx):
-            entry = f"the record index entry of {encode_address(address)} for transaction {index}"
-            with reading(height, entry, tx_id):
+            try:
                 record_id = store.read_address_record(address, height, index)
+            except StoreCorruption as exc:
+                entry = (
+                    f"the record index entry of {encode_address(address)} for transaction {index}"
+                )
+                raise unreadable(height, entry, exc, tx_id) from None
             if record_id != tx_id:
                 raise AuditFailure(
                     height,

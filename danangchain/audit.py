@@ -127,15 +127,17 @@ class ChainAuditor:
         return self._validator_set
 
     def check_block(
-        self, block_bytes: bytes, certificate_bytes: bytes | None, settle: bool = False
+        self, block: bytes | Block, certificate_bytes: bytes | None, settle: bool = False
     ) -> CheckedBlock:
         """Check the next block, and the previous block's own certificate; apply the block.
 
-        With `settle`, the block's own certificate is checked too, before the block is
-        applied: a follower that acts on each block at once (a witness cosigning it) must
-        never hold a block its validators did not sign, even for one block."""
+        `block`: its stored bytes, or the block `decode_block` made of them (decoded ahead,
+        beside the signature checks). With `settle`, the block's own certificate is checked
+        too, before the block is applied: a follower that acts on each block at once (a
+        witness cosigning it) must never hold a block its validators did not sign, even
+        for one block."""
         try:
-            return self._check_next_block(block_bytes, certificate_bytes, settle)
+            return self._check_next_block(block, certificate_bytes, settle)
         except AuditFailure:
             # The fault may lie in the previous block, which only its certificate betrays.
             self.verify_pending_certificate()
@@ -175,11 +177,11 @@ class ChainAuditor:
         )
 
     def _check_next_block(
-        self, block_bytes: bytes, certificate_bytes: bytes | None, settle: bool = False
+        self, data: bytes | Block, certificate_bytes: bytes | None, settle: bool = False
     ) -> CheckedBlock:
         """Decode and apply the next block; keep its certificate for the next block to settle."""
         height = self.next_height
-        block = _decode_block(height, block_bytes)
+        block = data if isinstance(data, Block) else _decode_block(height, data)
         # A certificate the block carries as its last commit is verified by apply_block;
         # BFT may carry another quorum of the same votes, so a different one is checked here.
         if self._pending is not None and self._pending[0] != block.last_commit:

@@ -200,7 +200,7 @@ def apply_transaction(
         process_node_announce(view, tx.sender, member, body, height)
     # The body rules never touch the sender's own entry (a registrar cannot revoke or
     # re-key itself), so the entry read before them is still current.
-    view.put_member(sender, replace(member, nonce=tx.nonce))
+    view.put_member(sender, member.with_nonce(tx.nonce))
 
 
 def process_record(

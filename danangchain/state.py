@@ -70,6 +70,18 @@ class Member:
     revoked_height: int | None = None
     public_key: bytes | None = None  # the key bound by a rotation; None: the address's own
 
+    def with_nonce(self, nonce: int) -> Member:
+        """Return this entry with another nonce (what every transaction writes; a third
+        of the time of dataclasses.replace)."""
+        return Member(
+            self.role,
+            nonce,
+            self.revoked,
+            self.admitted_height,
+            self.revoked_height,
+            self.public_key,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Record:

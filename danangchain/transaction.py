@@ -617,16 +617,23 @@ def sign_transaction(key: ed25519.SigningKey, chain_id: str, nonce: int, body: B
     return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))
 
 
+def compute_transaction_signing_bytes(tx: Transaction) -> bytes:
+    """Return the bytes a transaction's sender signed."""
+    return compute_tx_signing_bytes(tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body))
+
+
 def verify_transaction_signature(
     tx: Transaction,
     equation: ed25519.Equation | None = None,
     key_check: ed25519.KeyCheck | None = None,
 ) -> None:
-    """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
-    message = compute_tx_signing_bytes(
-        tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body)
-    )
-    valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation, key_check)
+    """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails
+    (`equation`, `key_check`: other implementations of the same checks)."""
+    message = compute_transaction_signing_bytes(tx)
+    if equation is None and key_check is None:
+        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature)
+    else:
+        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation, key_check)
     if not valid:
         raise InvalidTransaction.of(
             "signature does not verify for the sender's key", rule="bad_signature"

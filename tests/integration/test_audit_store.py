@@ -18,11 +18,11 @@ from click.testing import CliRunner, Result
 
 from cli.chain_sources import describe_state_key
 from cli.main import cli
-from danangchain.block import encode_block
+from danangchain.block import Block, encode_block
 from danangchain.encoding import pack
 from danangchain.genesis import encode_genesis_json
 from danangchain.state import KEY_NEXT_VALIDATORS, PREFIX_MEMBER, decode_member, encode_member
-from danangchain.transaction import compute_tx_id
+from danangchain.transaction import compute_tx_id, encode_transaction
 from danangchain.validators import (
     Validator,
     ValidatorSet,
@@ -49,6 +49,8 @@ from tests.unit.audit_fixtures import (
     build_chain,
     forge_blocks,
     forged_tip,
+    relink,
+    small_task_prefetch,
     write_store,
 )
 from tests.unit.ledger_fixtures import address_of, certify, make_key
@@ -246,6 +248,86 @@ def test_changed_transaction_index_fails_at_its_block(home: Home, chain: BuiltCh
         db.put(tx_key(tx_id), pack([2, 3]))
     report = assert_invalid(home, 2, "transaction index")
     assert report["tx_id"] == tx_id.hex()
+
+
+# With signature workers: the same report as without, whatever the fault and its height
+
+
+@pytest.fixture(scope="module")
+def late_chain() -> BuiltChain:
+    """Fifteen blocks, most of four transactions."""
+    return build_chain(10)
+
+
+def verify_home_both_ways(home: Home, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Verify without workers and with two (one block read ahead, tasks of two signatures,
+    so that tasks span blocks and blocks span tasks); return the report both give."""
+    code, alone = verify_home(home, "--workers", "1")
+    with monkeypatch.context() as patched:
+        patched.setattr("cli.audit.SignaturePrefetch", small_task_prefetch)
+        code_with_workers, with_workers = verify_home(home, "--workers", "2")
+    assert code == code_with_workers
+    alone.pop("seconds"), with_workers.pop("seconds")
+    assert alone == with_workers, "workers changed the audit's result"
+    return alone
+
+
+def rewrite_blocks(home: Home, blocks: list[Block], start: int) -> None:
+    """Write blocks[start:] over the stored ones, and the tip they end at."""
+    tip = forged_tip(blocks)
+    with home.raw() as db:
+        for block in blocks[start:]:
+            db.put(block_key(block.height), encode_block(block))
+        db.put(b"mtip", pack([tip.height, tip.block_hash, tip.time_ms, tip.state_root]))
+
+
+def test_workers_give_the_same_report_on_a_valid_data_folder(
+    tmp_path: Path, late_chain: BuiltChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = verify_home_both_ways(make_home(tmp_path / "node0", late_chain), monkeypatch)
+    assert report["valid"] is True and report["heights_checked"] == len(late_chain.blocks)
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_workers_give_the_same_bad_signature_in_a_late_stored_block(
+    tmp_path: Path, late_chain: BuiltChain, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
+    home, height = make_home(tmp_path / "node0", late_chain), 13
+    original = late_chain.blocks[height - 1].transactions[index]
+    signature = original.signature
+    flipped = signature[:5] + bytes([signature[5] ^ 8]) + signature[6:]
+    changed = encode_transaction(replace(original, signature=flipped))
+    edit = lambda txs: [*txs[:index], changed, *txs[index + 1 :]]  # noqa: E731
+    rewrite_blocks(home, forge_blocks(late_chain, height, edit), height - 1)
+    report = verify_home_both_ways(home, monkeypatch)
+    assert report["failed_height"] == height and report["tx_id"] == compute_tx_id(changed).hex()
+    assert report["reason"] == (
+        f"transaction {index}: signature does not verify for the sender's key"
+    )
+
+
+def test_workers_give_the_same_bad_state_root_in_a_late_stored_block(
+    tmp_path: Path, late_chain: BuiltChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, height = make_home(tmp_path / "node0", late_chain), 14
+    blocks = list(late_chain.blocks)
+    header = blocks[height - 1].header
+    blocks[height - 1] = replace(blocks[height - 1], header=replace(header, state_root=bytes(32)))
+    rewrite_blocks(home, relink(late_chain.genesis, blocks, height), height - 1)
+    report = verify_home_both_ways(home, monkeypatch)
+    assert report["failed_height"] == height
+    assert report["reason"] == "state root does not match the result of the transactions"
+
+
+def test_workers_give_the_same_undecodable_late_stored_block(
+    tmp_path: Path, late_chain: BuiltChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, height = make_home(tmp_path / "node0", late_chain), 12
+    with home.raw() as db:
+        stored = db.get(block_key(height))
+        db.put(block_key(height), stored[:-3])
+    report = verify_home_both_ways(home, monkeypatch)
+    assert report["failed_height"] == height and "does not decode" in report["reason"]
 
 
 def flip_file_bits(home: Home, suffix: str, share: float) -> list[int]:

@@ -8,6 +8,7 @@ import concurrent.futures
 import hashlib
 import io
 import multiprocessing
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -136,7 +137,8 @@ def audit_export(
     """Verify export bytes as `audit verify --file` does; raise AuditFailure or DecodeError.
 
     Every chain is verified twice: alone, and with its signatures checked ahead by worker
-    processes (a chunk per block); both must give the same summary or the same failure."""
+    processes (one block read ahead, tasks of two signatures, so that tasks span blocks
+    and blocks span tasks); both must give the same summary or the same failure."""
     from cli.chain_sources import replay_export
 
     def verify(prefetch: SignaturePrefetch | None) -> AuditSummary:
@@ -148,9 +150,25 @@ def audit_export(
     if not with_workers:
         return verify(None)
     alone = _outcome(lambda: verify(None))
-    prefetch = SignaturePrefetch(2, chunk_bytes=1, serial_below_bytes=0, pool=_shared_pool())
+    prefetch = small_task_prefetch(2, pool=_shared_pool())
     assert _outcome(lambda: verify(prefetch)) == alone, "workers changed the audit's result"
+    # Workers that start no task: the prefetch takes each one back and checks it itself.
+    gate = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as stalled:
+        stalled.submit(gate.wait)
+        try:
+            taken_back = _outcome(lambda: verify(small_task_prefetch(2, pool=stalled)))
+        finally:
+            gate.set()
+    assert taken_back == alone, "tasks taken back from the workers changed the audit's result"
     return verify(None)
+
+
+def small_task_prefetch(
+    workers: int, pool: concurrent.futures.Executor | None = None
+) -> SignaturePrefetch:
+    """Return signature workers that read one block ahead and check two signatures a task."""
+    return SignaturePrefetch(workers, chunk_bytes=1, serial_below_bytes=0, pool=pool, task_txs=2)
 
 
 def _outcome(run: Callable[[], AuditSummary]) -> object:

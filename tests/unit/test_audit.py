@@ -119,13 +119,16 @@ def test_chain_with_no_blocks_passes_at_the_genesis_tip(chain: BuiltChain) -> No
 
 
 def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Return the list that each of this process's signature checks appends its signature to."""
+    """Return the list that each of this process's signature checks by the core's own
+    verifier (the auditor's) appends its signature to. The node's verifier, which the
+    signature prefetch runs when it takes a task back from its workers, is not counted."""
     calls: list[bytes] = []
     real = ed25519.is_valid_signature
 
-    def counting(public_key: bytes, message: bytes, signature: bytes, *parts: Any) -> bool:
-        calls.append(signature)
-        return real(public_key, message, signature, *parts)
+    def counting(public_key: bytes, message: bytes, signature: bytes, *other: Any) -> bool:
+        if not any(other):  # the core's own verifier, not the workers' (node) one
+            calls.append(signature)
+        return real(public_key, message, signature, *other)
 
     monkeypatch.setattr(ed25519, "is_valid_signature", counting)
     return calls
@@ -185,6 +188,41 @@ def test_changed_transaction_fails_on_its_signature(chain: BuiltChain) -> None:
     assert failure.height == 4
     assert failure.tx_id == compute_tx_id(changed_bytes)
     assert "transaction 0" in failure.reason and "signature does not verify" in failure.reason
+
+
+@pytest.fixture(scope="module")
+def long_chain() -> BuiltChain:
+    """Fifteen blocks, most of four transactions: the workers' tasks of two span blocks."""
+    return build_chain(10)
+
+
+@pytest.mark.parametrize("index", [0, 1, 3])
+def test_bad_signature_in_a_late_block_fails_there_with_or_without_workers(
+    long_chain: BuiltChain, index: int
+) -> None:
+    # audit_export checks the chain alone and with workers: the same failure both ways.
+    height = 13
+    original = long_chain.blocks[height - 1].transactions[index]
+    flipped = bytes([original.signature[0] ^ 1]) + original.signature[1:]
+    changed_bytes = encode_transaction(replace(original, signature=flipped))
+    blocks = forge_blocks(
+        long_chain, height, lambda txs: [*txs[:index], changed_bytes, *txs[index + 1 :]]
+    )
+    failure = failure_of(long_chain, blocks=blocks)
+    assert failure.height == height and failure.tx_id == compute_tx_id(changed_bytes)
+    assert failure.reason == f"transaction {index}: signature does not verify for the sender's key"
+
+
+def test_bad_state_root_in_a_late_block_fails_there_with_or_without_workers(
+    long_chain: BuiltChain,
+) -> None:
+    height = 14
+    blocks = list(long_chain.blocks)
+    header = blocks[height - 1].header
+    blocks[height - 1] = replace(blocks[height - 1], header=replace(header, state_root=bytes(32)))
+    failure = failure_of(long_chain, blocks=relink(long_chain.genesis, blocks, height))
+    assert failure.height == height
+    assert failure.reason == "state root does not match the result of the transactions"
 
 
 def test_removed_transaction_fails_on_the_certificate(chain: BuiltChain) -> None:
@@ -492,6 +530,38 @@ def test_with_workers_the_auditor_checks_only_what_they_did_not_accept(
     with SignaturePrefetch(2, chunk_bytes=1, serial_below_bytes=0) as prefetch:
         auditor = ChainAuditor(reader.header.genesis, None, prefetch.is_verified)
         summary = replay_export(reader, auditor, lambda _: None, prefetch)
-    # The workers (other processes) checked the transactions; here only certificates.
+    # The workers checked the transactions (or the prefetch, with the node's verifier, when
+    # it took a task back); the auditor only the certificates.
     assert summary.transactions_checked > 0
     assert len(calls) == len(chain.blocks)
+
+
+def test_with_workers_that_died_the_auditor_checks_every_signature_itself(
+    long_chain: BuiltChain,
+) -> None:
+    import concurrent.futures
+    import io
+    import multiprocessing
+    import os
+
+    from cli.chain_sources import replay_export
+    from danangchain.export import ExportReader
+    from tests.unit.audit_fixtures import small_task_prefetch
+
+    height, index = 13, 1
+    original = long_chain.blocks[height - 1].transactions[index]
+    flipped = bytes([original.signature[0] ^ 1]) + original.signature[1:]
+    changed = encode_transaction(replace(original, signature=flipped))
+    blocks = forge_blocks(long_chain, height, lambda txs: [txs[0], changed, *txs[2:]])
+    data = encode_export(long_chain.genesis, blocks, long_chain.certificates, forged_tip(blocks))
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+            pool.submit(os._exit, 1).result()  # the pool's one worker is gone
+        reader = ExportReader(io.BytesIO(data).read)
+        prefetch = small_task_prefetch(2, pool=pool)
+        auditor = ChainAuditor(reader.header.genesis, None, prefetch.is_verified)
+        with pytest.raises(AuditFailure) as caught:
+            replay_export(reader, auditor, lambda _: None, prefetch)
+    assert caught.value.height == height and caught.value.tx_id == compute_tx_id(changed)
+    assert caught.value.reason == "transaction 1: signature does not verify for the sender's key"

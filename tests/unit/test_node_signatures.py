@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from danangchain import ed25519
 from danangchain.ed25519 import (
     SEED_SIZE,
     SigningKey,
+    is_strict_public_key,
     sign,
     signing_key_from_seed,
     verify_strict,
@@ -134,37 +134,54 @@ def test_node_verifier_agrees_with_core_on_any_flipped_bit(
     assert_same_verdict((signing_key.public_key, message, signature))
 
 
-def core_finds_strict(public_key: bytes) -> bool:
-    """Tell whether the core's own key test (not libsodium's) finds a key strict."""
-    return ed25519._public_key_defect(public_key) is None
+# The key's strict checks: libsodium's and the core's accept the same keys
 
 
-def test_key_check_agrees_with_core_on_every_torsion_class(key: SigningKey) -> None:
-    """A prime-order key plus each of the eight torsion points, and each torsion point:
-    only the key itself is strict, for libsodium as for the core."""
-    keys = [signing_key_from_seed(bytes([seed]) * SEED_SIZE).public_key for seed in range(8)]
-    for public_key in [key.public_key, *keys]:
-        point = affine_decode(public_key)
-        for torsion in EIGHT_TORSION:
-            candidate = affine_encode(affine_add(point, affine_decode(torsion)))
-            expected = torsion == IDENTITY_ENCODING
-            assert core_finds_strict(candidate) is expected
-            assert signatures.sodium_key_check(candidate) is expected
-    for torsion in EIGHT_TORSION:
-        assert not signatures.sodium_key_check(torsion)
+def with_sign_bit(encoded: bytes, x_is_odd: bool) -> bytes:
+    """Return a point encoding with its sign bit set or cleared."""
+    return encoded[:31] + bytes([encoded[31] & 0x7F | (0x80 if x_is_odd else 0)])
 
 
-def test_key_check_agrees_with_core_on_non_canonical_and_off_curve_keys(key: SigningKey) -> None:
-    y = int.from_bytes(key.public_key, "little") & ((1 << 255) - 1)
-    odd = bool(key.public_key[31] & 0x80)
-    candidates = [encode_y(P + k, sign) for k in range(19) for sign in (False, True)]
-    candidates += [encode_y(1, True), encode_y(P - 1, True), encode_y(first_y_off_curve())]
-    candidates += [encode_y(y, not odd), encode_y(y + P, odd) if y + P < 2**255 else bytes(32)]
-    for candidate in candidates:
-        assert signatures.sodium_key_check(candidate) == core_finds_strict(candidate), candidate
+def assert_same_key_verdict(public_key: bytes) -> None:
+    assert signatures.sodium_key_check(public_key) == is_strict_public_key(public_key), (
+        public_key.hex()
+    )
+
+
+def test_key_checks_agree_on_small_order_non_canonical_and_off_curve_keys(
+    key: SigningKey,
+) -> None:
+    cases = [with_sign_bit(t, odd) for t in EIGHT_TORSION for odd in (False, True)]
+    # y >= P (not canonical), y = 0, 1, P - 1, the smallest y off the curve; both signs.
+    ys = [*range(P, 2**255), 0, 1, P - 1, first_y_off_curve()]
+    cases += [encode_y(y, odd) for y in ys for odd in (False, True)]
+    # A prime-order key, its negation (also of prime order), and it plus each torsion point.
+    cases += [with_sign_bit(key.public_key, odd) for odd in (False, True)]
+    point = affine_decode(key.public_key)
+    cases += [affine_encode(affine_add(point, affine_decode(t))) for t in EIGHT_TORSION]
+    verdicts = [is_strict_public_key(case) for case in cases]
+    assert verdicts.count(True) == 3  # the key, its negation, the key plus the identity
+    for case in cases:
+        assert_same_key_verdict(case)
 
 
 @settings(max_examples=200, deadline=None)
 @given(public_key=st.binary(min_size=32, max_size=32))
-def test_key_check_agrees_with_core_on_any_32_bytes(public_key: bytes) -> None:
-    assert signatures.sodium_key_check(public_key) == core_finds_strict(public_key)
+def test_key_checks_agree_on_any_32_bytes(public_key: bytes) -> None:
+    assert_same_key_verdict(public_key)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.binary(min_size=SEED_SIZE, max_size=SEED_SIZE),
+    torsion=st.sampled_from(EIGHT_TORSION),
+    x_is_odd=st.booleans(),
+)
+def test_key_checks_agree_on_keys_of_every_order(
+    seed: bytes, torsion: bytes, x_is_odd: bool
+) -> None:
+    public_key = signing_key_from_seed(seed).public_key
+    assert_same_key_verdict(with_sign_bit(public_key, x_is_odd))
+    mixed = affine_encode(affine_add(affine_decode(public_key), affine_decode(torsion)))
+    assert_same_key_verdict(mixed)
+    assert_same_key_verdict(with_sign_bit(mixed, not mixed[31] >> 7))

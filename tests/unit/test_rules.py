@@ -7,6 +7,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from danangchain import ed25519
 from danangchain.errors import InvalidTransaction
@@ -535,3 +537,19 @@ def test_rotation_rejected_when_the_new_key_belongs_to_another_member() -> None:
         state, registrar, MemberAdmitBody(address_of(alice), "household", bob.public_key)
     )
     assert_rejected(state, tx, "key_in_use")
+
+
+@given(
+    role=st.sampled_from(["household", "business", "registrar", "validator"]),
+    nonce=st.integers(min_value=0, max_value=2**64 - 2),
+    revoked_height=st.none() | st.integers(min_value=1, max_value=2**40),
+    admitted=st.integers(min_value=0, max_value=2**40),
+    public_key=st.none() | st.binary(min_size=32, max_size=32),
+)
+def test_nonce_bump_writes_what_replace_would(
+    role: str, nonce: int, revoked_height: int | None, admitted: int, public_key: bytes | None
+) -> None:
+    member = Member(role, nonce, revoked_height is not None, admitted, revoked_height, public_key)
+    bumped = member.with_nonce(nonce + 1)
+    assert bumped == replace(member, nonce=nonce + 1)
+    assert encode_member(bumped) == encode_member(replace(member, nonce=nonce + 1))
