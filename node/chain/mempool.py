@@ -4,11 +4,16 @@ Admission applies each transaction to a pending view (committed state plus every
 pending transaction), so a client hears at once about any rule it breaks, nonces are
 counted across pending transactions, and the proposer's block rarely drops anything.
 
-Each pending transaction keeps what it read (key and value seen) and what it wrote.
-After a commit the pending view is rebuilt in order; a transaction whose reads all
-still see the same values would run exactly as before, so its writes are reused, and
-only the others are applied again (the rules read state through `get` alone, and their
-outcome depends on nothing else but the transaction and the height stamped in records).
+Each pending transaction keeps its prepared effects (danangchain/ledger.py
+`prepare_transaction`): what it read (key and value seen), what it wrote, and the height
+its rules ran at. After a commit the pending view is rebuilt in order; a transaction
+whose reads all still see the same values would run exactly as before, so its writes
+are reused, and only the others are applied again (the rules read state through `get`
+alone, and their outcome depends on nothing else but the transaction and the height
+stamped in records). The same effects serve the blocks this node builds and validates
+(`get_prepared`), where the core reuses them only for the height they were computed for.
+A transaction admitted while the block of the next height is already built or validated
+(`block_in_flight`) goes into a later block, so it is prepared for the height after it.
 """
 
 from __future__ import annotations
@@ -17,32 +22,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from danangchain.errors import InvalidTransaction
-from danangchain.ledger import Candidate
-from danangchain.rules import apply_transaction, get_document_key
+from danangchain.ledger import Candidate, PreparedEffects, prepare_transaction
+from danangchain.rules import get_document_key
 from danangchain.state import StateReader, StateView
 from danangchain.transaction import Transaction
 from node.chain.signatures import verify_transaction
 
-Effects = tuple[dict[bytes, bytes | None], dict[bytes, bytes | None]]
-
 
 class MempoolFull(Exception):
     """The mempool holds as many transactions or bytes as it may."""
-
-
-class _ReadRecorder:
-    """A state reader that notes each key read and the value it saw."""
-
-    __slots__ = ("base", "reads")
-
-    def __init__(self, base: StateReader) -> None:
-        self.base = base
-        self.reads: dict[bytes, bytes | None] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.base.get(key)
-        self.reads.setdefault(key, value)
-        return value
 
 
 class Mempool:
@@ -64,7 +52,9 @@ class Mempool:
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._entries: OrderedDict[bytes, Candidate] = OrderedDict()
-        self._effects: dict[bytes, Effects] = {}
+        self._effects: dict[bytes, PreparedEffects] = {}
+        # The least height a transaction admitted now can go into (block_in_flight).
+        self._least_height = 0
         self._bytes = 0
         self._pending: StateView | None = None
         # (creator address + document digest) -> id of the pending record of that document
@@ -85,6 +75,16 @@ class Mempool:
                 break
             result.append(candidate)
         return result
+
+    def get_prepared(self, tx_id: bytes) -> PreparedEffects | None:
+        """Return a pending transaction's effects as its rules last ran here, or None."""
+        return self._effects.get(tx_id)
+
+    def block_in_flight(self, height: int) -> None:
+        """Note that this node built or validated a block of `height`: a transaction
+        admitted from now on goes into a later one, unless that block fails (then the
+        block that replaces it runs its rules again)."""
+        self._least_height = max(self._least_height, height + 1)
 
     def pending_view(self, state: StateReader) -> StateView:
         """Return the view of committed state with every pending transaction applied."""
@@ -115,7 +115,7 @@ class Mempool:
         effects = self._apply(candidate, pending, next_height)
         # Verify the signature last: it is the costly check, and done once per node.
         self.verify(candidate.tx)
-        for key, value in effects[1].items():
+        for key, value in effects.writes.items():
             pending.put(key, value)
         self._entries[candidate.tx_id] = candidate
         self._effects[candidate.tx_id] = effects
@@ -124,20 +124,11 @@ class Mempool:
             self._documents[document] = candidate.tx_id
             self._document_of[candidate.tx_id] = document
 
-    def _apply(self, candidate: Candidate, view: StateView, next_height: int) -> Effects:
-        """Apply a transaction's rules (not its signature) over a view, without changing it;
-        return what it read and what it would write, or raise InvalidTransaction."""
-        recorder = _ReadRecorder(view)
-        attempt = StateView(recorder)
-        apply_transaction(
-            attempt,
-            candidate.tx,
-            candidate.tx_id,
-            self.chain_id,
-            next_height,
-            verify_signature=False,
-        )
-        return recorder.reads, attempt.writes
+    def _apply(self, candidate: Candidate, view: StateView, next_height: int) -> PreparedEffects:
+        """Apply a transaction's rules (not its signature) over a view, without changing it,
+        for the block it can go into; return its effects, or raise InvalidTransaction."""
+        height = max(next_height, self._least_height)
+        return prepare_transaction(view, candidate.tx, candidate.tx_id, self.chain_id, height)
 
     def remove(
         self, tx_ids: Sequence[bytes], state: StateReader, next_height: int
@@ -150,18 +141,16 @@ class Mempool:
         pending = self._pending = StateView(state)
         dropped: list[tuple[bytes, InvalidTransaction]] = []
         for tx_id, candidate in list(self._entries.items()):
-            reads, writes = self._effects[tx_id]
-            if any(pending.get(key) != value for key, value in reads.items()):
+            effects = self._effects[tx_id]
+            if any(pending.get(key) != value for key, value in effects.reads.items()):
                 try:
-                    self._effects[tx_id] = reads, writes = self._apply(
-                        candidate, pending, next_height
-                    )
+                    self._effects[tx_id] = effects = self._apply(candidate, pending, next_height)
                 except InvalidTransaction as exc:
                     del self._entries[tx_id]
                     self._forget(tx_id, candidate)
                     dropped.append((tx_id, exc))
                     continue
-            for key, value in writes.items():
+            for key, value in effects.writes.items():
                 pending.put(key, value)
         return dropped
 
