@@ -89,6 +89,7 @@ class NodeLedger:
             limits.mempool_max_bytes,
             self.signatures.verify_transaction,
             self._refuse_recorded_document,
+            limits.block_max_txs,
         )
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()

@@ -1,6 +1,7 @@
-"""NodeLedger builds and validates blocks with the effects its mempool prepared: a
-transaction admitted while a block is in flight is prepared for the next height, and
-every block comes out as the rules alone make it, also when the block in flight fails."""
+"""NodeLedger builds and validates blocks with the effects its mempool prepared: each
+transaction is prepared for the height it is expected in (a backlog fills blocks in
+order; what arrives while a block is in flight goes into the next), and every block
+comes out as the rules alone make it, also when the block in flight fails."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ SENDERS = [make_key(seed) for seed in range(20, 26)]
 GENESIS = make_test_genesis(members=[(key, "business") for key in SENDERS])
 
 
-def make_ledger() -> NodeLedger:
+def make_ledger(limits: Limits | None = None) -> NodeLedger:
     """Return a ledger at genesis over a store in memory, with a fixed clock."""
-    return NodeLedger(GENESIS, Store.in_memory(), Limits(), clock=lambda: GENESIS_TIME_MS + 1)
+    return NodeLedger(
+        GENESIS, Store.in_memory(), limits or Limits(), clock=lambda: GENESIS_TIME_MS + 1
+    )
 
 
 def sign_records(first_nonce: int, count: int) -> list[bytes]:
@@ -119,3 +122,27 @@ def test_a_block_replacing_the_one_in_flight_runs_the_rules_again() -> None:
     result = follower.validate_block(replacement)
     assert [list(result.writes.items()), result.tx_ids] == expected
     assert result.block.header.state_root == replacement.header.state_root
+
+
+def test_a_backlog_is_prepared_block_by_block() -> None:
+    """With more pending than a block holds, each transaction is prepared for the block
+    it is expected in, and those blocks are the rules' blocks."""
+    limits = Limits(block_max_txs=4)
+    proposer, follower = make_ledger(limits), make_ledger(limits)
+    ids = submit_all([proposer, follower], sign_records(1, 2))  # 12: blocks 1, 2 and 3
+    for ledger in (proposer, follower):
+        heights = [ledger.mempool.get_prepared(tx_id).height for tx_id in ids]  # type: ignore[union-attr]
+        assert heights == [1] * 4 + [2] * 4 + [3] * 4
+    certificate = None
+    for height in (1, 2, 3):
+        expected = rules_alone_build(proposer, certificate)
+        built = proposer.propose_block(VALIDATOR.public_key)
+        assert built.block == expected and built.tx_ids == tuple(ids[(height - 1) * 4 :][:4])
+        validated = follower.validate_block(built.block)
+        assert [list(validated.writes.items()), validated.tx_ids] == rules_alone_apply(
+            follower, built.block
+        )
+        certificate = certify(built.block)
+        proposer.commit(built, certificate)
+        follower.commit(validated, certificate)
+    assert not len(proposer.mempool) and proposer.tip == follower.tip
