@@ -90,6 +90,14 @@ from cli.i18n import TranslatedCommand, _
     help="With --sweep: draw committed throughput and latency against the offered rate "
     "to this PNG file.",
 )
+@click.option(
+    "--verify-workers",
+    "verify_workers",
+    default=None,
+    help="Each node's signature worker processes ([node] verify_workers): auto, or a "
+    "number (0: every check in the node's own process). Default: as 'network init' "
+    "makes them, 0 when several nodes share this machine, else auto.",
+)
 @json_option
 def bench(
     validators: int,
@@ -104,6 +112,7 @@ def bench(
     sweep: bool,
     sweep_fractions: str | None,
     plot_file: Path | None,
+    verify_workers: str | None,
     as_json: bool,
 ) -> None:
     """Start a local network in a temporary folder, submit pre-signed transactions
@@ -112,6 +121,7 @@ def bench(
 
     Example: danangchain bench --txs 20000 --rate 1000 --json
     """
+    workers = parse_workers(verify_workers)
     if not sweep and (sweep_fractions is not None or plot_file is not None):
         raise CliError(_("--sweep-fractions and --plot go with --sweep"))
     if sweep:
@@ -122,7 +132,9 @@ def bench(
         from cli.bench_sweep import describe_sweep, parse_fractions, plot_sweep, run_sweep
 
         fractions = parse_fractions(sweep_fractions)
-        result = run_sweep(validators, txs, min(senders, txs), concurrency, max_batch, fractions)
+        result = run_sweep(
+            validators, txs, min(senders, txs), concurrency, max_batch, fractions, workers
+        )
         if plot_file is not None:
             plot_sweep(result, plot_file)
             result["plot"] = str(plot_file)
@@ -133,7 +145,11 @@ def bench(
     from cli.localnet import temporary_network
 
     with temporary_network(
-        "danangchain-bench-", validators, CHAIN_ID, full_nodes=1 if sync_only else 0
+        "danangchain-bench-",
+        validators,
+        CHAIN_ID,
+        full_nodes=1 if sync_only else 0,
+        verify_workers=workers,
     ) as network:
         figures = run_bench(
             network,
@@ -146,5 +162,19 @@ def bench(
             verify_only,
             sync_only,
             sealed,
+            sync_workers=workers,
         )
     emit(as_json, figures, [f"{name:<28} {value}" for name, value in figures.items()])
+
+
+def parse_workers(text: str | None) -> int | None:
+    """Return --verify-workers as a count, None to leave the homes as made; raise CliError."""
+    if text is None:
+        return None
+    if text == "auto":
+        from node.chain.verify_pool import auto_workers
+
+        return auto_workers()
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 64:
+        raise CliError(_("--verify-workers must be auto or a number from 0 to 64"))
+    return int(text)

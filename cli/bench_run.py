@@ -28,6 +28,7 @@ from cli.client import NodeClient
 from cli.common import CliError
 from cli.localnet import (
     TemporaryNetwork,
+    set_verify_workers,
     start_node_process,
     stop_node_process,
 )
@@ -37,6 +38,8 @@ from cli.testnet import start_all
 from danangchain import ed25519
 from danangchain.sealing import derive_encryption_key, encryption_public_key
 from node.chain import signatures as node_signatures
+from node.chain.verify_pool import auto_workers
+from node.config import load_config
 from node.keyfile import read_keystore, unlock_key
 
 SEALED_MAX_BATCH = 80
@@ -63,30 +66,54 @@ def measure_raw_verify_rate(
     return samples / (time.perf_counter() - started)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """Return the CPU time (user and system) a process has used so far (Linux), or 0."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _process_tree(pid: int) -> list[int]:
+    """Return a process and its descendants (a node and its signature workers), Linux."""
+    found, waiting = [], [pid]
+    while waiting:
+        current = waiting.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                waiting.extend(int(child) for child in task.read_text().split())
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def _cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """Return the CPU time (user and system) a process (and its descendants, the node's
+    signature workers) has used so far (Linux), or 0."""
+    total = 0.0
+    for member in _process_tree(pid) if descendants else [pid]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _peak_memory_mb(pid: int) -> float | None:
-    """Return a process's peak resident memory in MiB (Linux), or None."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Return the peak resident memory in MiB of a process plus its descendants' (Linux),
+    or None."""
+    total = None
+    for member in _process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in status:
             if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+                total = (total or 0.0) + int(line.split()[1]) / 1024
+    return None if total is None else round(total, 1)
 
 
 def measure_sync(
-    home: Path, url: str, password_file: Path, tip: int, chain_txs: int
+    home: Path, url: str, password_file: Path, tip: int, chain_txs: int, workers: int
 ) -> dict[str, Any]:
-    """Start an empty full node and time how long it takes to reach the tip."""
+    """Start an empty full node with `workers` signature workers and time how long it
+    takes to reach the tip."""
+    set_verify_workers(home, workers)
     launched = time.perf_counter()
     process = start_node_process(home, password_file, home / "node.log")
     try:
@@ -104,6 +131,7 @@ def measure_sync(
         "sync_includes_startup": started == launched,
         "sync_blocks_per_s": round(tip / seconds, 1),
         "sync_txs_per_s": round(chain_txs / seconds, 1),
+        "sync_workers": workers,
     }
 
 
@@ -182,8 +210,11 @@ def run_bench(
     verify_only: bool,
     sync_only: bool,
     sealed: bool = False,
+    sync_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Load a network's validators and measure what was asked; return the figures."""
+    """Load a network's validators and measure what was asked; return the figures. The
+    node that catches up uses `sync_workers` signature workers (None: every core but one,
+    as a node alone on its machine does)."""
     made, password, password_file, homes = (
         network.made,
         network.password,
@@ -206,25 +237,36 @@ def run_bench(
     try:
         plan = LoadPlan([url for url, _ in processes], records, senders, lanes, rate, max_batch)
         cpu_before = sum(_cpu_seconds(process.pid) for _, process in processes)
+        main_before = sum(_cpu_seconds(process.pid, False) for _, process in processes)
+        client_before = time.process_time()
         with progress(txs, "committed") as on_commit:
             log, started = asyncio.run(run_load(plan, admissions, on_commit))
         cpu = sum(_cpu_seconds(process.pid) for _, process in processes) - cpu_before
+        main = sum(_cpu_seconds(process.pid, False) for _, process in processes) - main_before
+        client = time.process_time() - client_before
         try:
             figures = summarise_load(log, started)
         except ValueError as exc:
             raise CliError(str(exc), 1) from None
         figures["offered_rate"] = rate
         # All nodes' CPU time over the load, per transaction committed.
-        figures["node_cpu_ms_per_tx"] = round(1000 * cpu / figures["transactions_committed"], 3)
+        committed = figures["transactions_committed"]
+        figures["node_cpu_ms_per_tx"] = round(1000 * cpu / committed, 3)
+        # Of which the nodes' signature workers; and the load generator's own (this process).
+        figures["worker_cpu_ms_per_tx"] = round(1000 * (cpu - main) / committed, 3)
+        figures["client_cpu_ms_per_tx"] = round(1000 * client / committed, 3)
         if log.refusals:
             figures["refusals"] = log.refusals
+        configured = load_config(homes[0]).verify_workers
+        figures["verify_workers_per_node"] = auto_workers() if configured is None else configured
         memory = [_peak_memory_mb(process.pid) for _, process in processes]
         figures["peak_memory_mb_per_node"] = max((m for m in memory if m), default=None)
         if sync_only:
             tip = int(NodeClient(plan.urls[0]).get("/status")["height"])
             chain_txs = senders + figures["transactions_committed"]
             url = made["nodes"][-1]["api_url"]
-            figures.update(measure_sync(homes[-1], url, password_file, tip, chain_txs))
+            workers = auto_workers() if sync_workers is None else sync_workers
+            figures.update(measure_sync(homes[-1], url, password_file, tip, chain_txs, workers))
     finally:
         for _, process in processes:
             stop_node_process(process)

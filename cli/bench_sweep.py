@@ -45,6 +45,7 @@ def run_sweep(
     lanes: int,
     max_batch: int,
     fractions: Sequence[float],
+    verify_workers: int | None = None,
     target_s: float = P99_TARGET_S,
 ) -> dict[str, Any]:
     """Run one bench per offered rate; return the rows and the highest rate that held."""
@@ -59,7 +60,9 @@ def run_sweep(
     failures = 0
     for fraction in fractions:
         rate = round(fraction * bound, 1)
-        with temporary_network("danangchain-sweep-", validators, CHAIN_ID) as network:
+        with temporary_network(
+            "danangchain-sweep-", validators, CHAIN_ID, verify_workers=verify_workers
+        ) as network:
             figures = run_bench(
                 network, validators, txs, senders, lanes, max_batch, rate, False, False
             )

@@ -68,10 +68,17 @@ def parse_api_url(url: str) -> Endpoint:
     return Endpoint("http", match.group(1).strip("[]"), int(match.group(2)))
 
 
-def init_node_home(home: Path, name: str, p2p_url: str, api_url: str, password: str) -> NodeCard:
+def init_node_home(
+    home: Path,
+    name: str,
+    p2p_url: str,
+    api_url: str,
+    password: str,
+    verify_workers: int | None = None,
+) -> NodeCard:
     """Make a node's home: its encrypted node key, its own TLS identity when its peers use
     HTTPS (key encrypted too), config.toml and the signed node-card.json. Nothing but the
-    card is meant to leave the machine."""
+    card is meant to leave the machine. `verify_workers` None is "auto"."""
     p2p = parse_p2p_url(p2p_url)
     api = parse_api_url(api_url)
     if home.exists() and any(home.iterdir()):
@@ -88,6 +95,7 @@ def init_node_home(home: Path, name: str, p2p_url: str, api_url: str, password: 
         p2p_port=p2p.port,
         p2p_tls=p2p.scheme == "https",
         tls_trust=TRUST_REGISTRY,
+        verify_workers=verify_workers,
     )
     key = generate_signing_key()
     certificate = None

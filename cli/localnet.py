@@ -4,6 +4,7 @@ Used by quickstart, bench, testnet and the end-to-end tests."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
 import shutil
@@ -22,6 +23,7 @@ from cli.client import NodeClient
 from cli.common import CliError
 from cli.i18n import _
 from cli.network import init_network
+from node.config import CONFIG_FILE, load_config, render_config
 
 PORT_RANGE = (20_000, 32_000)
 
@@ -139,11 +141,25 @@ class TemporaryNetwork:
         return [Path(node["home"]) for node in self.made["nodes"]]
 
 
+def set_verify_workers(home: Path, workers: int) -> None:
+    """Rewrite a node home's config with its signature workers set."""
+    config = load_config(home)
+    (home / CONFIG_FILE).write_text(
+        render_config(dataclasses.replace(config, verify_workers=workers))
+    )
+
+
 @contextlib.contextmanager
 def temporary_network(
-    prefix: str, validators: int, chain_id: str, full_nodes: int = 0, keep: bool = False
+    prefix: str,
+    validators: int,
+    chain_id: str,
+    full_nodes: int = 0,
+    keep: bool = False,
+    verify_workers: int | None = None,
 ) -> Iterator[TemporaryNetwork]:
-    """Make a network in a new temporary folder; remove the folder afterwards unless `keep`."""
+    """Make a network in a new temporary folder; remove the folder afterwards unless `keep`.
+    `verify_workers` sets every node's [node] verify_workers (None: leave "auto")."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         password = os.urandom(16).hex()
@@ -158,7 +174,11 @@ def temporary_network(
             password,
             full_nodes=full_nodes,
         )
-        yield TemporaryNetwork(folder, password, password_file, made)
+        network = TemporaryNetwork(folder, password, password_file, made)
+        if verify_workers is not None:
+            for home in network.homes:
+                set_verify_workers(home, verify_workers)
+        yield network
     finally:
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)

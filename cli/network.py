@@ -31,6 +31,9 @@ def init_network(
     registrar's public key, and `node join` of each home; return what was made."""
     folder.mkdir(parents=True, exist_ok=True)
     scheme = "https" if tls else "http"
+    # Several nodes on one machine already keep its cores busy: each checks signatures
+    # in its own process (worker processes would only add their traffic).
+    workers = 0 if validators + full_nodes > 1 else None
     cards = []
     for index in range(validators + full_nodes):
         api_port, p2p_port = base_port + 2 * index, base_port + 2 * index + 1
@@ -41,6 +44,7 @@ def init_network(
                 f"{scheme}://127.0.0.1:{p2p_port}",
                 f"http://127.0.0.1:{api_port}",
                 password,
+                workers,
             )
         )
     registrar = generate_signing_key()

@@ -7,6 +7,7 @@ character in an address is refused instead of sending a record to a stranger.
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
 from danangchain.errors import AddressError
 
@@ -30,6 +31,12 @@ def compute_address(public_key: bytes) -> bytes:
     """Return the address of a 32-byte public key: the first 20 bytes of its SHA-256."""
     if len(public_key) != 32:
         raise AddressError.of("public key is {size} bytes, expected 32", size=len(public_key))
+    return _address_of(bytes(public_key))
+
+
+@lru_cache(maxsize=16_384)
+def _address_of(public_key: bytes) -> bytes:
+    # Remembered: the rules look up each transaction's sender by address several times.
     return hashlib.sha256(public_key).digest()[:ADDRESS_SIZE]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from danangchain.address import ADDRESS_SIZE
@@ -146,8 +147,10 @@ def encode_member(member: Member) -> bytes:
     )
 
 
+@lru_cache(maxsize=16_384)
 def decode_member(data: bytes) -> Member:
-    """Decode a member entry."""
+    """Decode a member entry (remembered per encoding: members are read several times per
+    transaction, and a Member is immutable)."""
     role, nonce, revoked, admitted, revoked_height, key = expect_list(unpack(data), 6, "member")
     if not isinstance(revoked, bool):
         raise DecodeError("member.revoked: expected a boolean")

@@ -617,15 +617,16 @@ def sign_transaction(key: ed25519.SigningKey, chain_id: str, nonce: int, body: B
     return Transaction(chain_id, key.public_key, nonce, body, ed25519.sign(key, message))
 
 
-def verify_transaction_signature(tx: Transaction, equation: ed25519.Equation | None = None) -> None:
+def verify_transaction_signature(
+    tx: Transaction,
+    equation: ed25519.Equation | None = None,
+    key_check: ed25519.KeyCheck | None = None,
+) -> None:
     """Verify the sender's strict Ed25519 signature; raise InvalidTransaction if it fails."""
     message = compute_tx_signing_bytes(
         tx.chain_id, tx.sender, tx.nonce, tx.kind, encode_body(tx.body)
     )
-    if equation is None:
-        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature)
-    else:
-        valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation)
+    valid = ed25519.is_valid_signature(tx.sender, message, tx.signature, equation, key_check)
     if not valid:
         raise InvalidTransaction.of(
             "signature does not verify for the sender's key", rule="bad_signature"

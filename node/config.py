@@ -23,7 +23,7 @@ TRUST_REGISTRY = "registry"
 # Every setting a config.toml may hold: what render_config writes today and wrote in
 # earlier versions (those homes lack [tls] and some keys; each has a default).
 SETTINGS: dict[str, frozenset[str]] = {
-    "node": frozenset({"name", "genesis_file", "key_file", "data_dir"}),
+    "node": frozenset({"name", "genesis_file", "key_file", "data_dir", "verify_workers"}),
     "api": frozenset({"host", "port", "tls"}),
     "p2p": frozenset({"host", "port", "peers", "allowed_peers", "tls"}),
     "tls": frozenset({"trust", "ca_file", "cert_file", "key_file"}),
@@ -31,6 +31,9 @@ SETTINGS: dict[str, frozenset[str]] = {
     "mempool": frozenset({"max_txs", "max_bytes"}),
 }
 REQUIRED_SECTIONS = ("node", "api", "p2p")
+# [node] verify_workers: how many processes check signatures beside the event loop.
+AUTO_WORKERS = "auto"
+MAX_VERIFY_WORKERS = 64
 
 
 class ConfigError(Exception):
@@ -58,6 +61,8 @@ class NodeConfig:
     genesis_file: str = "genesis.json"
     key_file: str = "node_key.json"
     data_dir: str = "data"
+    # None: "auto", one per core but the event loop's (node/chain/verify_pool.py).
+    verify_workers: int | None = None
     block_min_interval_ms: int = 50
     block_max_txs: int = 5000
     mempool_max_txs: int = 50_000
@@ -92,6 +97,10 @@ name = "{config.name}"
 genesis_file = "{config.genesis_file}"
 key_file = "{config.key_file}"
 data_dir = "{config.data_dir}"
+# Processes that check transaction signatures beside the event loop: "auto" (one per
+# core but one) or a number (0: all in the node's own process, e.g. when several nodes
+# share one machine).
+verify_workers = {render_workers(config.verify_workers)}
 
 [api]
 # The client API (JSON over HTTP). Keep it on 127.0.0.1 unless a proxy guards it.
@@ -127,6 +136,25 @@ max_txs = {config.block_max_txs}
 max_txs = {config.mempool_max_txs}
 max_bytes = {config.mempool_max_bytes}
 """
+
+
+def render_workers(workers: int | None) -> str:
+    """Return [node] verify_workers as TOML."""
+    return f'"{AUTO_WORKERS}"' if workers is None else str(workers)
+
+
+def _get_workers(table: dict[str, Any]) -> int | None:
+    """Return [node] verify_workers: None for "auto", else a count; raise ConfigError."""
+    value = table.get("node", {}).get("verify_workers", AUTO_WORKERS)
+    if value == AUTO_WORKERS:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f'config: [node] verify_workers must be "{AUTO_WORKERS}" or a number')
+    if not 0 <= value <= MAX_VERIFY_WORKERS:
+        raise ConfigError(
+            f"config: [node] verify_workers must be between 0 and {MAX_VERIFY_WORKERS}"
+        )
+    return value
 
 
 def _get(table: dict[str, Any], section: str, name: str, kind: type, default: Any) -> Any:
@@ -239,6 +267,7 @@ def load_config(home: Path) -> NodeConfig:
         genesis_file=_get(table, "node", "genesis_file", str, d.genesis_file),
         key_file=_get(table, "node", "key_file", str, d.key_file),
         data_dir=_get(table, "node", "data_dir", str, d.data_dir),
+        verify_workers=_get_workers(table),
         api_host=_get(table, "api", "host", str, d.api_host),
         api_port=_get(table, "api", "port", int, d.api_port),
         p2p_host=_get(table, "p2p", "host", str, d.p2p_host),

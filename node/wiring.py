@@ -16,6 +16,7 @@ from aiohttp import web
 from danangchain import ed25519
 from danangchain.address import compute_address, encode_address
 from node.chain.ledger import Limits, NodeLedger
+from node.chain.verify_pool import SignaturePool, auto_workers
 from node.config import (
     TRUST_REGISTRY,
     ConfigError,
@@ -66,9 +67,11 @@ async def serve(
     genesis = load_genesis(config)
     store = Store.open(str(config.path(config.data_dir)))
     runners: list[web.AppRunner] = []
+    workers = auto_workers() if config.verify_workers is None else config.verify_workers
+    pool = SignaturePool(workers) if workers > 0 else None
     try:
         limits = Limits(config.block_max_txs, config.mempool_max_txs, config.mempool_max_bytes)
-        ledger = NodeLedger(genesis, store, limits)
+        ledger = NodeLedger(genesis, store, limits, pool=pool)
         trust = None
         peer_ssl = client_ssl = None
         if config.p2p_tls and config.tls_trust == TRUST_REGISTRY:
@@ -106,6 +109,8 @@ async def serve(
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+        if pool is not None:
+            pool.close()
         store.close()
     log.info("node %s stopped", config.name)
     if isinstance(failure, NodeStopped):

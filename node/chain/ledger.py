@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from danangchain.block import Block
@@ -44,9 +44,12 @@ from node.chain.events import BlockCommitted, Subscribers, TxAdmitted
 from node.chain.mempool import Mempool, MempoolFull
 from node.chain.reads import ChainReader
 from node.chain.signatures import SignatureChecks
+from node.chain.verify_pool import SignaturePool
 from node.storage.store import Store
 
 MAX_REMEMBERED_REJECTIONS = 10_000
+# Ids of transactions whose signatures the pool accepted, not yet admitted or committed.
+MAX_PREVERIFIED = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,9 @@ class NodeLedger:
         limits: Limits,
         clock: Callable[[], int] = wall_clock_ms,
         timer: Callable[[], float] = time.perf_counter,
+        pool: SignaturePool | None = None,
     ) -> None:
+        """`pool` checks the signatures of what arrives in numbers on other cores."""
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self._store = store
@@ -83,6 +88,9 @@ class NodeLedger:
         store.initialise(genesis.hash, compute_genesis_writes(genesis), get_genesis_tip(genesis))
         self.tip: ChainTip = store.get_tip()
         self.signatures = SignatureChecks()
+        self.pool = pool
+        self.preverified: OrderedDict[bytes, None] = OrderedDict()
+        self._admission_turn: asyncio.Future[None] | None = None
         self.mempool = Mempool(
             self.chain_id,
             limits.mempool_max_txs,
@@ -147,6 +155,45 @@ class NodeLedger:
 
     # Transactions
 
+    @contextlib.asynccontextmanager
+    async def verified_ahead(self, items: Sequence[bytes]) -> AsyncIterator[None]:
+        """Check the signatures of transactions about to be submitted on the pool's
+        workers, then let the caller submit them: callers get their turn in the order
+        they came, so a client's (or a peer's) transactions keep their order."""
+        previous = self._admission_turn
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._admission_turn = turn
+        try:
+            if self.pool is not None:
+                self._note_preverified(await self.pool.accept(items))
+            if previous is not None and not previous.done():
+                await asyncio.shield(previous)
+            yield
+        finally:
+            turn.set_result(None)
+            if self._admission_turn is turn:
+                self._admission_turn = None
+
+    async def preverify(self, items: Sequence[bytes]) -> None:
+        """Check transaction signatures on the pool's workers ahead of their use (blocks
+        fetched by sync); what they accept is not checked again."""
+        if self.pool is not None:
+            self._note_preverified(await self.pool.accept(items))
+
+    def _note_preverified(self, tx_ids: list[bytes]) -> None:
+        for tx_id in tx_ids:
+            self.preverified[tx_id] = None
+        while len(self.preverified) > MAX_PREVERIFIED:
+            self.preverified.popitem(last=False)
+
+    def _use_preverified(self, tx_id: bytes) -> bool:
+        """Tell whether the pool accepted a transaction's signature; if so count it as one
+        of this node's checks."""
+        if tx_id not in self.preverified:
+            return False
+        self.signatures.checked["transaction", "valid"] += 1
+        return True
+
     def submit(
         self, tx_bytes: bytes, from_peer: bool = False, sealed: bytes | None = None
     ) -> bytes:
@@ -161,7 +208,11 @@ class NodeLedger:
         if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
         self._check_sealed_content(tx, sealed, required=not from_peer)
-        self.mempool.admit(candidate, self._store.state, self.tip.height + 1)
+        verified = candidate.tx_id in self.preverified
+        self.mempool.admit(candidate, self._store.state, self.tip.height + 1, verified)
+        if verified:
+            self._use_preverified(candidate.tx_id)
+            del self.preverified[candidate.tx_id]
         if sealed is not None:
             if self._unsaved_sealed is None:
                 self._store.put_sealed([(candidate.tx_id, sealed)])
@@ -332,6 +383,9 @@ class NodeLedger:
             tx_id = compute_tx_id(tx_bytes)
             if tx_id in self.mempool:
                 continue
+            if self._use_preverified(tx_id):
+                verified.add(tx_id)
+                continue
             try:
                 self.signatures.verify_transaction(tx)
             except InvalidTransaction:
@@ -346,6 +400,8 @@ class NodeLedger:
         self._store.commit(result, certificate, tip)
         write_seconds = self.timer() - started
         self.tip = tip
+        for tx_id in result.tx_ids:
+            self.preverified.pop(tx_id, None)
         dropped = self.mempool.remove(result.tx_ids, self._store.state, tip.height + 1)
         self._forget_refused(dropped)
         if not len(self.mempool):

@@ -131,6 +131,7 @@ class ConsensusDriver(LedgerHost):
         self.sync = BlockSync(ledger, lambda: self.peers, self._post, self._signs_next)
         self.next_block_at = 0.0
         self.wake_timer: asyncio.TimerHandle | None = None
+        self.wake_queued = False
         self.unsubscribe = ledger.admitted.subscribe(self._on_tx_admitted)
         self.unsubscribe_commits = ledger.committed.subscribe(self._on_block_committed)
 
@@ -235,17 +236,26 @@ class ConsensusDriver(LedgerHost):
 
     def _wake_if_due(self) -> None:
         """Tell a machine waiting for transactions that some wait, once the block interval
-        since the last commit has passed (else when it will have)."""
-        if self.wake_timer is not None:
+        since the last commit has passed (else when it will have).
+
+        At most one wake-up is queued at a time, and it is checked again when its turn
+        comes: a batch of admissions queues one, not one per transaction, and a wake-up
+        that a commit made stale (the mempool emptied, the interval began again) starts
+        no round, so no empty block is made."""
+        if self.wake_timer is not None or self.wake_queued:
             return
-        if not self.machine.waiting_for_txs or not len(self.ledger.mempool):
+        if not self._wake_is_due():
             return
         loop = asyncio.get_running_loop()
         delay = self.next_block_at - loop.time()
         if delay <= 0:
-            self._post(TxsAvailable())
+            self.wake_queued = self._post(TxsAvailable())
         else:
             self.wake_timer = loop.call_later(delay, self._wake_when_due)
+
+    def _wake_is_due(self) -> bool:
+        """Tell whether the machine waits for transactions and some are pending."""
+        return self.machine.waiting_for_txs and len(self.ledger.mempool) > 0
 
     def _wake_when_due(self) -> None:
         self.wake_timer = None
@@ -274,6 +284,14 @@ class ConsensusDriver(LedgerHost):
     async def _process_events(self) -> None:
         while True:
             event = await self.events.get()
+            if isinstance(event, TxsAvailable):
+                self.wake_queued = False
+                if (
+                    not self._wake_is_due()
+                    or self.next_block_at > asyncio.get_running_loop().time()
+                ):
+                    self._wake_if_due()  # stale: wait for the next transaction or the interval
+                    continue
             run_until_quiet(self.machine, self, event)
             if self.machine.waiting_for_txs:
                 self._wake_if_due()

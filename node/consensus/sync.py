@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from danangchain.block import decode_block
+from danangchain.block import Block, decode_block
 from danangchain.consensus import CertifiedBlockReceived, Event
 from danangchain.errors import DanangChainError
-from danangchain.validators import decode_certificate
+from danangchain.validators import CommitCertificate, decode_certificate
 from node.chain.ledger import NodeLedger
 from node.p2p.transport import PeerLink
 
@@ -69,37 +68,55 @@ class BlockSync:
                     await self._fetch_from(peer, status["height"])
 
     async def _fetch_from(self, peer: PeerLink, their_height: int) -> None:
-        """Fetch, check and apply blocks up to a peer's height; the next range is asked
-        for while this one is applied, so the peer prepares it in the meantime."""
+        """Fetch, check and apply blocks up to a peer's height. The next range is asked
+        for and decoded while this one is applied, so the peer prepares it meanwhile;
+        each block's signatures are checked ahead on the pool's workers (if the node has
+        them) and the block goes to the machine as soon as they are, so the machine
+        applies one block while the workers check the next ones."""
         start = self.ledger.tip.height + 1
-        fetching = asyncio.ensure_future(peer.get(f"/p2p/blocks/{start}"))
+        fetching = asyncio.ensure_future(self._fetch_range(peer, start))
+        checks: list[asyncio.Task[None]] = []
         try:
             while True:
-                pairs = await fetching
-                if not isinstance(pairs, list) or not pairs:
+                blocks, complete = await fetching
+                if not blocks:
                     return
-                target = start + len(pairs) - 1
-                if target < their_height:
-                    fetching = asyncio.ensure_future(peer.get(f"/p2p/blocks/{target + 1}"))
-                if not self._post_synced(pairs) or not await self._wait_for_tip(target):
+                target = start + len(blocks) - 1
+                if complete and target < their_height:
+                    fetching = asyncio.ensure_future(self._fetch_range(peer, target + 1))
+                checks = [
+                    asyncio.create_task(self.ledger.preverify(block.tx_bytes))
+                    for block, _ in blocks
+                ]
+                for (block, certificate), check in zip(blocks, checks, strict=True):
+                    await check
+                    self.post(CertifiedBlockReceived(block, certificate))
+                if not complete or not await self._wait_for_tip(target):
                     return
                 if target >= their_height:
                     return
                 start = target + 1
         finally:
             fetching.cancel()
+            for check in checks:
+                check.cancel()
 
-    def _post_synced(self, pairs: list[Any]) -> bool:
-        """Decode [block, certificate] pairs and hand them to the machine; False if bad."""
+    async def _fetch_range(
+        self, peer: PeerLink, start: int
+    ) -> tuple[list[tuple[Block, CommitCertificate]], bool]:
+        """Fetch [block, certificate] pairs from a height and decode them; return the
+        pairs decoded and whether all were (the blocks before a bad one still apply)."""
+        pairs = await peer.get(f"/p2p/blocks/{start}")
+        if not isinstance(pairs, list):
+            return [], False
+        blocks = []
         for pair in pairs:
             try:
-                block = decode_block(pair[0])
-                certificate = decode_certificate(pair[1])
+                blocks.append((decode_block(pair[0]), decode_certificate(pair[1])))
             except (DanangChainError, TypeError, IndexError):
                 self.ledger.count("refused: bad synced block")
-                return False
-            self.post(CertifiedBlockReceived(block, certificate))
-        return True
+                return blocks, False
+        return blocks, True
 
     async def _wait_for_tip(self, target: int) -> bool:
         """Wait until the tip reaches a height; False if it stops moving for SYNC_STALL_S."""

@@ -208,12 +208,13 @@ async def post_tx_batch(request: web.Request) -> web.Response:
     if len(batch) > MAX_BATCH_TXS:
         return json_error(413, "too_large", f"a batch holds at most {MAX_BATCH_TXS} transactions")
     ledger = request.app[LEDGER]
+    # An item is a transaction's bytes, or [bytes, sealed content] for a sealed record.
+    items = [decode_gossip(item) for item in batch]
     results: list[dict[str, Any]] = []
-    with ledger.admitting():
-        for item in batch:
-            # An item is a transaction's bytes, or [bytes, sealed content] for a sealed record.
-            tx_bytes, sealed = decode_gossip(item)
-            results.append(submit_one(ledger, tx_bytes, sealed))
+    async with ledger.verified_ahead([tx_bytes for tx_bytes, _ in items]):
+        with ledger.admitting():
+            for tx_bytes, sealed in items:
+                results.append(submit_one(ledger, tx_bytes, sealed))
     admitted = sum(1 for result in results if result["status"] == "pending")
     return web.json_response({"admitted": admitted, "results": results})
 

@@ -110,15 +110,16 @@ def create_peer_server(
     )
 
 
-def submit_gossiped(ledger: NodeLedger, batch: list[bytes]) -> None:
+async def submit_gossiped(ledger: NodeLedger, batch: list[bytes]) -> None:
     """Admit transactions a peer passed on; a bad one is only counted."""
+    items = [decode_gossip(item) for item in batch]
     # One write for the batch's sealed content (a peer's transactions themselves are kept
     # by the peer that accepted them).
-    with ledger.admitting():
-        for item in batch:
-            tx_bytes, sealed = decode_gossip(item)
-            try:
-                ledger.submit(tx_bytes, from_peer=True, sealed=sealed)
-            except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
-                code = getattr(exc, "code", type(exc).__name__)
-                ledger.count(f"gossiped tx refused: {code}")
+    async with ledger.verified_ahead([tx_bytes for tx_bytes, _ in items]):
+        with ledger.admitting():
+            for tx_bytes, sealed in items:
+                try:
+                    ledger.submit(tx_bytes, from_peer=True, sealed=sealed)
+                except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
+                    code = getattr(exc, "code", type(exc).__name__)
+                    ledger.count(f"gossiped tx refused: {code}")

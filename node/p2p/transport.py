@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -216,7 +216,7 @@ class PeerServer:
         checks: SignatureChecks,
         counters: dict[str, int],
         on_messages: Callable[[list[bytes]], None],
-        on_txs: Callable[[list[bytes]], None],
+        on_txs: Callable[[list[bytes]], Awaitable[None]],
         get_height: Callable[[], int],
         get_certified_block: Callable[[int], tuple[bytes, bytes] | None],
         is_registered_certificate: Callable[[bytes | None], bool] | None = None,
@@ -274,7 +274,7 @@ class PeerServer:
         return web.Response(status=204)
 
     async def post_txs(self, request: web.Request) -> web.Response:
-        self.on_txs(await _read_batch(request))
+        await self.on_txs(await _read_batch(request))
         return web.Response(status=204)
 
     async def get_status(self, request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ the store holds either all of a block or none of it. The keys are in node/storag
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from danangchain.block import Block, decode_block, encode_block
 from danangchain.encoding import expect_list, pack, unpack
@@ -22,20 +22,46 @@ from node.storage.backend import KeyValueStore, StoreCorruption, StoreError
 from node.storage.leveldb import LevelDB
 from node.storage.memory import MemoryKeyValueStore
 
+# State values a store remembers (about 200 bytes each): emptied when full.
+STATE_CACHE_ENTRIES = 20_000
+
 __all__ = ["CommittedState", "Store", "StoreCorruption", "StoreError"]
 
 
 class CommittedState:
-    """The core's StateReader over the store's state table."""
+    """The core's StateReader over the store's state table, with the values read last
+    remembered (absent keys too): admission, building and validating a block read the
+    same members and accounts again and again. Only Store.commit writes state, and it
+    updates what is remembered after its batch is on disk."""
 
-    __slots__ = ("_db",)
+    __slots__ = ("_db", "_remembered")
 
     def __init__(self, db: KeyValueStore) -> None:
         self._db = db
+        self._remembered: dict[bytes, bytes | None] = {}
 
     def get(self, key: bytes) -> bytes | None:
         """Return the committed value at a state key, or None."""
-        return self._db.get(schema.state_key(key))
+        try:
+            return self._remembered[key]
+        except KeyError:
+            pass
+        value = self._db.get(schema.state_key(key))
+        if len(self._remembered) >= STATE_CACHE_ENTRIES:
+            self._remembered.clear()
+        self._remembered[key] = value
+        return value
+
+    def written(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """Note committed writes: remembered keys take their new values."""
+        remembered = self._remembered
+        for key, value in writes.items():
+            if key in remembered:
+                remembered[key] = value
+
+    def forget(self) -> None:
+        """Forget every remembered value."""
+        self._remembered.clear()
 
 
 class Store:
@@ -186,6 +212,7 @@ class Store:
                 batch.put(schema.META_TIP, schema.encode_tip(tip))
                 batch.put(schema.META_GENESIS, genesis_hash)
                 batch.put(schema.META_DOCUMENT_INDEX, b"")
+            self.state.forget()
             return
         if stored != genesis_hash:
             raise StoreError(
@@ -275,6 +302,7 @@ class Store:
             if signing_next is not None:
                 batch.put(schema.validator_set_key(height + 1), signing_next)
             batch.put(schema.META_TIP, schema.encode_tip(tip))
+        self.state.written(result.writes)
         for record_id in erased:
             key = schema.sealed_key(record_id)
             self._db.compact(key, key + b"\x00")

@@ -23,6 +23,7 @@ from danangchain.read_access import encode_authorization, sign_read
 from danangchain.transaction import Body, MemberAdmitBody, encode_transaction, sign_transaction
 from danangchain.validators import PRECOMMIT, Validator, make_certificate, sign_vote
 from node.chain.ledger import Limits, NodeLedger
+from node.chain.verify_pool import SignaturePool
 from node.http.api import create_app
 from node.keyfile import save_key
 from node.storage.store import Store
@@ -164,12 +165,15 @@ async def start_node(tmp_path: Path) -> AsyncIterator[StartNode]:
         folder: Path | None = None,
         limits: Limits | None = None,
         genesis: Genesis | None = None,
+        pool: SignaturePool | None = None,
     ) -> Node:
         folder = folder or tmp_path / "data"
         genesis = genesis or make_test_genesis()
         store = Store.open(str(folder))
         try:
-            ledger = NodeLedger(genesis, store, limits or Limits(), clock=make_stepping_clock())
+            ledger = NodeLedger(
+                genesis, store, limits or Limits(), clock=make_stepping_clock(), pool=pool
+            )
             client: TestClient[Any, Any] = TestClient(
                 TestServer(create_app(ledger, {"node_name": "integration"}))
             )

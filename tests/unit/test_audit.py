@@ -7,6 +7,7 @@ root and link would, and checks the failing height and the reason.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -122,9 +123,9 @@ def count_signature_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     calls: list[bytes] = []
     real = ed25519.is_valid_signature
 
-    def counting(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    def counting(public_key: bytes, message: bytes, signature: bytes, *parts: Any) -> bool:
         calls.append(signature)
-        return real(public_key, message, signature)
+        return real(public_key, message, signature, *parts)
 
     monkeypatch.setattr(ed25519, "is_valid_signature", counting)
     return calls

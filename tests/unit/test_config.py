@@ -177,3 +177,21 @@ def test_a_host_that_does_not_resolve_names_its_setting(tmp_path: Path, section:
     with pytest.raises(ConfigError) as caught:
         check_hosts(config)
     assert f"config.toml: [{section}] host 'node0.invalid' does not resolve" in str(caught.value)
+
+
+@pytest.mark.parametrize("workers", [None, 0, 3])
+def test_verify_workers_round_trip(tmp_path: Path, workers: int | None) -> None:
+    config = NodeConfig(home=tmp_path, name="node0", verify_workers=workers)
+    write_config(tmp_path, render_config(config))
+    assert load_config(tmp_path).verify_workers == workers
+
+
+def test_a_home_without_verify_workers_uses_auto(tmp_path: Path) -> None:
+    assert load_config(write_config(tmp_path, FIRST_RELEASE_CONFIG)).verify_workers is None
+
+
+@pytest.mark.parametrize("value", ['"many"', "-1", "65", "true", "1.5"])
+def test_a_bad_verify_workers_is_refused(tmp_path: Path, value: str) -> None:
+    text = FIRST_RELEASE_CONFIG.replace("[api]", f"verify_workers = {value}\n\n[api]", 1)
+    write_config(tmp_path, text)
+    assert "[node] verify_workers must be" in refusal(tmp_path)

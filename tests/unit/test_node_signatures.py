@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from danangchain import ed25519
 from danangchain.ed25519 import (
     SEED_SIZE,
     SigningKey,
@@ -39,9 +40,12 @@ Case = tuple[bytes, bytes, bytes]
 def refusals(case: Case) -> tuple[str | None, str | None]:
     """Return why the core, then the node, refuses a signature (None: accepted)."""
     answers: list[str | None] = []
-    for equation in (None, signatures.sodium_equation):
+    for equation, key_check in (
+        (None, None),
+        (signatures.sodium_equation, signatures.sodium_key_check),
+    ):
         try:
-            verify_strict(*case, equation=equation)
+            verify_strict(*case, equation=equation, key_check=key_check)
             answers.append(None)
         except InvalidSignature as error:
             answers.append(str(error))
@@ -128,3 +132,39 @@ def test_node_verifier_agrees_with_core_on_any_flipped_bit(
     if bit >= 0:
         signature = flip_bit(signature, bit)
     assert_same_verdict((signing_key.public_key, message, signature))
+
+
+def core_finds_strict(public_key: bytes) -> bool:
+    """Tell whether the core's own key test (not libsodium's) finds a key strict."""
+    return ed25519._public_key_defect(public_key) is None
+
+
+def test_key_check_agrees_with_core_on_every_torsion_class(key: SigningKey) -> None:
+    """A prime-order key plus each of the eight torsion points, and each torsion point:
+    only the key itself is strict, for libsodium as for the core."""
+    keys = [signing_key_from_seed(bytes([seed]) * SEED_SIZE).public_key for seed in range(8)]
+    for public_key in [key.public_key, *keys]:
+        point = affine_decode(public_key)
+        for torsion in EIGHT_TORSION:
+            candidate = affine_encode(affine_add(point, affine_decode(torsion)))
+            expected = torsion == IDENTITY_ENCODING
+            assert core_finds_strict(candidate) is expected
+            assert signatures.sodium_key_check(candidate) is expected
+    for torsion in EIGHT_TORSION:
+        assert not signatures.sodium_key_check(torsion)
+
+
+def test_key_check_agrees_with_core_on_non_canonical_and_off_curve_keys(key: SigningKey) -> None:
+    y = int.from_bytes(key.public_key, "little") & ((1 << 255) - 1)
+    odd = bool(key.public_key[31] & 0x80)
+    candidates = [encode_y(P + k, sign) for k in range(19) for sign in (False, True)]
+    candidates += [encode_y(1, True), encode_y(P - 1, True), encode_y(first_y_off_curve())]
+    candidates += [encode_y(y, not odd), encode_y(y + P, odd) if y + P < 2**255 else bytes(32)]
+    for candidate in candidates:
+        assert signatures.sodium_key_check(candidate) == core_finds_strict(candidate), candidate
+
+
+@settings(max_examples=200, deadline=None)
+@given(public_key=st.binary(min_size=32, max_size=32))
+def test_key_check_agrees_with_core_on_any_32_bytes(public_key: bytes) -> None:
+    assert signatures.sodium_key_check(public_key) == core_finds_strict(public_key)
