@@ -2,11 +2,20 @@
 
 Both paths run the same rules in the same order, so what a proposer builds is exactly
 what every validator and every auditor recomputes.
+
+A node has usually run a transaction's rules already, when its mempool admitted it
+(`prepare_transaction`). The rules read state through `get` alone, and what they do
+depends on nothing else but the transaction, its id, the chain id and the height
+stamped into what they write. So the effects prepared then are reused in a block,
+instead of running the rules again, where every one of those is the same: the same
+transaction at the same height and chain, and every key read sees the value it saw
+then in the block's running view. Anything else runs the rules as before; the result
+(writes, state root, the refusal and its index) is the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from danangchain.block import (
@@ -28,7 +37,7 @@ from danangchain.state import (
     StateView,
     compute_state_root,
 )
-from danangchain.transaction import Transaction, compute_tx_id
+from danangchain.transaction import Transaction, compute_tx_id, verify_transaction_signature
 from danangchain.validators import (
     CommitCertificate,
     ValidatorSet,
@@ -69,6 +78,24 @@ class BlockResult:
     tx_ids: tuple[bytes, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedEffects:
+    """What a transaction's rules did when this node ran them (`prepare_transaction`):
+    on what (the transaction, its id, the chain id, the height), every key they read
+    with the value they saw, and what they wrote. Signatures are not part of it."""
+
+    tx: Transaction
+    tx_id: bytes
+    chain_id: str
+    height: int
+    reads: Mapping[bytes, bytes | None]
+    writes: Mapping[bytes, bytes | None]
+
+
+# A node's own earlier computations, by transaction id (never a block's claim).
+GetPrepared = Callable[[bytes], PreparedEffects | None]
+
+
 def make_candidate(tx: Transaction, tx_bytes: bytes) -> Candidate:
     """Wrap a decoded transaction with its bytes and id."""
     return Candidate(tx, tx_bytes, compute_tx_id(tx_bytes))
@@ -87,6 +114,77 @@ def get_validator_set(state: StateReader) -> ValidatorSet:
     return decode_validator_set(data)
 
 
+class _ReadRecorder:
+    """A state reader that notes each key read and the value it saw first."""
+
+    __slots__ = ("base", "reads")
+
+    def __init__(self, base: StateReader) -> None:
+        self.base = base
+        self.reads: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.base.get(key)
+        self.reads.setdefault(key, value)
+        return value
+
+
+def prepare_transaction(
+    state: StateReader, tx: Transaction, tx_id: bytes, chain_id: str, height: int
+) -> PreparedEffects:
+    """Run a transaction's rules (not its signature) over state, without changing it, and
+    return what they read and wrote; raise InvalidTransaction."""
+    recorder = _ReadRecorder(state)
+    attempt = StateView(recorder)
+    apply_transaction(attempt, tx, tx_id, chain_id, height, verify_signature=False)
+    return PreparedEffects(tx, tx_id, chain_id, height, recorder.reads, attempt.writes)
+
+
+def is_prepared_for(
+    prepared: PreparedEffects,
+    view: StateReader,
+    tx: Transaction,
+    tx_id: bytes,
+    chain_id: str,
+    height: int,
+) -> bool:
+    """Tell whether the rules run now would do exactly what they did when prepared: the
+    same inputs, and every key they read holds the value it held then."""
+    if prepared.height != height or prepared.tx_id != tx_id or prepared.chain_id != chain_id:
+        return False
+    if prepared.tx is not tx and prepared.tx != tx:
+        return False
+    get = view.get
+    return all(get(key) == value for key, value in prepared.reads.items())
+
+
+def apply_transaction_prepared(
+    view: StateView,
+    tx: Transaction,
+    tx_id: bytes,
+    chain_id: str,
+    height: int,
+    verify_signature: bool,
+    prepared: PreparedEffects | None,
+) -> None:
+    """Apply a transaction to the view as `apply_transaction` does, or raise
+    InvalidTransaction: with its prepared writes where they provably hold, else by its
+    rules. The signature is checked in the rules' place: after the checks before it and
+    before the checks after it, which all held when the effects were prepared."""
+    if prepared is not None and is_prepared_for(prepared, view, tx, tx_id, chain_id, height):
+        if verify_signature:
+            verify_transaction_signature(tx)
+        for key, value in prepared.writes.items():
+            view.put(key, value)
+        return
+    apply_transaction(view, tx, tx_id, chain_id, height, verify_signature)
+
+
+def no_prepared(tx_id: bytes) -> PreparedEffects | None:
+    """Return no prepared effects: every transaction runs its rules."""
+    return None
+
+
 def build_block(
     state: StateReader,
     tip: ChainTip,
@@ -96,8 +194,12 @@ def build_block(
     proposer: bytes,
     last_commit: CommitCertificate | None,
     is_verified: IsVerified = lambda tx_id: False,
+    prepared: GetPrepared = no_prepared,
 ) -> tuple[BlockResult, list[tuple[bytes, InvalidTransaction]]]:
-    """Build the next block from candidates in order, leaving out (and returning) invalid ones."""
+    """Build the next block from candidates in order, leaving out (and returning) invalid ones.
+
+    `prepared` gives this node's own earlier effects of a transaction, reused where they
+    provably hold (module docstring)."""
     height = tip.height + 1
     view = StateView(state)
     included: list[Candidate] = []
@@ -108,13 +210,14 @@ def build_block(
             break
         attempt = view.fork()
         try:
-            apply_transaction(
+            apply_transaction_prepared(
                 attempt,
                 candidate.tx,
                 candidate.tx_id,
                 chain_id,
                 height,
-                verify_signature=not is_verified(candidate.tx_id),
+                not is_verified(candidate.tx_id),
+                prepared(candidate.tx_id),
             )
         except InvalidTransaction as exc:
             rejected.append((candidate.tx_id, exc))
@@ -149,11 +252,14 @@ def apply_block(
     chain_id: str,
     block: Block,
     is_verified: IsVerified = lambda tx_id: False,
+    prepared: GetPrepared = no_prepared,
 ) -> BlockResult:
     """Validate a block against the tip and state, and return its writes; raise InvalidBlock.
 
     Every validator set used comes from the state: the set of this height signs the header,
-    the set of the previous height signed the certificate the block carries.
+    the set of the previous height signed the certificate the block carries. `prepared`
+    gives this node's own earlier effects of a transaction (by the id of the bytes the
+    block carries), reused where they provably hold (module docstring).
     """
     header = block.header
     validator_set = get_validator_set(state)
@@ -172,8 +278,8 @@ def apply_block(
         raise InvalidBlock("block carries the same transaction twice")
     for index, (tx, tx_id) in enumerate(zip(block.transactions, tx_ids, strict=True)):
         try:
-            apply_transaction(
-                view, tx, tx_id, chain_id, header.height, verify_signature=not is_verified(tx_id)
+            apply_transaction_prepared(
+                view, tx, tx_id, chain_id, header.height, not is_verified(tx_id), prepared(tx_id)
             )
         except InvalidTransaction as exc:
             raise InvalidBlock(

@@ -97,6 +97,7 @@ class NodeLedger:
             limits.mempool_max_bytes,
             self.signatures.verify_transaction,
             self._refuse_recorded_document,
+            limits.block_max_txs,
         )
         self.rejections: OrderedDict[bytes, str] = OrderedDict()
         self.tx_arrived = asyncio.Event()
@@ -348,7 +349,9 @@ class NodeLedger:
             proposer,
             last_commit,
             is_verified=self.mempool.__contains__,
+            prepared=self.mempool.get_prepared,
         )
+        self.mempool.block_in_flight(result.block.height)
         if rejected:
             self._forget_refused(rejected)
             self._forget_refused(
@@ -361,13 +364,16 @@ class NodeLedger:
     def validate_block(self, block: Block) -> BlockResult:
         """Validate a block proposed by another validator; raise InvalidBlock."""
         verified = self._verify_unknown_signatures(block)
-        return apply_block(
+        result = apply_block(
             self._store.state,
             self.tip,
             self.chain_id,
             block,
             is_verified=lambda tx_id: tx_id in self.mempool or tx_id in verified,
+            prepared=self.mempool.get_prepared,
         )
+        self.mempool.block_in_flight(block.height)
+        return result
 
     def _verify_unknown_signatures(self, block: Block) -> set[bytes]:
         """Return the ids of the block's transactions, not in the mempool, whose signatures
