@@ -170,7 +170,12 @@ class NodeLedger:
                 await asyncio.shield(previous)
             yield
         finally:
-            turn.set_result(None)
+            if previous is None or previous.done():
+                turn.set_result(None)
+            else:
+                # Cancelled while waiting (the client left): the next caller still waits
+                # for the one before this.
+                previous.add_done_callback(lambda _: turn.set_result(None))
             if self._admission_turn is turn:
                 self._admission_turn = None
 

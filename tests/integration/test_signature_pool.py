@@ -95,3 +95,24 @@ async def test_blocks_checked_ahead_are_validated_without_checking_again(
     result = follower.ledger.validate_block(block.block)
     assert result.tx_ids == block.tx_ids
     assert follower.ledger.signatures.checked["transaction", "valid"] == 40
+
+
+async def test_a_caller_that_leaves_while_waiting_keeps_the_order_of_the_others(
+    start_node: StartNode, pool: SignaturePool
+) -> None:
+    node = await start_node(pool=pool)
+    ledger = node.ledger
+    order: list[str] = []
+
+    async def submit(name: str, items: list[bytes]) -> None:
+        async with ledger.verified_ahead(items):
+            order.append(name)
+
+    first = asyncio.create_task(submit("first", [admission(n) for n in range(1, 201)]))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(submit("second", [admission(1)]))
+    third = asyncio.create_task(submit("third", [admission(2)]))
+    await asyncio.sleep(0)
+    second.cancel()  # it waits for the first; the third must still wait for the first
+    await asyncio.gather(first, third, second, return_exceptions=True)
+    assert order == ["first", "third"]
