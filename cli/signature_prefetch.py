@@ -23,7 +23,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,12 +31,12 @@ from typing import Generic, TypeVar
 from danangchain.block import Block, decode_block
 from danangchain.errors import DanangChainError
 from danangchain.transaction import compute_transaction_signing_bytes, compute_tx_id
+from node.chain.verify_pool import available_cores, lower_priority, worker_context
 
 T = TypeVar("T")
 CHUNK_BYTES = 512 * 1024  # blocks read ahead: about 2,500 record transactions per worker
 SERIAL_BELOW_BYTES = 2 * CHUNK_BYTES  # a small chain is checked without workers
 TASK_TXS = 500  # signatures per task: about 20 ms of a worker's time
-WORKER_NICENESS = 10  # about a tenth of a core's time for a worker beside the replay
 
 # What a worker checks of one transaction: its sender's key, the signed bytes, the signature.
 SignatureCheck = tuple[bytes, bytes, bytes]
@@ -45,22 +44,13 @@ SignatureCheck = tuple[bytes, bytes, bytes]
 
 def default_workers() -> int:
     """Return the cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return available_cores()
 
 
 def get_worker_context() -> multiprocessing.context.BaseContext:
     """Return how to start workers: forked from a fork server that imported the verifier
-    once (each spawned worker would import it again, 0.1 s of CPU each), or spawned where
-    there is no fork server. Never forked from this process itself, which may hold
-    threads and sockets."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "node.chain.signatures"])
-    return context
+    once, or spawned where there is none (node/chain/verify_pool.py)."""
+    return worker_context([__name__, "node.chain.signatures"])
 
 
 def start_fork_server() -> None:
@@ -79,9 +69,7 @@ def yield_to_the_replay() -> None:
     the one part that runs in order: with a worker per core, the workers would take two
     thirds of its core from it and then, having checked everything read ahead, leave a
     core idle while it catches up. At a lower priority they use what it leaves."""
-    # Not permitted, or no os.nice (Windows): run at the same priority.
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(WORKER_NICENESS)
+    lower_priority()
 
 
 def accept_signatures(checks: list[SignatureCheck]) -> bytes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -33,12 +34,35 @@ MAX_AUTO_WORKERS = 8
 PARENT_CHECK_S = 0.5
 
 
+# Workers run below the process they serve, which does the work that must be in order
+# (a node's event loop, an auditor's replay): they use what it leaves of the cores.
+WORKER_NICENESS = 10
+
+
 def available_cores() -> int:
     """Return the cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def worker_context(preload: Sequence[str]) -> multiprocessing.context.BaseContext:
+    """Return how to start signature workers: forked from a fork server that imported
+    only `preload` (the verifier), or spawned where there is no fork server. Never
+    forked from the calling process itself, which holds threads, sockets and LevelDB;
+    a spawned worker would import the caller's main module and the verifier again."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
+def lower_priority() -> None:
+    """(In a worker) run at WORKER_NICENESS; where that is not permitted, as is."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICENESS)
 
 
 def auto_workers() -> int:
@@ -65,16 +89,33 @@ def _warm_up() -> None:
     import node.chain.signatures  # noqa: F401
 
 
-def _watch_parent(parent: int) -> None:
-    """(In a worker) exit as soon as the node that started it is gone, even killed: the
-    worker holds its own task queue open, so it would not notice on its own."""
+def _start_worker(node: int) -> None:
+    """(In a worker) run below the node's event loop, and exit as soon as the node that
+    started it is gone, even killed: the worker holds its own task queue open, so it
+    would not notice on its own. Its parent is the node, or the fork server the node
+    started (which exits with the node); either way, a new parent means it is gone."""
+    lower_priority()
+    parent = os.getppid()
+    if parent != node and not _is_alive(node):
+        os._exit(0)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == parent and _is_alive(node):
             time.sleep(PARENT_CHECK_S)
         os._exit(0)
 
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    threading.Thread(target=watch, name="node-watch", daemon=True).start()
+
+
+def _is_alive(pid: int) -> bool:
+    """Tell whether a process is still there (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class SignaturePool:
@@ -84,12 +125,10 @@ class SignaturePool:
         if workers < 1:
             raise ValueError("a signature pool needs at least one worker")
         self.workers = workers
-        # spawn: a worker starts from a clean interpreter, never a copy of the node's
-        # loop, sockets and LevelDB handle.
         self._executor = concurrent.futures.ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_watch_parent,
+            mp_context=worker_context([__name__, "node.chain.signatures"]),
+            initializer=_start_worker,
             initargs=(os.getpid(),),
         )
         self._started = [self._executor.submit(_warm_up) for _ in range(workers)]
