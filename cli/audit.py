@@ -29,7 +29,7 @@ from cli.client import NodeClient, ReadSigner, load_reader, reader_options
 from cli.common import EXIT_REFUSED, CliError, emit, json_option, node_option, parse_hex_id
 from cli.i18n import TranslatedGroup, _, describe_error
 from cli.progress import Advance, progress
-from cli.signature_prefetch import SignaturePrefetch, default_workers
+from cli.signature_prefetch import SignaturePrefetch
 from danangchain.address import compute_address, encode_address
 from danangchain.audit import AuditFailure, AuditSummary, ChainAuditor, CheckedBlock
 from danangchain.checkpoint import Cosignature, InvalidCosignature
@@ -48,6 +48,7 @@ from danangchain.witness_check import (
     WitnessRequirement,
     attach_proof_witnesses,
 )
+from node.chain.verify_pool import available_cores
 from node.storage.store import Store, StoreError
 
 
@@ -180,7 +181,7 @@ def run_verification(
             check.observe(checked.tip)
 
     agreement: WitnessAgreement | None = None
-    prefetch = SignaturePrefetch(default_workers() if workers is None else workers)
+    prefetch = SignaturePrefetch(available_cores() if workers is None else workers)
     try:
         if home is not None:
             with open_home(home) as (genesis, store):

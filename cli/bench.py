@@ -175,6 +175,12 @@ def parse_workers(text: str | None) -> int | None:
         from node.chain.verify_pool import auto_workers
 
         return auto_workers()
-    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 64:
-        raise CliError(_("--verify-workers must be auto or a number from 0 to 64"))
+    from node.config import MAX_VERIFY_WORKERS
+
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= MAX_VERIFY_WORKERS:
+        raise CliError(
+            _("--verify-workers must be auto or a number from 0 to {most}").format(
+                most=MAX_VERIFY_WORKERS
+            )
+        )
     return int(text)

@@ -33,12 +33,11 @@ from cli.localnet import (
     stop_node_process,
 )
 from cli.progress import progress
-from cli.signature_prefetch import default_workers
 from cli.testnet import start_all
 from danangchain import ed25519
 from danangchain.sealing import derive_encryption_key, encryption_public_key
 from node.chain import signatures as node_signatures
-from node.chain.verify_pool import auto_workers
+from node.chain.verify_pool import auto_workers, available_cores
 from node.config import load_config
 from node.keyfile import read_keystore, unlock_key
 
@@ -164,7 +163,7 @@ def measure_verify(home: Path, raw_core: float, raw_node: float) -> dict[str, An
     figures = _time_verify(home, raw_core, raw_node, None)
     alone = _time_verify(home, raw_core, raw_node, 1)
     figures.update(
-        verify_workers=default_workers(),
+        verify_workers=available_cores(),
         verify_txs_per_s_without_workers=alone["verify_txs_per_s"],
         verify_ratio_to_node_raw_times_cores=round(
             figures["verify_txs_per_s"] / (raw_node * (os.cpu_count() or 1)), 3

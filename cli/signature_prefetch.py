@@ -31,7 +31,7 @@ from typing import Generic, TypeVar
 from danangchain.block import Block, decode_block
 from danangchain.errors import DanangChainError
 from danangchain.transaction import compute_transaction_signing_bytes, compute_tx_id
-from node.chain.verify_pool import available_cores, lower_priority, worker_context
+from node.chain.verify_pool import lower_priority, worker_context
 
 T = TypeVar("T")
 CHUNK_BYTES = 512 * 1024  # blocks read ahead: about 2,500 record transactions per worker
@@ -40,11 +40,6 @@ TASK_TXS = 500  # signatures per task: about 20 ms of a worker's time
 
 # What a worker checks of one transaction: its sender's key, the signed bytes, the signature.
 SignatureCheck = tuple[bytes, bytes, bytes]
-
-
-def default_workers() -> int:
-    """Return the cores this process may use."""
-    return available_cores()
 
 
 def get_worker_context() -> multiprocessing.context.BaseContext:

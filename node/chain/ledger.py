@@ -164,8 +164,7 @@ class NodeLedger:
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._admission_turn = turn
         try:
-            if self.pool is not None:
-                self._note_preverified(await self.pool.accept(items))
+            await self.preverify(items)
             if previous is not None and not previous.done():
                 await asyncio.shield(previous)
             yield
@@ -215,7 +214,7 @@ class NodeLedger:
         self._check_sealed_content(tx, sealed, required=not from_peer)
         verified = candidate.tx_id in self.preverified
         self.mempool.admit(candidate, self._store.state, self.tip.height + 1, verified)
-        if verified:
+        if verified:  # counted as this node's check once admitted, and used up
             self._use_preverified(candidate.tx_id)
             del self.preverified[candidate.tx_id]
         if sealed is not None:
@@ -405,8 +404,9 @@ class NodeLedger:
         self._store.commit(result, certificate, tip)
         write_seconds = self.timer() - started
         self.tip = tip
-        for tx_id in result.tx_ids:
-            self.preverified.pop(tx_id, None)
+        if self.preverified:
+            for tx_id in result.tx_ids:
+                self.preverified.pop(tx_id, None)
         dropped = self.mempool.remove(result.tx_ids, self._store.state, tip.height + 1)
         self._forget_refused(dropped)
         if not len(self.mempool):

@@ -131,7 +131,8 @@ class SignaturePool:
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
-        self._started = [self._executor.submit(_warm_up) for _ in range(workers)]
+        for _ in range(workers):  # start the workers now, not on the first batch
+            self._executor.submit(_warm_up)
 
     async def accept(self, items: Sequence[bytes]) -> list[bytes]:
         """Return the ids of the transactions whose signatures the workers accepted
