@@ -90,6 +90,9 @@ class NodeLedger:
         self.signatures = SignatureChecks()
         self.pool = pool
         self.preverified: OrderedDict[bytes, None] = OrderedDict()
+        # The transactions of the block this node built or validated last, until it
+        # commits: a peer passing one on is not admitted (nor its signature checked) again.
+        self._in_flight: frozenset[bytes] = frozenset()
         self._admission_turn: asyncio.Future[None] | None = None
         self.mempool = Mempool(
             self.chain_id,
@@ -212,16 +215,21 @@ class NodeLedger:
         if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
         self._check_sealed_content(tx, sealed, required=not from_peer)
+        if from_peer and candidate.tx_id in self._in_flight:
+            # Its block is about to commit; if it does not, the peer that accepted it
+            # still keeps it. Its content is kept all the same.
+            if sealed is not None:
+                self._keep_sealed(candidate.tx_id, sealed)
+            raise InvalidTransaction.of(
+                "transaction is already in the block being committed", rule="duplicate"
+            )
         verified = candidate.tx_id in self.preverified
         self.mempool.admit(candidate, self._store.state, self.tip.height + 1, verified)
         if verified:  # counted as this node's check once admitted, and used up
             self._use_preverified(candidate.tx_id)
             del self.preverified[candidate.tx_id]
         if sealed is not None:
-            if self._unsaved_sealed is None:
-                self._store.put_sealed([(candidate.tx_id, sealed)])
-            else:
-                self._unsaved_sealed.append((candidate.tx_id, sealed))
+            self._keep_sealed(candidate.tx_id, sealed)
         # The node keeps what its own clients sent until it commits (their 202 is a
         # promise); a peer's transaction is kept by the peer that accepted it.
         if not from_peer:
@@ -307,6 +315,12 @@ class NodeLedger:
                 height=record.height,
             )
 
+    def _keep_sealed(self, tx_id: bytes, sealed: bytes) -> None:
+        if self._unsaved_sealed is None:
+            self._store.put_sealed([(tx_id, sealed)])
+        else:
+            self._unsaved_sealed.append((tx_id, sealed))
+
     def _keep(self, tx_id: bytes, tx_bytes: bytes) -> None:
         if self._unsaved is None:
             self._store.put_pending([(tx_id, tx_bytes)])
@@ -355,7 +369,7 @@ class NodeLedger:
             is_verified=self.mempool.__contains__,
             prepared=self.mempool.get_prepared,
         )
-        self.mempool.block_in_flight(result.block.height)
+        self._block_in_flight(result)
         if rejected:
             self._forget_refused(rejected)
             self._forget_refused(
@@ -376,8 +390,12 @@ class NodeLedger:
             is_verified=lambda tx_id: tx_id in self.mempool or tx_id in verified,
             prepared=self.mempool.get_prepared,
         )
-        self.mempool.block_in_flight(block.height)
+        self._block_in_flight(result)
         return result
+
+    def _block_in_flight(self, result: BlockResult) -> None:
+        self._in_flight = frozenset(result.tx_ids)
+        self.mempool.block_in_flight(result.block.height)
 
     def _verify_unknown_signatures(self, block: Block) -> set[bytes]:
         """Return the ids of the block's transactions, not in the mempool, whose signatures
@@ -404,6 +422,7 @@ class NodeLedger:
         self._store.commit(result, certificate, tip)
         write_seconds = self.timer() - started
         self.tip = tip
+        self._in_flight = frozenset()
         if self.preverified:
             for tx_id in result.tx_ids:
                 self.preverified.pop(tx_id, None)

@@ -5,7 +5,10 @@ comes out as the rules alone make it, also when the block in flight fails."""
 
 from __future__ import annotations
 
+import pytest
+
 from danangchain.block import Block
+from danangchain.errors import InvalidTransaction
 from danangchain.ledger import apply_block, build_block
 from danangchain.transaction import RecordBody, encode_transaction, sign_transaction
 from danangchain.validators import PRECOMMIT, CommitCertificate, make_certificate, sign_vote
@@ -146,3 +149,28 @@ def test_a_backlog_is_prepared_block_by_block() -> None:
         proposer.commit(built, certificate)
         follower.commit(validated, certificate)
     assert not len(proposer.mempool) and proposer.tip == follower.tip
+
+
+def test_a_peer_passing_on_a_transaction_of_the_block_in_flight_is_not_admitted_again() -> None:
+    """A follower validated a block it had not seen the transactions of (their gossip was
+    late): when the gossip comes before the commit, each signature is not checked a second
+    time nor the transaction pending again; a client's copy is still admitted (its 202 is
+    the node's promise), and after the commit a copy is refused as committed."""
+    proposer, follower = make_ledger(), make_ledger()
+    txs = sign_records(1, 1)
+    submit_all([proposer], txs)
+    block = proposer.propose_block(VALIDATOR.public_key)
+    validated = follower.validate_block(block.block)
+    checked = follower.signatures.checked["transaction", "valid"]
+    assert checked == len(txs)
+    for tx in txs[1:]:
+        with pytest.raises(InvalidTransaction, match="block being committed"):
+            follower.submit(tx, from_peer=True)
+    assert len(follower.mempool) == 0
+    assert follower.signatures.checked["transaction", "valid"] == checked
+    follower.submit(txs[0])
+    assert len(follower.mempool) == 1
+    follower.commit(validated, certify(block.block))
+    assert len(follower.mempool) == 0
+    with pytest.raises(InvalidTransaction, match="already committed"):
+        follower.submit(txs[1], from_peer=True)

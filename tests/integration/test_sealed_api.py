@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
+
 from danangchain.address import ADDRESS_SIZE
+from danangchain.errors import InvalidTransaction
+from danangchain.ledger import build_block, make_candidate
 from danangchain.sealing import (
     Binding,
     PrivateFields,
@@ -25,7 +29,9 @@ from danangchain.transaction import (
     EraseBody,
     MemberAdmitBody,
     SealedRecordBody,
+    decode_transaction,
 )
+from danangchain.validators import PRECOMMIT, make_certificate, sign_vote
 from node.storage import schema
 
 from .conftest import (
@@ -33,6 +39,7 @@ from .conftest import (
     CHAIN_ID,
     HOUSEHOLD,
     REGISTRAR,
+    VALIDATOR,
     Node,
     address_of,
     encode_signed,
@@ -124,3 +131,33 @@ async def test_the_node_refuses_content_that_is_missing_changed_moved_or_short_o
     assert list(node.store._db.iterate(prefix=schema.TABLE_SEALED)) == []
     status, answer = await node.post_tx_json({"tx": tx.hex(), "sealed": "zz"})
     assert (status, answer["error"]) == (400, "bad_encoding")
+
+
+async def test_content_passed_on_while_its_record_is_in_flight_is_kept(node: Node) -> None:
+    """The node validated a block with a sealed record it had not seen; a peer passes the
+    record on with its content before the commit: the record is not admitted again, but
+    the content is kept, checked, and served once the block commits."""
+    await admit_with_keys(node)
+    tx, envelope = sealed_record(1, [SHOP_PUB, HOME_PUB, AUDIT_PUB])
+    ledger = node.ledger
+    result, _ = build_block(
+        ledger.get_committed_view(),
+        ledger.tip,
+        CHAIN_ID,
+        [make_candidate(decode_transaction(tx), tx)],
+        ledger.clock(),
+        VALIDATOR.public_key,
+        node.store.get_certificate(ledger.tip.height),
+    )
+    validated = ledger.validate_block(result.block)
+    with pytest.raises(InvalidTransaction, match="not the one the transaction commits to"):
+        ledger.submit(tx, from_peer=True, sealed=envelope[:-1] + bytes([envelope[-1] ^ 1]))
+    assert node.store.get_sealed(validated.tx_ids[0]) is None
+    with pytest.raises(InvalidTransaction, match="block being committed"):
+        ledger.submit(tx, from_peer=True, sealed=envelope)
+    assert len(ledger.mempool) == 0
+    block = result.block
+    vote = sign_vote(VALIDATOR, CHAIN_ID, PRECOMMIT, block.height, 0, block.hash)
+    ledger.commit(validated, make_certificate([vote]))
+    record = await node.get_ok(f"/records/{validated.tx_ids[0].hex()}")
+    assert bytes.fromhex(record["sealed"]["envelope"]) == envelope
