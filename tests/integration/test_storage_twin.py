@@ -7,7 +7,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
+import plyvel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,3 +115,27 @@ def test_a_reverse_range_keeps_its_only_key_when_that_key_is_its_start(leveldb: 
     assert list(leveldb.iterate(start=b"k", stop=b"k\x00", reverse=True)) == [(b"k", b"")]
     assert list(leveldb.iterate(prefix=b"k", reverse=True)) == [(b"k", b"")]
     assert list(leveldb.iterate(start=b"k", reverse=True)) == [(b"k", b"")]
+
+
+def test_a_folder_written_compressed_by_an_older_version_reads_and_compacts(
+    tmp_path: Path,
+) -> None:
+    """Tables are now written uncompressed; a folder whose tables Snappy compressed still
+    reads, takes new writes, and reads the same after its tables are rewritten."""
+    values = {f"k{i:05d}".encode(): bytes([i % 251]) * 300 for i in range(2_000)}
+    older = plyvel.DB(str(tmp_path), create_if_missing=True, compression="snappy")
+    for key, value in values.items():
+        older.put(key, value)
+    older.compact_range()
+    older.close()
+    db = LevelDB.open(str(tmp_path))
+    try:
+        assert all(db.get(key) == value for key, value in values.items())
+        with db.write_batch(sync=True) as batch:
+            batch.put(b"k-new", b"after")
+            batch.delete(b"k00000")
+        db.compact(b"k", b"l")
+        assert db.get(b"k-new") == b"after" and db.get(b"k00000") is None
+        assert all(db.get(key) == value for key, value in list(values.items())[1:])
+    finally:
+        db.close()
