@@ -111,6 +111,8 @@ class NodeLedger:
         self.reads = ChainReader(self, store)
         self.access_log = AccessLog(store)
         self.started_ms = clock()
+        # Ids of the transactions whose copy is on disk until they commit (`_keep`).
+        self._kept: set[bytes] = set()
         self._unsaved: list[tuple[bytes, bytes]] | None = None
         self._unsaved_sealed: list[tuple[bytes, bytes]] | None = None
         self.restored = self._restore_pending()
@@ -129,6 +131,7 @@ class NodeLedger:
                 self._store.forget_pending([tx_id])
                 continue
             waiting.append(make_candidate(tx, tx_bytes))
+            self._kept.add(tx_id)
         waiting.sort(key=lambda candidate: (candidate.tx.sender, candidate.tx.nonce))
         restored = 0
         while waiting:
@@ -322,6 +325,7 @@ class NodeLedger:
             self._unsaved_sealed.append((tx_id, sealed))
 
     def _keep(self, tx_id: bytes, tx_bytes: bytes) -> None:
+        self._kept.add(tx_id)
         if self._unsaved is None:
             self._store.put_pending([(tx_id, tx_bytes)])
         else:
@@ -419,7 +423,8 @@ class NodeLedger:
         """Write a certified block in one synced batch, then update the mempool."""
         tip = get_tip_after(result)
         started = self.timer()
-        self._store.commit(result, certificate, tip)
+        self._store.commit(result, certificate, tip, self._kept)
+        self._kept.difference_update(result.tx_ids)
         write_seconds = self.timer() - started
         self.tip = tip
         self._in_flight = frozenset()
@@ -454,6 +459,7 @@ class NodeLedger:
         """Forget pending transactions that became invalid, keeping the reason each was
         dropped for clients that ask later."""
         self._store.forget_pending([tx_id for tx_id, _ in rejected])
+        self._kept.difference_update(tx_id for tx_id, _ in rejected)
         for tx_id, error in rejected:
             self.rejections[tx_id] = f"{error.code}: {error}"
         while len(self.rejections) > MAX_REMEMBERED_REJECTIONS:

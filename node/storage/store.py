@@ -7,7 +7,7 @@ the store holds either all of a block or none of it. The keys are in node/storag
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 
 from danangchain.block import Block, decode_block, encode_block
 from danangchain.encoding import expect_list, pack, unpack
@@ -267,8 +267,16 @@ class Store:
         if self._db.get(schema.block_key(tip.height + 1)) is not None:
             raise StoreError(f"the store has a block beyond its tip at height {tip.height}")
 
-    def commit(self, result: BlockResult, certificate: CommitCertificate, tip: ChainTip) -> None:
-        """Write a block, its certificate, indexes, state writes and the new tip atomically."""
+    def commit(
+        self,
+        result: BlockResult,
+        certificate: CommitCertificate,
+        tip: ChainTip,
+        kept: Container[bytes] | None = None,
+    ) -> None:
+        """Write a block, its certificate, indexes, state writes and the new tip atomically;
+        drop the kept copies of its transactions (`kept`: the ids that have one, if known;
+        deleting a key never written would still leave a tombstone to compact)."""
         block = result.block
         height = block.height
         after = StateView(self.state, result.writes)
@@ -281,7 +289,8 @@ class Store:
                 zip(block.transactions, result.tx_ids, strict=True)
             ):
                 batch.put(schema.tx_key(tx_id), schema.encode_tx_location(height, index))
-                batch.delete(schema.pending_key(tx_id))
+                if kept is None or tx_id in kept:
+                    batch.delete(schema.pending_key(tx_id))
                 if isinstance(tx.body, EraseBody):
                     batch.delete(schema.sealed_key(tx.body.record_id))
                     erased.append(tx.body.record_id)

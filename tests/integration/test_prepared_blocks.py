@@ -13,6 +13,7 @@ from danangchain.ledger import apply_block, build_block
 from danangchain.transaction import RecordBody, encode_transaction, sign_transaction
 from danangchain.validators import PRECOMMIT, CommitCertificate, make_certificate, sign_vote
 from node.chain.ledger import Limits, NodeLedger
+from node.storage import schema
 from node.storage.store import Store
 from tests.unit.ledger_fixtures import (
     CHAIN_ID,
@@ -174,3 +175,28 @@ def test_a_peer_passing_on_a_transaction_of_the_block_in_flight_is_not_admitted_
     assert len(follower.mempool) == 0
     with pytest.raises(InvalidTransaction, match="already committed"):
         follower.submit(txs[1], from_peer=True)
+
+
+def test_a_commit_deletes_only_the_copies_the_node_kept() -> None:
+    """A client's transaction is kept on disk until its block commits; a peer's never is,
+    so the commit deletes no copy of it (a delete would still leave a tombstone)."""
+    ledger = make_ledger()
+    txs = sign_records(1, 1)
+    client = [ledger.submit(tx) for tx in txs[:3]]
+    for tx in txs[3:]:
+        ledger.submit(tx, from_peer=True)
+    deleted: list[bytes] = []
+    backend = ledger._store._db
+    apply = backend._apply  # type: ignore[attr-defined]
+
+    def recording(writes: dict[bytes, bytes | None]) -> None:
+        deleted.extend(key for key, value in writes.items() if value is None)
+        apply(writes)
+
+    backend._apply = recording  # type: ignore[attr-defined]
+    result = ledger.propose_block(VALIDATOR.public_key)
+    assert len(result.tx_ids) == len(txs)
+    ledger.commit(result, certify(result.block))
+    pending = [key for key in deleted if key.startswith(schema.TABLE_PENDING)]
+    assert sorted(pending) == sorted(schema.pending_key(tx_id) for tx_id in client)
+    assert ledger._store.list_pending() == []
