@@ -212,7 +212,7 @@ def run_bench(
     sync_workers: int | None = None,
 ) -> dict[str, Any]:
     """Load a network's validators and measure what was asked; return the figures. The
-    node that catches up uses `sync_workers` signature workers (None: every core but one,
+    node that catches up uses `sync_workers` signature workers (None: one per core,
     as a node alone on its machine does)."""
     made, password, password_file, homes = (
         network.made,

@@ -61,7 +61,7 @@ class NodeConfig:
     genesis_file: str = "genesis.json"
     key_file: str = "node_key.json"
     data_dir: str = "data"
-    # None: "auto", one per core but the event loop's (node/chain/verify_pool.py).
+    # None: "auto", one per core (node/chain/verify_pool.py).
     verify_workers: int | None = None
     block_min_interval_ms: int = 50
     block_max_txs: int = 5000
@@ -98,8 +98,8 @@ genesis_file = "{config.genesis_file}"
 key_file = "{config.key_file}"
 data_dir = "{config.data_dir}"
 # Processes that check transaction signatures beside the event loop: "auto" (one per
-# core but one) or a number (0: all in the node's own process, e.g. when several nodes
-# share one machine).
+# core, below the loop in priority) or a number (0: all in the node's own process, e.g.
+# when several nodes share one machine).
 verify_workers = {render_workers(config.verify_workers)}
 
 [api]
