@@ -90,9 +90,10 @@ class NodeLedger:
         self.signatures = SignatureChecks()
         self.pool = pool
         self.preverified: OrderedDict[bytes, None] = OrderedDict()
-        # The transactions of the block this node built or validated last, until it
-        # commits: a peer passing one on is not admitted (nor its signature checked) again.
-        self._in_flight: frozenset[bytes] = frozenset()
+        # The transactions of the blocks this node built or validated at the next height,
+        # until it commits one: their signatures are checked, so a peer's copy arriving
+        # meanwhile (gossip a proposal overtook) is admitted without checking it again.
+        self._in_flight: set[bytes] = set()
         self._admission_turn: asyncio.Future[None] | None = None
         self.mempool = Mempool(
             self.chain_id,
@@ -186,9 +187,13 @@ class NodeLedger:
 
     async def preverify(self, items: Sequence[bytes]) -> None:
         """Check transaction signatures on the pool's workers ahead of their use (blocks
-        fetched by sync); what they accept is not checked again."""
-        if self.pool is not None:
-            self._note_preverified(await self.pool.accept(items))
+        fetched by sync); what they accept is not checked again. Transactions of a block
+        in flight, whose signatures are already checked, are not sent."""
+        if self.pool is None:
+            return
+        if self._in_flight:
+            items = [item for item in items if compute_tx_id(item) not in self._in_flight]
+        self._note_preverified(await self.pool.accept(items))
 
     def _note_preverified(self, tx_ids: list[bytes]) -> None:
         for tx_id in tx_ids:
@@ -218,21 +223,19 @@ class NodeLedger:
         if self._store.get_tx_location(candidate.tx_id) is not None:
             raise InvalidTransaction.of("transaction is already committed", rule="duplicate")
         self._check_sealed_content(tx, sealed, required=not from_peer)
-        if from_peer and candidate.tx_id in self._in_flight:
-            # Its block is about to commit; if it does not, the peer that accepted it
-            # still keeps it. Its content is kept all the same.
-            if sealed is not None:
-                self._keep_sealed(candidate.tx_id, sealed)
-            raise InvalidTransaction.of(
-                "transaction is already in the block being committed", rule="duplicate"
-            )
         verified = candidate.tx_id in self.preverified
-        self.mempool.admit(candidate, self._store.state, self.tip.height + 1, verified)
+        # Still admitted when its block is in flight: if that block fails, it must wait
+        # here for another (its first node may be a full node, which never proposes).
+        checked = verified or candidate.tx_id in self._in_flight
+        self.mempool.admit(candidate, self._store.state, self.tip.height + 1, checked)
         if verified:  # counted as this node's check once admitted, and used up
             self._use_preverified(candidate.tx_id)
             del self.preverified[candidate.tx_id]
         if sealed is not None:
-            self._keep_sealed(candidate.tx_id, sealed)
+            if self._unsaved_sealed is None:
+                self._store.put_sealed([(candidate.tx_id, sealed)])
+            else:
+                self._unsaved_sealed.append((candidate.tx_id, sealed))
         # The node keeps what its own clients sent until it commits (their 202 is a
         # promise); a peer's transaction is kept by the peer that accepted it.
         if not from_peer:
@@ -318,12 +321,6 @@ class NodeLedger:
                 height=record.height,
             )
 
-    def _keep_sealed(self, tx_id: bytes, sealed: bytes) -> None:
-        if self._unsaved_sealed is None:
-            self._store.put_sealed([(tx_id, sealed)])
-        else:
-            self._unsaved_sealed.append((tx_id, sealed))
-
     def _keep(self, tx_id: bytes, tx_bytes: bytes) -> None:
         self._kept.add(tx_id)
         if self._unsaved is None:
@@ -398,7 +395,7 @@ class NodeLedger:
         return result
 
     def _block_in_flight(self, result: BlockResult) -> None:
-        self._in_flight = frozenset(result.tx_ids)
+        self._in_flight.update(result.tx_ids)
         self.mempool.block_in_flight(result.block.height)
 
     def _verify_unknown_signatures(self, block: Block) -> set[bytes]:
@@ -427,7 +424,7 @@ class NodeLedger:
         self._kept.difference_update(result.tx_ids)
         write_seconds = self.timer() - started
         self.tip = tip
-        self._in_flight = frozenset()
+        self._in_flight.clear()
         if self.preverified:
             for tx_id in result.tx_ids:
                 self.preverified.pop(tx_id, None)

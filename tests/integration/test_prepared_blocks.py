@@ -10,7 +10,12 @@ import pytest
 from danangchain.block import Block
 from danangchain.errors import InvalidTransaction
 from danangchain.ledger import apply_block, build_block
-from danangchain.transaction import RecordBody, encode_transaction, sign_transaction
+from danangchain.transaction import (
+    RecordBody,
+    compute_tx_id,
+    encode_transaction,
+    sign_transaction,
+)
 from danangchain.validators import PRECOMMIT, CommitCertificate, make_certificate, sign_vote
 from node.chain.ledger import Limits, NodeLedger
 from node.storage import schema
@@ -152,29 +157,50 @@ def test_a_backlog_is_prepared_block_by_block() -> None:
     assert not len(proposer.mempool) and proposer.tip == follower.tip
 
 
-def test_a_peer_passing_on_a_transaction_of_the_block_in_flight_is_not_admitted_again() -> None:
+def test_a_peer_s_copy_of_a_transaction_in_flight_is_admitted_without_a_second_check() -> None:
     """A follower validated a block it had not seen the transactions of (their gossip was
-    late): when the gossip comes before the commit, each signature is not checked a second
-    time nor the transaction pending again; a client's copy is still admitted (its 202 is
-    the node's promise), and after the commit a copy is refused as committed."""
+    late): the copies gossip brings before the commit are admitted (pending, should the
+    block fail) without checking their signatures again; the commit takes them out, and a
+    copy after it is refused as committed."""
     proposer, follower = make_ledger(), make_ledger()
     txs = sign_records(1, 1)
     submit_all([proposer], txs)
     block = proposer.propose_block(VALIDATOR.public_key)
     validated = follower.validate_block(block.block)
-    checked = follower.signatures.checked["transaction", "valid"]
-    assert checked == len(txs)
-    for tx in txs[1:]:
-        with pytest.raises(InvalidTransaction, match="block being committed"):
-            follower.submit(tx, from_peer=True)
-    assert len(follower.mempool) == 0
-    assert follower.signatures.checked["transaction", "valid"] == checked
+    assert follower.signatures.checked["transaction", "valid"] == len(txs)
     follower.submit(txs[0])
-    assert len(follower.mempool) == 1
+    for tx in txs[1:]:
+        follower.submit(tx, from_peer=True)
+    assert len(follower.mempool) == len(txs)
+    assert follower.signatures.checked["transaction", "valid"] == len(txs)
     follower.commit(validated, certify(block.block))
-    assert len(follower.mempool) == 0
+    assert len(follower.mempool) == 0 and follower._store.list_pending() == []
     with pytest.raises(InvalidTransaction, match="already committed"):
         follower.submit(txs[1], from_peer=True)
+
+
+def test_a_transaction_of_a_failed_block_in_flight_waits_for_the_next_block() -> None:
+    """The block in flight fails and another of the same height commits without some of
+    its transactions: the copies admitted meanwhile stay pending and go into the next
+    block, and only signatures never checked are checked."""
+    proposer, other, follower = make_ledger(), make_ledger(), make_ledger()
+    first, second = sign_records(1, 1), sign_records(2, 1)
+    submit_all([proposer], first + second)
+    follower.validate_block(proposer.propose_block(VALIDATOR.public_key).block)
+    for tx in first + second:
+        follower.submit(tx, from_peer=True)
+    checked = follower.signatures.checked["transaction", "valid"]
+    submit_all([other], first)
+    replacement = other.propose_block(VALIDATOR.public_key)
+    result = follower.validate_block(replacement.block)
+    follower.commit(result, certify(replacement.block))
+    later = {compute_tx_id(tx) for tx in second}
+    assert {tx_id for tx_id in later if tx_id in follower.mempool} == later
+    certificate = certify(replacement.block)
+    other.commit(replacement, certificate)
+    built = follower.propose_block(VALIDATOR.public_key)
+    assert set(built.tx_ids) == later
+    assert follower.signatures.checked["transaction", "valid"] == checked
 
 
 def test_a_commit_deletes_only_the_copies_the_node_kept() -> None:

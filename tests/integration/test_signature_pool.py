@@ -12,6 +12,7 @@ from danangchain import ed25519
 from danangchain.encoding import pack
 from danangchain.transaction import MemberAdmitBody, compute_tx_id
 from node.chain.verify_pool import MIN_POOLED, SignaturePool
+from node.p2p.service import submit_gossiped
 
 from .conftest import REGISTRAR, StartNode, address_of, encode_signed
 
@@ -94,6 +95,26 @@ async def test_blocks_checked_ahead_are_validated_without_checking_again(
     assert len(follower.ledger.preverified) == 40
     result = follower.ledger.validate_block(block.block)
     assert result.tx_ids == block.tx_ids
+    assert follower.ledger.signatures.checked["transaction", "valid"] == 40
+
+
+async def test_gossip_of_a_block_in_flight_is_not_sent_to_the_workers(
+    start_node: StartNode, pool: SignaturePool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The follower checked the block's signatures while validating it: the gossip that
+    brings the same transactions before the commit is admitted without the workers or
+    the node checking any of them again."""
+    source = await start_node()
+    batch = [admission(nonce) for nonce in range(1, 41)]
+    for tx in batch:
+        await source.submit_ok(tx)
+    block = source.ledger.propose_block(
+        source.ledger.genesis.validator_set.validators[0].public_key
+    )
+    follower = await start_node(folder=tmp_path_factory.mktemp("follower"), pool=pool)
+    follower.ledger.validate_block(block.block)
+    await submit_gossiped(follower.ledger, batch)
+    assert len(follower.ledger.mempool) == 40 and not follower.ledger.preverified
     assert follower.ledger.signatures.checked["transaction", "valid"] == 40
 
 
