@@ -25,6 +25,8 @@ from danangchain.consensus import (
     Message,
     MessageReceived,
     PeerAhead,
+    ProposalBlockReady,
+    RequestProposalBlock,
     ScheduleTimeout,
     StartHeight,
     TimeoutFired,
@@ -160,7 +162,7 @@ class ConsensusDriver(LedgerHost):
                     candidate.tx_bytes, self.ledger.get_sealed(candidate.tx_id)
                 )
                 for peer in self.peers:
-                    peer.send_tx(gossiped)
+                    peer.send_tx(gossiped, candidate.tx_id)
             tasks = [
                 asyncio.create_task(self._rebroadcast()),
                 asyncio.create_task(self.sync.run()),
@@ -231,7 +233,7 @@ class ConsensusDriver(LedgerHost):
         if not event.from_peer:
             gossiped = encode_gossip(event.tx_bytes, event.sealed)
             for peer in self.peers:
-                peer.send_tx(gossiped)
+                peer.send_tx(gossiped, event.tx_id)
         self._wake_if_due()
 
     def _wake_if_due(self) -> None:
@@ -303,6 +305,17 @@ class ConsensusDriver(LedgerHost):
         encoded = self._encode(action.message)
         for peer in self.peers:
             peer.send_message(encoded)
+
+    def propose_block(self, action: RequestProposalBlock) -> Event | None:
+        """Build this validator's block. Its own clients' transactions that still wait to
+        be gossiped travel in the proposal to every peer, so they are not sent apart (if
+        the block fails, this node still holds them and proposes them again)."""
+        event = super().propose_block(action)
+        if isinstance(event, ProposalBlockReady) and event.block.tx_bytes:
+            carried = set(self.results[event.block.hash].tx_ids)
+            for peer in self.peers:
+                peer.forget_txs(carried)
+        return event
 
     def schedule_timeout(self, action: ScheduleTimeout) -> None:
         """Post the timeout's event when its delay has passed."""

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,7 +98,7 @@ class PeerLink:
         self.identity = identity
         self.counters = counters
         self.messages: deque[bytes] = deque(maxlen=MAX_QUEUE)
-        self.txs: deque[bytes] = deque(maxlen=MAX_QUEUE)
+        self.txs: deque[tuple[bytes, bytes]] = deque(maxlen=MAX_QUEUE)  # (tx id, item)
         self.wake = asyncio.Event()
         self.connected = False
 
@@ -107,10 +107,20 @@ class PeerLink:
         self.messages.append(encoded)
         self.wake.set()
 
-    def send_tx(self, tx_bytes: bytes) -> None:
-        """Queue a transaction for gossip."""
-        self.txs.append(tx_bytes)
+    def send_tx(self, item: bytes, tx_id: bytes) -> None:
+        """Queue a transaction (its gossip item: the bytes, or with sealed content) for gossip."""
+        self.txs.append((tx_id, item))
         self.wake.set()
+
+    def forget_txs(self, tx_ids: Container[bytes]) -> int:
+        """Drop queued transactions that need not be sent apart (a proposal of this node
+        carries them); return how many. A batch on its way is not recalled."""
+        kept = [entry for entry in self.txs if entry[0] not in tx_ids]
+        dropped = len(self.txs) - len(kept)
+        if dropped:
+            self.txs.clear()  # in place: a failed send puts its batch back in this queue
+            self.txs.extend(kept)
+        return dropped
 
     async def run(self) -> None:
         """Send queued batches until cancelled; on failure back off and drop the batch."""
@@ -119,18 +129,32 @@ class PeerLink:
             await self.wake.wait()
             self.wake.clear()
             while self.messages or self.txs:
-                ok = await self._flush("/p2p/consensus", self.messages)
-                ok = await self._flush("/p2p/txs", self.txs) and ok
+                ok = await self._flush_messages()
+                ok = await self._flush_txs() and ok
                 if not ok:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                 else:
                     backoff = 0.1
 
-    async def _flush(self, path: str, queue: deque[bytes]) -> bool:
-        if not queue:
+    async def _flush_messages(self) -> bool:
+        if not self.messages:
             return True
-        batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
+        batch = [self.messages.popleft() for _ in range(min(MAX_BATCH, len(self.messages)))]
+        return bool(await self._post("/p2p/consensus", batch))
+
+    async def _flush_txs(self) -> bool:
+        if not self.txs:
+            return True
+        batch = [self.txs.popleft() for _ in range(min(MAX_BATCH, len(self.txs)))]
+        answered = await self._post("/p2p/txs", [item for _, item in batch])
+        if answered is None:
+            self.txs.extendleft(reversed(batch))  # transactions wait for the peer's return
+        return bool(answered)
+
+    async def _post(self, path: str, batch: list[bytes]) -> bool | None:
+        """Post a batch: True if the peer took it, False if it answered with an error,
+        None if it could not be reached."""
         body = pack(batch)
         headers = {
             "Content-Type": "application/msgpack",
@@ -149,9 +173,7 @@ class PeerLink:
         except (TimeoutError, aiohttp.ClientError, OSError):
             self.connected = False
             self.counters["peer send failures"] = self.counters.get("peer send failures", 0) + 1
-            if queue is self.txs:
-                queue.extendleft(reversed(batch))  # transactions wait for the peer's return
-            return False
+            return None
 
     async def get(self, path: str) -> Any:
         """GET a msgpack document from the peer, or None if it cannot be had."""
