@@ -186,9 +186,9 @@ class NodeLedger:
                 self._admission_turn = None
 
     async def preverify(self, items: Sequence[bytes]) -> None:
-        """Check transaction signatures on the pool's workers ahead of their use (blocks
-        fetched by sync); what they accept is not checked again. Transactions of a block
-        in flight, whose signatures are already checked, are not sent."""
+        """Check transaction signatures on the pool's workers ahead of their use (a
+        client's batch, a peer's gossip, blocks fetched by sync); what they accept is not
+        checked again. Transactions of a block in flight, already checked, are not sent."""
         if self.pool is None:
             return
         if self._in_flight:

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,15 @@ PASSWORD = "correct horse battery staple"
 # listed at the end of the pytest run.
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 _kept: list[Path] = []
+
+
+def fetch(url: str) -> tuple[int, str]:
+    """GET a URL without credentials; return the status and the body's text."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def keep_artifact(name: str) -> Path:

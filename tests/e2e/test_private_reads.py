@@ -6,26 +6,15 @@ neither the memo nor the amount."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import LocalNode
+from tests.e2e.conftest import LocalNode, fetch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 MEMO = "tiền điện tháng 11, nhà số 7"
 AMOUNT = "734500"
-
-
-def fetch(url: str) -> tuple[int, str]:
-    """GET a URL without credentials; return the status and the body's text."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def test_a_households_record_is_read_only_by_it_its_counterparty_and_auditors(

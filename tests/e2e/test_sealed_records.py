@@ -10,8 +10,6 @@ one sealed record."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -19,18 +17,9 @@ import pytest
 
 from cli.client import NodeClient, ReadSigner
 from node.keyfile import read_keystore, unlock_key
-from tests.e2e.conftest import PASSWORD, Network, run_cli, wait_for
+from tests.e2e.conftest import PASSWORD, Network, fetch, run_cli, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def fetch(url: str) -> tuple[int, str]:
-    """GET a URL without credentials; return the status and the body's text."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def files_holding(folders: list[Path], needle: bytes) -> list[Path]:

@@ -216,30 +216,13 @@ async def test_the_export_and_a_records_proof_need_a_signed_read_by_one_entitled
     assert unsigned.exit_code == 2 and "--from" in unsigned.stderr
     household = await run_cli("audit", "verify", "--node", url, *keystore.options("household"))
     assert household.exit_code == 2 and "not allowed" in household.stderr
-    outsider = await run_cli(
-        "audit",
-        "prove",
-        tx_id,
-        "--node",
-        url,
-        *keystore.options("outsider"),
-        "--out",
-        str(tmp_path / "p"),
-    )
+    prove = ("audit", "prove", tx_id, "--node", url, *keystore.options("outsider"))
+    outsider = await run_cli(*prove, "--out", str(tmp_path / "p"))
     assert outsider.exit_code == 2 and "unknown_key" in outsider.stderr, outsider.output
     await members_node.submit_ok(
         encode_signed(REGISTRAR, 3, MemberAdmitBody(address_of(OUTSIDER), "household"))
     )
     members_node.produce_block()
-    third = await run_cli(
-        "audit",
-        "prove",
-        tx_id,
-        "--node",
-        url,
-        *keystore.options("outsider"),
-        "--out",
-        str(tmp_path / "p"),
-    )
+    third = await run_cli(*prove, "--out", str(tmp_path / "p"))
     assert third.exit_code == 1 and "not allowed" in third.stderr, third.output
     assert not (tmp_path / "p").exists()
