@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from danangchain.block import Block
 from danangchain.errors import InvalidTransaction, SealedError
@@ -46,6 +47,8 @@ from node.chain.reads import ChainReader
 from node.chain.signatures import SignatureChecks
 from node.chain.verify_pool import SignaturePool
 from node.storage.store import Store
+
+Answer = TypeVar("Answer")
 
 MAX_REMEMBERED_REJECTIONS = 10_000
 # Ids of transactions whose signatures the pool accepted, not yet admitted or committed.
@@ -184,6 +187,18 @@ class NodeLedger:
                 previous.add_done_callback(lambda _: turn.set_result(None))
             if self._admission_turn is turn:
                 self._admission_turn = None
+
+    async def admit_batch(
+        self,
+        items: Sequence[tuple[bytes, bytes | None]],
+        admit: Callable[[bytes, bytes | None], Answer],
+    ) -> list[Answer]:
+        """Admit a batch of (transaction, sealed content) from a client or a peer in its
+        turn (`verified_ahead`), calling `admit` for each; what it admits is kept on disk
+        in one write (`admitting`) before this returns."""
+        async with self.verified_ahead([tx_bytes for tx_bytes, _ in items]):
+            with self.admitting():
+                return [admit(tx_bytes, sealed) for tx_bytes, sealed in items]
 
     async def preverify(self, items: Sequence[bytes]) -> None:
         """Check transaction signatures on the pool's workers ahead of their use (a

@@ -210,11 +210,9 @@ async def post_tx_batch(request: web.Request) -> web.Response:
     ledger = request.app[LEDGER]
     # An item is a transaction's bytes, or [bytes, sealed content] for a sealed record.
     items = [decode_gossip(item) for item in batch]
-    results: list[dict[str, Any]] = []
-    async with ledger.verified_ahead([tx_bytes for tx_bytes, _ in items]):
-        with ledger.admitting():
-            for tx_bytes, sealed in items:
-                results.append(submit_one(ledger, tx_bytes, sealed))
+    results = await ledger.admit_batch(
+        items, lambda tx_bytes, sealed: submit_one(ledger, tx_bytes, sealed)
+    )
     admitted = sum(1 for result in results if result["status"] == "pending")
     return web.json_response({"admitted": admitted, "results": results})
 

@@ -112,14 +112,14 @@ def create_peer_server(
 
 async def submit_gossiped(ledger: NodeLedger, batch: list[bytes]) -> None:
     """Admit transactions a peer passed on; a bad one is only counted."""
-    items = [decode_gossip(item) for item in batch]
+
+    def admit(tx_bytes: bytes, sealed: bytes | None) -> None:
+        try:
+            ledger.submit(tx_bytes, from_peer=True, sealed=sealed)
+        except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
+            code = getattr(exc, "code", type(exc).__name__)
+            ledger.count(f"gossiped tx refused: {code}")
+
     # One write for the batch's sealed content (a peer's transactions themselves are kept
     # by the peer that accepted them).
-    async with ledger.verified_ahead([tx_bytes for tx_bytes, _ in items]):
-        with ledger.admitting():
-            for tx_bytes, sealed in items:
-                try:
-                    ledger.submit(tx_bytes, from_peer=True, sealed=sealed)
-                except Exception as exc:  # noqa: BLE001 - a peer's bad transaction is only counted
-                    code = getattr(exc, "code", type(exc).__name__)
-                    ledger.count(f"gossiped tx refused: {code}")
+    await ledger.admit_batch([decode_gossip(item) for item in batch], admit)
